@@ -1,0 +1,166 @@
+"""Generate the Database CustomResourceDefinition from the pydantic models and `stacks-config/`.
+
+`crds/database.yaml` is this module's output; a test fails when the committed file is stale.
+Regenerate with `database-operator crd --write`.
+"""
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel
+
+from database_api.profiles import StacksConfig
+from database_api.spec import DatabaseSpec
+from database_api.status import DatabaseStatus
+
+GROUP = "database.example.com"
+VERSION = "v1"
+KIND = "Database"
+PLURAL = "databases"
+CRD_FILE = Path(__file__).resolve().parents[2] / "crds" / "database.yaml"
+
+# Keywords of pydantic's JSON Schema that a structural OpenAPI v3 schema keeps as they are.
+_KEPT = {
+    "type",
+    "description",
+    "enum",
+    "minimum",
+    "maximum",
+    "minLength",
+    "maxLength",
+    "pattern",
+    "required",
+    "default",
+    "x-kubernetes-validations",
+    "x-kubernetes-int-or-string",
+}
+
+
+def structural_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """A pydantic model's JSON Schema rewritten as a Kubernetes structural schema: refs inlined,
+    `X | None` as plain X, titles dropped, null defaults dropped."""
+    document = model.model_json_schema(by_alias=True, mode="validation")
+    definitions = document.get("$defs", {})
+
+    def convert(node: dict[str, Any]) -> dict[str, Any]:
+        if "$ref" in node:
+            result = convert(definitions[node["$ref"].split("/")[-1]])
+        elif "anyOf" in node:
+            choices = [choice for choice in node["anyOf"] if choice.get("type") != "null"]
+            if len(choices) != 1:
+                raise ValueError(f"cannot express anyOf {node['anyOf']} in a structural schema")
+            result = convert(choices[0])
+        else:
+            result = {}
+            if "properties" in node:
+                result["properties"] = {name: convert(child) for name, child in node["properties"].items()}
+            if "items" in node:
+                result["items"] = convert(node["items"])
+        result.update({key: value for key, value in node.items() if key in _KEPT})
+        if "default" in result and result["default"] is None:
+            del result["default"]
+        if result.get("x-kubernetes-int-or-string"):
+            result.pop("type", None)
+        return result
+
+    return convert(document)
+
+
+def _spec_rules(config: StacksConfig) -> list[dict[str, str]]:
+    """The business rules of `stacks-config/` as CEL, so the API server enforces them even with no webhook."""
+    rules: list[dict[str, str]] = []
+    for environment, profile in config.environments.items():
+        name = environment.value
+        if profile.min_replicas > 1:
+            rules.append(
+                {
+                    "rule": f"self.environment != '{name}' || !has(self.replicas) "
+                    f"|| self.replicas >= {profile.min_replicas}",
+                    "messageExpression": f"'{name} requires at least {profile.min_replicas} replicas (got ' "
+                    "+ string(self.replicas) + ')'",
+                    "fieldPath": ".replicas",
+                    "reason": "FieldValueInvalid",
+                }
+            )
+        if profile.require_resource_limits:
+            rules.append(
+                {
+                    "rule": f"self.environment != '{name}' || !has(self.resources) || "
+                    "(has(self.resources.limits) && has(self.resources.limits.cpu) "
+                    "&& has(self.resources.limits.memory))",
+                    "message": f"{name} requires resource limits (cpu and memory)",
+                    "fieldPath": ".resources.limits",
+                    "reason": "FieldValueRequired",
+                }
+            )
+    return rules
+
+
+def database_crd(config: StacksConfig) -> dict[str, Any]:
+    spec = structural_schema(DatabaseSpec)
+    spec["x-kubernetes-validations"] = _spec_rules(config)
+    status = structural_schema(DatabaseStatus)
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{PLURAL}.{GROUP}"},
+        "spec": {
+            "group": GROUP,
+            "scope": "Namespaced",
+            "names": {
+                "kind": KIND,
+                "listKind": f"{KIND}List",
+                "plural": PLURAL,
+                "singular": "database",
+                "shortNames": ["db"],
+                "categories": ["all"],
+            },
+            "versions": [
+                {
+                    "name": VERSION,
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "description": "A MySQL or PostgreSQL database run by the database operator, "
+                            "one Pulumi stack per Database.",
+                            "required": ["spec"],
+                            "properties": {
+                                "apiVersion": {"type": "string"},
+                                "kind": {"type": "string"},
+                                "metadata": {"type": "object"},
+                                "spec": spec,
+                                "status": status,
+                            },
+                        }
+                    },
+                    "subresources": {
+                        "status": {},
+                        "scale": {
+                            "specReplicasPath": ".spec.replicas",
+                            "statusReplicasPath": ".status.replicas",
+                            "labelSelectorPath": ".status.selector",
+                        },
+                    },
+                    "additionalPrinterColumns": [
+                        {"name": "Type", "type": "string", "jsonPath": ".spec.type"},
+                        {"name": "Version", "type": "string", "jsonPath": ".spec.version"},
+                        {"name": "Replicas", "type": "integer", "jsonPath": ".spec.replicas"},
+                        {"name": "Environment", "type": "string", "jsonPath": ".spec.environment"},
+                        {"name": "Ready", "type": "boolean", "jsonPath": ".status.ready"},
+                        {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+                        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+                    ],
+                }
+            ],
+        },
+    }
+
+
+def render_crd(config: StacksConfig) -> str:
+    header = (
+        "# Generated from the pydantic models and stacks-config/ by `database-operator crd --write`. Do not edit.\n"
+    )
+    return header + yaml.safe_dump(database_crd(config), sort_keys=False, width=120)

@@ -1,0 +1,170 @@
+"""The data in `stacks-config/`: what differs per engine and per environment.
+
+Loaded and validated once at start-up; the operator hands the relevant parts to each stack as configuration,
+so changing a number in `stacks-config/` changes what gets deployed without any code change.
+"""
+
+import os
+from enum import StrEnum
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.alias_generators import to_camel
+from pydantic.config import JsonDict
+
+from database_api.quantity import QUANTITY_PATTERN, parse_quantity
+from database_api.schedule import parse_duration, validate_cron
+
+STACKS_CONFIG_ENV = "DATABASE_STACKS_CONFIG"
+"""Environment variable that points at the `stacks-config/` directory (default: the one in the checkout)."""
+
+
+class Engine(StrEnum):
+    MYSQL = "mysql"
+    POSTGRESQL = "postgresql"
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    STAGING = "staging"
+    PRODUCTION = "production"
+
+
+class DeletionPolicy(StrEnum):
+    DELETE = "Delete"
+    RETAIN = "Retain"
+
+
+class Camel(BaseModel):
+    """Base for models that speak the camelCase of Kubernetes YAML and reject unknown keys."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+    )
+
+
+_QUANTITY_SCHEMA: JsonDict = {"x-kubernetes-int-or-string": True, "pattern": QUANTITY_PATTERN}
+
+
+class ComputeResources(Camel):
+    cpu: str | None = Field(
+        default=None, description="CPU quantity, e.g. 500m or 2.", json_schema_extra=_QUANTITY_SCHEMA
+    )
+    memory: str | None = Field(
+        default=None, description="Memory quantity, e.g. 512Mi or 4Gi.", json_schema_extra=_QUANTITY_SCHEMA
+    )
+
+    @field_validator("cpu", "memory", mode="before")
+    @classmethod
+    def _is_quantity(cls, value: object) -> str | None:
+        """Accept `cpu: 2` as Kubernetes does; reject anything that is not a positive quantity."""
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise ValueError(f"{value!r} is not a quantity")
+        text = str(value)
+        if parse_quantity(text) <= 0:
+            raise ValueError(f"must be greater than zero (got {text})")
+        return text
+
+
+class ResourceRequirements(Camel):
+    requests: ComputeResources | None = Field(default=None, description="Resources the scheduler reserves.")
+    limits: ComputeResources | None = Field(default=None, description="Hard ceilings enforced at run time.")
+
+
+class BackupDefaults(Camel):
+    schedule: str
+    retention: str
+    storage_size: str = Field(description="Size of the backup volume the program creates.")
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        return validate_cron(value)
+
+    @field_validator("retention")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+
+class EnvironmentProfile(Camel):
+    """One file in `stacks-config/environments/`."""
+
+    replicas: int = Field(ge=1, le=10, description="Replicas when the spec does not say.")
+    min_replicas: int = Field(ge=1, le=10, description="Fewest replicas this environment accepts.")
+    require_resource_limits: bool
+    resources: ResourceRequirements
+    backup: BackupDefaults
+    deletion_policy: DeletionPolicy
+    high_availability: bool = Field(description="Declare a PodDisruptionBudget and pod anti-affinity.")
+    availability_target: str | None = None
+    engine_settings: dict[Engine, dict[str, str | int]] = Field(
+        description="Engine configuration values for this environment, merged over the engine's base settings."
+    )
+
+
+class ExporterProfile(Camel):
+    image: str
+    port: int
+
+
+class EngineProfile(Camel):
+    """One entry of `stacks-config/engines.yaml`."""
+
+    image: str
+    port: int
+    data_directory: str
+    data_subdirectory: str = Field(
+        description="Where the data lives inside the volume, so lost+found never gets in the way."
+    )
+    config_directory: str
+    config_file: str
+    minimum_version: int = Field(description="Oldest major version the program's configuration is valid for.")
+    run_as_user: int
+    settings: dict[str, str | int]
+    logging_settings: dict[str, str | int] = Field(description="Added when monitoring.logging is on.")
+    exporter: ExporterProfile
+
+
+class StacksConfig(BaseModel):
+    """All of `stacks-config/`, validated."""
+
+    model_config = ConfigDict(frozen=True)
+
+    engines: dict[Engine, EngineProfile]
+    environments: dict[Environment, EnvironmentProfile]
+
+    def engine(self, engine: Engine) -> EngineProfile:
+        return self.engines[engine]
+
+    def environment(self, environment: Environment) -> EnvironmentProfile:
+        return self.environments[environment]
+
+
+def default_stacks_config_dir() -> Path:
+    configured = os.environ.get(STACKS_CONFIG_ENV)
+    if configured:
+        return Path(configured)
+    return Path(__file__).resolve().parents[2] / "stacks-config"
+
+
+def load_stacks_config(directory: Path | None = None) -> StacksConfig:
+    """Read and validate `stacks-config/`; a missing engine or environment is an error, not a silent default."""
+    root = directory or default_stacks_config_dir()
+    engines = yaml.safe_load((root / "engines.yaml").read_text())
+    environments = {
+        environment.value: yaml.safe_load((root / "environments" / f"{environment.value}.yaml").read_text())
+        for environment in Environment
+    }
+    config = StacksConfig.model_validate({"engines": engines, "environments": environments})
+    missing = set(Engine) - set(config.engines)
+    if missing:
+        raise ValueError(f"{root / 'engines.yaml'}: no entry for {', '.join(sorted(missing))}")
+    return config

@@ -1,0 +1,270 @@
+"""The Database spec: the one model the CRD schema, the admission checks, the operator and the program share."""
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic.config import JsonDict
+
+from database_api.profiles import (
+    Camel,
+    DeletionPolicy,
+    Engine,
+    Environment,
+    ResourceRequirements,
+    StacksConfig,
+)
+from database_api.quantity import QUANTITY_PATTERN, parse_quantity
+from database_api.schedule import CRON_SHAPE_PATTERN, DURATION_PATTERN, parse_duration, validate_cron
+
+# A Docker image tag that starts with a numeric version: `8.0`, `8.4.3`, `16`, `16.4-bookworm`.
+VERSION_PATTERN = r"^[0-9]+(\.[0-9]+){0,2}([-_.][A-Za-z0-9_.-]*)?$"
+_VERSION = re.compile(VERSION_PATTERN)
+_MAX_TAG_LENGTH = 128
+
+
+def _immutable(message: str) -> JsonDict:
+    return {"rule": "self == oldSelf", "message": message}
+
+
+class DriftPolicy(StrEnum):
+    CORRECT = "Correct"
+    REPORT = "Report"
+
+
+def version_numbers(version: str) -> tuple[int, ...]:
+    """The numeric part of a version tag, for ordering: `16.4-bookworm` -> (16, 4)."""
+    match = re.match(r"[0-9]+(\.[0-9]+)*", version)
+    if match is None:
+        raise ValueError(f"{version!r} does not start with a version number")
+    return tuple(int(part) for part in match.group(0).split("."))
+
+
+class StorageSpec(Camel):
+    size: str = Field(
+        json_schema_extra={
+            "pattern": QUANTITY_PATTERN,
+            "x-kubernetes-validations": [
+                {
+                    "rule": "quantity(self).compareTo(quantity(oldSelf)) >= 0",
+                    "messageExpression": "'storage cannot shrink (from ' + oldSelf + ' to ' + self + ')'",
+                }
+            ],
+        },
+        description="Size of each replica's data volume, e.g. 10Gi. May grow, never shrink.",
+    )
+    storage_class: str | None = Field(
+        default=None,
+        alias="class",
+        min_length=1,
+        description="StorageClass of the data volumes; the cluster's default class when unset. Cannot change.",
+        json_schema_extra={"x-kubernetes-validations": [_immutable("spec.storage.class cannot change")]},
+    )
+
+    @field_validator("size")
+    @classmethod
+    def _positive(cls, value: str) -> str:
+        if parse_quantity(value) <= 0:
+            raise ValueError(f"must be greater than zero (got {value})")
+        return value
+
+
+class BackupSpec(Camel):
+    enabled: bool = Field(default=False, description="Run scheduled dumps of the database.")
+    schedule: str | None = Field(
+        default=None,
+        json_schema_extra={"pattern": CRON_SHAPE_PATTERN},
+        description="Cron schedule of the backups (5 fields or @daily-style); environment default 0 2 * * *.",
+    )
+    retention: str | None = Field(
+        default=None,
+        json_schema_extra={"pattern": DURATION_PATTERN},
+        description="How long dumps are kept: a whole number and a unit m, h, d or w (e.g. 7d).",
+    )
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        return None if value is None else validate_cron(value)
+
+    @field_validator("retention")
+    @classmethod
+    def _duration(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)
+        return value
+
+
+class MonitoringSpec(Camel):
+    enabled: bool = Field(default=False, description="Turn monitoring on; metrics and logging choose what.")
+    metrics: bool = Field(default=False, description="Run a Prometheus exporter sidecar and expose its port.")
+    logging: bool = Field(default=False, description="Log slow queries and connections to the container log.")
+
+
+class DatabaseSpec(Camel):
+    """What an application team asks for. Optional fields are filled from the environment's defaults."""
+
+    type: Engine = Field(
+        description="Database engine. Cannot change after creation.",
+        json_schema_extra={"x-kubernetes-validations": [_immutable("spec.type cannot change after creation")]},
+    )
+    version: str = Field(
+        json_schema_extra={"pattern": VERSION_PATTERN, "maxLength": _MAX_TAG_LENGTH},
+        description="Tag of the official engine image, e.g. 8.0 or 8.4 for mysql, 16 for postgresql.",
+    )
+    replicas: int | None = Field(default=None, ge=1, le=10, description="Number of database pods, 1 to 10.")
+    storage: StorageSpec = Field(description="Data volume of each replica.")
+    # `default: {}` makes the API server store the nested defaults (enabled: false, ...) too.
+    backup: BackupSpec = Field(
+        default_factory=BackupSpec, description="Scheduled backups.", json_schema_extra={"default": {}}
+    )
+    monitoring: MonitoringSpec = Field(
+        default_factory=MonitoringSpec, description="Metrics and logging.", json_schema_extra={"default": {}}
+    )
+    environment: Environment = Field(
+        default=Environment.DEVELOPMENT,
+        description="Sets resource, tuning, availability and deletion defaults; production has stricter rules.",
+    )
+    resources: ResourceRequirements | None = Field(
+        default=None, description="CPU and memory of the database container; environment defaults when unset."
+    )
+    deletion_policy: DeletionPolicy | None = Field(
+        default=None,
+        description="What happens to data volumes when the Database is deleted: Delete or Retain. "
+        "Default: Retain in production, Delete elsewhere.",
+    )
+    drift_policy: DriftPolicy = Field(
+        default=DriftPolicy.CORRECT,
+        description="Correct: out-of-band changes are reverted. Report: they are only recorded in status.",
+    )
+
+    @field_validator("version")
+    @classmethod
+    def _image_tag(cls, value: str) -> str:
+        if len(value) > _MAX_TAG_LENGTH or not _VERSION.match(value):
+            raise ValueError(
+                f"{value!r} is not an image tag that starts with a version number "
+                "(examples: 8.0, 8.4.3, 16, 16.4-bookworm)"
+            )
+        return value
+
+
+@dataclass(frozen=True)
+class ResolvedBackup:
+    schedule: str
+    retention: str
+    storage_size: str
+
+
+@dataclass(frozen=True)
+class ResolvedSpec:
+    """A spec with every default filled in from its environment: what the program deploys."""
+
+    engine: Engine
+    version: str
+    replicas: int
+    storage_size: str
+    storage_class: str | None
+    backup: ResolvedBackup | None
+    monitoring: MonitoringSpec
+    environment: Environment
+    resources: ResourceRequirements
+    deletion_policy: DeletionPolicy
+    drift_policy: DriftPolicy
+
+
+class SpecError(ValueError):
+    """A Database spec that breaks a rule; each message names the field, e.g. `spec.replicas: ...`."""
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("; ".join(errors))
+        self.errors = errors
+
+
+def _field_path(location: tuple[int | str, ...]) -> str:
+    return ".".join(["spec", *(str(part) for part in location)])
+
+
+def parse_spec(raw: object) -> DatabaseSpec:
+    """Validate the shape of a spec; raise SpecError with one message per bad field."""
+    try:
+        return DatabaseSpec.model_validate(raw)
+    except ValidationError as error:
+        raise SpecError(
+            [
+                f"{_field_path(detail['loc'])}: {detail['msg'].removeprefix('Value error, ')}"
+                for detail in error.errors()
+            ]
+        ) from error
+
+
+def with_defaults(spec: DatabaseSpec, config: StacksConfig) -> DatabaseSpec:
+    """The spec as it should be stored: every default from the environment made explicit."""
+    profile = config.environment(spec.environment)
+    return spec.model_copy(
+        update={
+            "replicas": spec.replicas if spec.replicas is not None else profile.replicas,
+            "backup": spec.backup.model_copy(
+                update={
+                    "schedule": spec.backup.schedule or profile.backup.schedule,
+                    "retention": spec.backup.retention or profile.backup.retention,
+                }
+            ),
+            "resources": spec.resources or profile.resources,
+            "deletion_policy": spec.deletion_policy or profile.deletion_policy,
+        }
+    )
+
+
+def _rule_violations(spec: DatabaseSpec, config: StacksConfig) -> list[str]:
+    """Business rules that need the environment's data. `spec` has its defaults filled already."""
+    profile = config.environment(spec.environment)
+    environment = spec.environment.value
+    errors: list[str] = []
+    if spec.replicas is not None and spec.replicas < profile.min_replicas:
+        errors.append(
+            f"spec.replicas: {environment} requires at least {profile.min_replicas} replicas (got {spec.replicas})"
+        )
+    if profile.require_resource_limits:
+        limits = spec.resources.limits if spec.resources else None
+        for resource in ("cpu", "memory"):
+            if limits is None or getattr(limits, resource) is None:
+                errors.append(f"spec.resources.limits.{resource}: {environment} requires resource limits")
+    if spec.resources and spec.resources.requests and spec.resources.limits:
+        for resource in ("cpu", "memory"):
+            request = getattr(spec.resources.requests, resource)
+            limit = getattr(spec.resources.limits, resource)
+            if request and limit and parse_quantity(request) > parse_quantity(limit):
+                errors.append(f"spec.resources.requests.{resource}: request {request} is larger than the limit {limit}")
+    minimum = config.engine(spec.type).minimum_version
+    if version_numbers(spec.version)[0] < minimum:
+        errors.append(f"spec.version: {spec.type.value} {spec.version} is not supported; use {minimum} or newer")
+    return errors
+
+
+def resolve_spec(raw: object, config: StacksConfig) -> ResolvedSpec:
+    """Validate a raw spec against every rule and fill its defaults; raise SpecError naming each bad field."""
+    spec = with_defaults(parse_spec(raw), config)
+    errors = _rule_violations(spec, config)
+    if errors:
+        raise SpecError(errors)
+    profile = config.environment(spec.environment)
+    assert spec.replicas is not None and spec.resources is not None and spec.deletion_policy is not None
+    backup = None
+    if spec.backup.enabled:
+        assert spec.backup.schedule is not None and spec.backup.retention is not None
+        backup = ResolvedBackup(spec.backup.schedule, spec.backup.retention, profile.backup.storage_size)
+    return ResolvedSpec(
+        engine=spec.type,
+        version=spec.version,
+        replicas=spec.replicas,
+        storage_size=spec.storage.size,
+        storage_class=spec.storage.storage_class,
+        backup=backup,
+        monitoring=spec.monitoring,
+        environment=spec.environment,
+        resources=spec.resources,
+        deletion_policy=spec.deletion_policy,
+        drift_policy=spec.drift_policy,
+    )

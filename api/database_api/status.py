@@ -1,0 +1,71 @@
+"""The Database status: what the operator reports. Never holds a password or any secret value."""
+
+from enum import StrEnum
+
+from pydantic import Field
+
+from database_api.profiles import Camel
+
+
+class Phase(StrEnum):
+    PENDING = "Pending"
+    CREATING = "Creating"
+    READY = "Ready"
+    PARTIALLY_READY = "PartiallyReady"
+    FAILED = "Failed"
+    DELETING = "Deleting"
+
+
+class Condition(Camel):
+    """A standard Kubernetes condition, usable with `kubectl wait --for=condition=Ready`."""
+
+    type: str = Field(description="Ready, Reconciled, Drifted, BackupFailed, ...")
+    status: str = Field(description="True, False or Unknown.")
+    reason: str = Field(description="One CamelCase word for machines.")
+    message: str = Field(default="", description="Human-readable detail.")
+    last_transition_time: str = Field(description="When status last changed (RFC 3339).")
+    observed_generation: int | None = Field(default=None, description="Spec generation this was computed for.")
+
+
+class StackOutputs(Camel):
+    """The Pulumi stack's outputs: where to connect and which objects belong to the Database."""
+
+    endpoint: str | None = Field(default=None, description="host:port of the client Service.")
+    service: str | None = Field(default=None, description="Client Service name.")
+    headless_service: str | None = Field(default=None, description="Headless Service the StatefulSet uses.")
+    stateful_set: str | None = Field(default=None, description="StatefulSet name.")
+    config_map: str | None = Field(default=None, description="ConfigMap with the engine configuration.")
+    secret: str | None = Field(default=None, description="Secret holding the generated credentials.")
+    backup_cron_job: str | None = Field(default=None, description="Backup CronJob name, when backups are on.")
+
+
+class OperationSummary(Camel):
+    """The last Pulumi operation run for this Database."""
+
+    kind: str = Field(description="up, refresh, preview or destroy.")
+    result: str = Field(description="succeeded or failed.")
+    message: str = Field(default="", description="Error text when the operation failed.")
+    created: int = 0
+    updated: int = 0
+    deleted: int = 0
+    replaced: int = 0
+    unchanged: int = 0
+    duration_seconds: float = Field(description="Wall-clock time of the operation.")
+    time: str = Field(description="When the operation finished (RFC 3339).")
+
+
+class DatabaseStatus(Camel):
+    phase: Phase = Field(
+        default=Phase.PENDING, description="Pending, Creating, Ready, PartiallyReady, Failed, Deleting."
+    )
+    ready: bool = Field(default=False, description="All requested replicas are ready.")
+    replicas: int = Field(default=0, description="Ready replicas (the scale subresource reads this).")
+    selector: str | None = Field(default=None, description="Label selector of the pods (for the scale subresource).")
+    last_backup: str | None = Field(
+        default=None, description="Completion time of the last successful backup Job; never a made-up time."
+    )
+    observed_generation: int | None = Field(default=None, description="Spec generation the status describes.")
+    conditions: list[Condition] = Field(default_factory=list, description="Standard conditions.")
+    outputs: StackOutputs | None = Field(default=None, description="Outputs of the Database's Pulumi stack.")
+    last_operation: OperationSummary | None = Field(default=None, description="Summary of the last Pulumi operation.")
+    stack: str | None = Field(default=None, description="Name of the Database's Pulumi stack.")

@@ -1,0 +1,23 @@
+"""The `<name>-config` ConfigMap: the engine's configuration file and its first-start scripts."""
+
+import hashlib
+
+from pulumi_kubernetes.core.v1 import ConfigMap
+
+from database_program import engines
+from database_program.context import DatabaseContext
+
+
+def config_map_data(ctx: DatabaseContext) -> dict[str, str]:
+    return {ctx.engine.config_file: engines.render_config(ctx), **engines.init_scripts(ctx)}
+
+
+def config_checksum(ctx: DatabaseContext) -> str:
+    """Goes on the pod template, so a configuration change rolls the pods."""
+    data = config_map_data(ctx)
+    digest = hashlib.sha256("".join(f"{key}\0{data[key]}\0" for key in sorted(data)).encode())
+    return digest.hexdigest()
+
+
+def declare_config_map(ctx: DatabaseContext) -> ConfigMap:
+    return ConfigMap(ctx.config_map_name, metadata=ctx.metadata(ctx.config_map_name), data=config_map_data(ctx))

@@ -1,0 +1,83 @@
+"""Everything the program needs to know about one Database, resolved once and passed to every builder."""
+
+from dataclasses import dataclass
+
+import pulumi
+from pulumi_kubernetes.meta.v1 import ObjectMetaArgs
+
+from database_api.profiles import EngineProfile, EnvironmentProfile
+from database_api.spec import ResolvedSpec
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Generated once by the operator, kept encrypted in the stack's configuration."""
+
+    admin_password: pulumi.Input[str]
+    user_password: pulumi.Input[str]
+
+
+@dataclass(frozen=True)
+class DatabaseContext:
+    name: str
+    namespace: str
+    spec: ResolvedSpec
+    engine: EngineProfile
+    environment: EnvironmentProfile
+    credentials: Credentials
+    service_monitor_available: bool = False
+    """Whether the cluster serves monitoring.coreos.com/v1 ServiceMonitors (the operator checks)."""
+
+    @property
+    def config_map_name(self) -> str:
+        return f"{self.name}-config"
+
+    @property
+    def secret_name(self) -> str:
+        return f"{self.name}-credentials"
+
+    @property
+    def headless_service_name(self) -> str:
+        return f"{self.name}-headless"
+
+    @property
+    def backup_name(self) -> str:
+        return f"{self.name}-backup"
+
+    @property
+    def database_name(self) -> str:
+        """The application database inside the server: the Database's name, as a SQL identifier."""
+        return self.name.replace("-", "_").replace(".", "_")
+
+    @property
+    def selector_labels(self) -> dict[str, str]:
+        """Select the database server pods only, never backup Job pods of the same instance."""
+        return {
+            "app.kubernetes.io/name": self.spec.engine.value,
+            "app.kubernetes.io/instance": self.name,
+            "app.kubernetes.io/component": "database",
+        }
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return {
+            **self.selector_labels,
+            "app.kubernetes.io/version": self.spec.version,
+            "app.kubernetes.io/part-of": self.name,
+            "app.kubernetes.io/managed-by": "database-operator",
+        }
+
+    def metadata(
+        self, name: str, component: str = "database", annotations: dict[str, str] | None = None
+    ) -> ObjectMetaArgs:
+        """ObjectMeta for one of this Database's objects, with the recommended labels."""
+        return ObjectMetaArgs(
+            name=name,
+            namespace=self.namespace,
+            labels={**self.labels, "app.kubernetes.io/component": component},
+            annotations=annotations,
+        )
+
+
+SKIP_AWAIT = {"pulumi.com/skipAwait": "true"}
+"""`pulumi up` must not block until pods are ready or volumes bound; the operator reports readiness itself."""

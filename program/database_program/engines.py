@@ -1,0 +1,116 @@
+"""What differs between MySQL and PostgreSQL inside the objects: config syntax, env names, probes, tools.
+
+Numbers and paths live in `stacks-config/engines.yaml`; this module holds only the engine's conventions.
+"""
+
+from importlib.resources import files
+
+from pulumi_kubernetes.core.v1 import EnvVarArgs, EnvVarSourceArgs, SecretKeySelectorArgs
+
+from database_api.profiles import Engine
+from database_program.context import DatabaseContext
+
+ADMIN_USERNAME = {Engine.MYSQL: "root", Engine.POSTGRESQL: "postgres"}
+APP_USERNAME = "app"
+
+
+def script(name: str) -> str:
+    """A shell script shipped with the program (see `scripts/`)."""
+    return (files("database_program") / "scripts" / name).read_text()
+
+
+def secret_env(name: str, ctx: DatabaseContext, key: str) -> EnvVarArgs:
+    """An env var whose value comes from the credentials Secret: the only way a password reaches a container."""
+    return EnvVarArgs(
+        name=name, value_from=EnvVarSourceArgs(secret_key_ref=SecretKeySelectorArgs(name=ctx.secret_name, key=key))
+    )
+
+
+def server_settings(ctx: DatabaseContext) -> dict[str, str | int]:
+    """Engine settings: the engine's base, then the environment's tuning, then logging when asked for."""
+    settings: dict[str, str | int] = {**ctx.engine.settings, **ctx.environment.engine_settings[ctx.spec.engine]}
+    if ctx.spec.engine is Engine.MYSQL:
+        settings["datadir"] = data_path(ctx)
+    if ctx.spec.monitoring.enabled and ctx.spec.monitoring.logging:
+        settings.update(ctx.engine.logging_settings)
+    return settings
+
+
+def render_config(ctx: DatabaseContext) -> str:
+    """The engine's configuration file. MySQL reads an INI `[mysqld]` section; PostgreSQL `key = value` lines."""
+    lines = [f"{key} = {value}" for key, value in server_settings(ctx).items()]
+    header = "[mysqld]\n" if ctx.spec.engine is Engine.MYSQL else ""
+    return header + "\n".join(lines) + "\n"
+
+
+def data_path(ctx: DatabaseContext) -> str:
+    return f"{ctx.engine.data_directory}/{ctx.engine.data_subdirectory}"
+
+
+def server_env(ctx: DatabaseContext) -> list[EnvVarArgs]:
+    """The official image's initialisation variables, with every password from the Secret."""
+    if ctx.spec.engine is Engine.MYSQL:
+        return [
+            secret_env("MYSQL_ROOT_PASSWORD", ctx, "admin-password"),
+            EnvVarArgs(name="MYSQL_DATABASE", value=ctx.database_name),
+            secret_env("MYSQL_USER", ctx, "username"),
+            secret_env("MYSQL_PASSWORD", ctx, "password"),
+        ]
+    return [
+        secret_env("POSTGRES_USER", ctx, "admin-username"),
+        secret_env("POSTGRES_PASSWORD", ctx, "admin-password"),
+        EnvVarArgs(name="POSTGRES_DB", value=ctx.database_name),
+        EnvVarArgs(name="PGDATA", value=data_path(ctx)),
+        secret_env("APP_USER", ctx, "username"),
+        secret_env("APP_PASSWORD", ctx, "password"),
+    ]
+
+
+def server_args(ctx: DatabaseContext) -> list[str] | None:
+    """PostgreSQL is told where its config file is; MySQL finds it through the image's `!includedir`."""
+    if ctx.spec.engine is Engine.POSTGRESQL:
+        return ["postgres", "-c", f"config_file={ctx.engine.config_directory}/{ctx.engine.config_file}"]
+    return None
+
+
+def readiness_command(ctx: DatabaseContext) -> list[str]:
+    """Ready means the server accepts an authenticated query (MySQL) or connections (PostgreSQL)."""
+    port = ctx.engine.port
+    if ctx.spec.engine is Engine.MYSQL:
+        return ["sh", "-c", f'MYSQL_PWD="$MYSQL_ROOT_PASSWORD" mysql -h 127.0.0.1 -P {port} -u root -e "SELECT 1"']
+    return ["sh", "-c", f'pg_isready -h 127.0.0.1 -p {port} -U "$POSTGRES_USER"']
+
+
+def liveness_command(ctx: DatabaseContext) -> list[str]:
+    """Alive means the server process answers at all; a wrong password must not get it killed."""
+    port = ctx.engine.port
+    if ctx.spec.engine is Engine.MYSQL:
+        return ["mysqladmin", "ping", "-h", "127.0.0.1", "-P", str(port), "--silent"]
+    return ["sh", "-c", f'pg_isready -h 127.0.0.1 -p {port} -U "$POSTGRES_USER"']
+
+
+def init_scripts(ctx: DatabaseContext) -> dict[str, str]:
+    """Scripts the official image runs once on an empty data directory."""
+    if ctx.spec.engine is Engine.POSTGRESQL:
+        return {"10-app-user.sh": script("init-postgresql-app-user.sh")}
+    return {}
+
+
+def exporter_env(ctx: DatabaseContext) -> list[EnvVarArgs]:
+    if ctx.spec.engine is Engine.MYSQL:
+        return [secret_env("MYSQLD_EXPORTER_PASSWORD", ctx, "admin-password")]
+    return [
+        EnvVarArgs(name="DATA_SOURCE_URI", value=f"127.0.0.1:{ctx.engine.port}/postgres?sslmode=disable"),
+        secret_env("DATA_SOURCE_USER", ctx, "admin-username"),
+        secret_env("DATA_SOURCE_PASS", ctx, "admin-password"),
+    ]
+
+
+def exporter_args(ctx: DatabaseContext) -> list[str]:
+    if ctx.spec.engine is Engine.MYSQL:
+        return [f"--mysqld.address=127.0.0.1:{ctx.engine.port}", "--mysqld.username=root"]
+    return []
+
+
+def backup_script_name(ctx: DatabaseContext) -> str:
+    return f"backup-{ctx.spec.engine.value}.sh"

@@ -1,0 +1,71 @@
+"""The whole program: resolve one Database from stack configuration, declare its objects, export outputs."""
+
+from typing import Any
+
+import pulumi
+
+from database_api.profiles import EngineProfile, EnvironmentProfile, StacksConfig
+from database_api.spec import resolve_spec
+from database_program.availability import declare_disruption_budget
+from database_program.backup import declare_backup_cron_job, declare_backup_script, declare_backup_volume
+from database_program.configmap import declare_config_map
+from database_program.context import Credentials, DatabaseContext
+from database_program.monitoring import declare_service_monitor
+from database_program.secret import declare_secret
+from database_program.services import declare_client_service, declare_headless_service
+from database_program.statefulset import declare_statefulset
+
+CONFIG_NAMESPACE = "database"
+"""Stack configuration keys (`database:<key>`), written by the operator, readable by `pulumi config`."""
+
+
+def declare_database(ctx: DatabaseContext) -> dict[str, Any]:
+    """Declare every object of one Database; return the stack outputs for its status."""
+    declare_secret(ctx)
+    declare_config_map(ctx)
+    service = declare_client_service(ctx)
+    declare_headless_service(ctx)
+    statefulset = declare_statefulset(ctx)
+    declare_disruption_budget(ctx)
+    declare_service_monitor(ctx)
+    outputs: dict[str, Any] = {
+        "endpoint": f"{ctx.name}.{ctx.namespace}.svc:{ctx.engine.port}",
+        "service": service.metadata.name,
+        "headlessService": ctx.headless_service_name,
+        "statefulSet": statefulset.metadata.name,
+        "configMap": ctx.config_map_name,
+        "secret": ctx.secret_name,
+        "backupCronJob": None,
+    }
+    if ctx.spec.backup is not None:
+        declare_backup_volume(ctx, ctx.spec.backup)
+        declare_backup_script(ctx)
+        outputs["backupCronJob"] = declare_backup_cron_job(ctx, ctx.spec.backup).metadata.name
+    return outputs
+
+
+def context_from_config(config: pulumi.Config) -> DatabaseContext:
+    """Build the context from the stack configuration the operator wrote (see database_operator.stacks)."""
+    engine = EngineProfile.model_validate(config.require_object("engineProfile"))
+    environment = EnvironmentProfile.model_validate(config.require_object("environmentProfile"))
+    raw_spec = config.require_object("spec")
+    profiles = StacksConfig(
+        engines={raw_spec["type"]: engine}, environments={raw_spec.get("environment", "development"): environment}
+    )
+    return DatabaseContext(
+        name=config.require("name"),
+        namespace=config.require("namespace"),
+        spec=resolve_spec(raw_spec, profiles),
+        engine=engine,
+        environment=environment,
+        credentials=Credentials(
+            admin_password=config.require_secret("adminPassword"), user_password=config.require_secret("userPassword")
+        ),
+        service_monitor_available=config.get_bool("serviceMonitorAvailable") or False,
+    )
+
+
+def declare_from_stack_config() -> None:
+    outputs = declare_database(context_from_config(pulumi.Config(CONFIG_NAMESPACE)))
+    for key, value in outputs.items():
+        pulumi.export(key, value)

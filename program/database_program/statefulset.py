@@ -1,0 +1,154 @@
+"""The StatefulSet `<name>`: the database server pods and their data volumes."""
+
+from pulumi_kubernetes.apps.v1 import StatefulSet, StatefulSetSpecArgs
+from pulumi_kubernetes.core.v1 import (
+    ConfigMapVolumeSourceArgs,
+    ContainerArgs,
+    ContainerPortArgs,
+    EmptyDirVolumeSourceArgs,
+    ExecActionArgs,
+    KeyToPathArgs,
+    PersistentVolumeClaimArgs,
+    PersistentVolumeClaimSpecArgs,
+    PodSpecArgs,
+    PodTemplateSpecArgs,
+    ProbeArgs,
+    ResourceRequirementsArgs,
+    VolumeArgs,
+    VolumeMountArgs,
+    VolumeResourceRequirementsArgs,
+)
+from pulumi_kubernetes.meta.v1 import LabelSelectorArgs, ObjectMetaArgs
+
+from database_api.profiles import ComputeResources, Engine, ResourceRequirements
+from database_program import engines
+from database_program.availability import pod_anti_affinity
+from database_program.configmap import config_checksum
+from database_program.context import SKIP_AWAIT, DatabaseContext
+from database_program.monitoring import exporter_container
+from database_program.security import container_security_context, pod_security_context
+
+DATA_VOLUME = "data"
+CONFIG_VOLUME = "config"
+INIT_VOLUME = "initdb"
+# The engines write sockets, pid files and temporary files here; the root filesystem is read-only.
+SCRATCH_DIRECTORIES = {
+    Engine.MYSQL: {"run": "/var/run/mysqld", "tmp": "/tmp"},
+    Engine.POSTGRESQL: {"run": "/var/run/postgresql", "tmp": "/tmp"},
+}
+
+
+def _quantities(values: ComputeResources | None) -> dict[str, str] | None:
+    return (values.model_dump(exclude_none=True) or None) if values else None
+
+
+def resource_requirements(resources: ResourceRequirements) -> ResourceRequirementsArgs:
+    return ResourceRequirementsArgs(requests=_quantities(resources.requests), limits=_quantities(resources.limits))
+
+
+def _probe(command: list[str], period_seconds: int, failure_threshold: int) -> ProbeArgs:
+    return ProbeArgs(
+        exec_=ExecActionArgs(command=command),
+        period_seconds=period_seconds,
+        failure_threshold=failure_threshold,
+        timeout_seconds=5,
+    )
+
+
+def volume_mounts(ctx: DatabaseContext) -> list[VolumeMountArgs]:
+    mounts = [
+        VolumeMountArgs(name=DATA_VOLUME, mount_path=ctx.engine.data_directory),
+        VolumeMountArgs(
+            name=CONFIG_VOLUME,
+            mount_path=f"{ctx.engine.config_directory}/{ctx.engine.config_file}",
+            sub_path=ctx.engine.config_file,
+            read_only=True,
+        ),
+    ]
+    if engines.init_scripts(ctx):
+        mounts.append(VolumeMountArgs(name=INIT_VOLUME, mount_path="/docker-entrypoint-initdb.d", read_only=True))
+    mounts += [
+        VolumeMountArgs(name=name, mount_path=path) for name, path in SCRATCH_DIRECTORIES[ctx.spec.engine].items()
+    ]
+    return mounts
+
+
+def volumes(ctx: DatabaseContext) -> list[VolumeArgs]:
+    config = ConfigMapVolumeSourceArgs(
+        name=ctx.config_map_name, items=[KeyToPathArgs(key=ctx.engine.config_file, path=ctx.engine.config_file)]
+    )
+    result = [VolumeArgs(name=CONFIG_VOLUME, config_map=config)]
+    scripts = engines.init_scripts(ctx)
+    if scripts:
+        result.append(
+            VolumeArgs(
+                name=INIT_VOLUME,
+                config_map=ConfigMapVolumeSourceArgs(
+                    name=ctx.config_map_name, items=[KeyToPathArgs(key=key, path=key) for key in scripts]
+                ),
+            )
+        )
+    result += [
+        VolumeArgs(name=name, empty_dir=EmptyDirVolumeSourceArgs()) for name in SCRATCH_DIRECTORIES[ctx.spec.engine]
+    ]
+    return result
+
+
+def database_container(ctx: DatabaseContext) -> ContainerArgs:
+    name = ctx.spec.engine.value
+    return ContainerArgs(
+        name=name,
+        image=f"{ctx.engine.image}:{ctx.spec.version}",
+        args=engines.server_args(ctx),
+        env=engines.server_env(ctx),
+        ports=[ContainerPortArgs(name=name, container_port=ctx.engine.port)],
+        resources=resource_requirements(ctx.spec.resources),
+        volume_mounts=volume_mounts(ctx),
+        security_context=container_security_context(),
+        # Startup gives first initialisation up to 10 minutes; after that liveness restarts a hung server.
+        startup_probe=_probe(engines.liveness_command(ctx), period_seconds=10, failure_threshold=60),
+        liveness_probe=_probe(engines.liveness_command(ctx), period_seconds=10, failure_threshold=6),
+        readiness_probe=_probe(engines.readiness_command(ctx), period_seconds=5, failure_threshold=3),
+    )
+
+
+def data_volume_claim(ctx: DatabaseContext) -> PersistentVolumeClaimArgs:
+    return PersistentVolumeClaimArgs(
+        metadata=ObjectMetaArgs(name=DATA_VOLUME, labels=ctx.selector_labels),
+        spec=PersistentVolumeClaimSpecArgs(
+            access_modes=["ReadWriteOnce"],
+            storage_class_name=ctx.spec.storage_class,
+            resources=VolumeResourceRequirementsArgs(requests={"storage": ctx.spec.storage_size}),
+        ),
+    )
+
+
+def declare_statefulset(ctx: DatabaseContext) -> StatefulSet:
+    containers = [database_container(ctx)]
+    exporter = exporter_container(ctx)
+    if exporter is not None:
+        containers.append(exporter)
+    return StatefulSet(
+        ctx.name,
+        metadata=ctx.metadata(ctx.name, annotations=SKIP_AWAIT),
+        spec=StatefulSetSpecArgs(
+            replicas=ctx.spec.replicas,
+            service_name=ctx.headless_service_name,
+            selector=LabelSelectorArgs(match_labels=ctx.selector_labels),
+            pod_management_policy="OrderedReady",
+            template=PodTemplateSpecArgs(
+                metadata=ObjectMetaArgs(
+                    labels=ctx.labels, annotations={"database.example.com/config-checksum": config_checksum(ctx)}
+                ),
+                spec=PodSpecArgs(
+                    containers=containers,
+                    volumes=volumes(ctx),
+                    security_context=pod_security_context(ctx),
+                    affinity=pod_anti_affinity(ctx),
+                    enable_service_links=False,
+                    termination_grace_period_seconds=60,
+                ),
+            ),
+            volume_claim_templates=[data_volume_claim(ctx)],
+        ),
+    )

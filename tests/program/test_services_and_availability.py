@@ -1,0 +1,72 @@
+"""Services, production availability (PDB, anti-affinity), monitoring, and the stack outputs."""
+
+from tests.program.conftest import RenderSpec
+
+MYSQL = {"type": "mysql", "version": "8.4", "storage": {"size": "1Gi"}}
+
+
+def test_client_and_headless_services(render: RenderSpec) -> None:
+    rendered = render(MYSQL)
+    client = rendered.get("Service", "orders")["spec"]
+    headless = rendered.get("Service", "orders-headless")["spec"]
+    assert client["type"] == "ClusterIP"
+    assert client["ports"] == [{"name": "mysql", "port": 3306, "targetPort": "mysql"}]
+    assert headless["clusterIP"] == "None"
+    selector = rendered.get("StatefulSet", "orders")["spec"]["selector"]["matchLabels"]
+    assert client["selector"] == headless["selector"] == selector
+
+
+def test_production_gets_a_disruption_budget_and_spreads_pods(render: RenderSpec) -> None:
+    spec = {**MYSQL, "environment": "production", "replicas": 3}
+    rendered = render(spec)
+    budget = rendered.get("PodDisruptionBudget", "orders")
+    assert budget["spec"]["maxUnavailable"] == 1
+    assert budget["metadata"]["annotations"]["database.example.com/availability-target"] == "99.9%"
+    affinity = rendered.get("StatefulSet", "orders")["spec"]["template"]["spec"]["affinity"]
+    [term] = affinity["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert term["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+
+
+def test_metrics_add_an_exporter_sidecar_and_a_service_port(render: RenderSpec) -> None:
+    rendered = render({**MYSQL, "monitoring": {"enabled": True, "metrics": True}})
+    exporter = rendered.get("StatefulSet", "orders")["spec"]["template"]["spec"]["containers"][1]
+    assert exporter["image"].startswith("prom/mysqld-exporter:")
+    assert exporter["ports"] == [{"name": "metrics", "containerPort": 9104}]
+    assert {"name": "metrics", "port": 9104, "targetPort": "metrics"} in rendered.get("Service", "orders")["spec"][
+        "ports"
+    ]
+    assert not rendered.has("ServiceMonitor", "orders-metrics")
+
+
+def test_metrics_need_monitoring_enabled(render: RenderSpec) -> None:
+    rendered = render({**MYSQL, "monitoring": {"enabled": False, "metrics": True}})
+    assert len(rendered.get("StatefulSet", "orders")["spec"]["template"]["spec"]["containers"]) == 1
+
+
+def test_service_monitor_only_where_the_api_exists(render: RenderSpec) -> None:
+    spec = {**MYSQL, "monitoring": {"enabled": True, "metrics": True}}
+    monitor = render(spec, service_monitor_available=True).get("ServiceMonitor", "orders-metrics")
+    assert monitor["spec"]["endpoints"] == [{"port": "metrics", "interval": "30s"}]
+
+
+def test_outputs_name_every_object_and_the_endpoint(render: RenderSpec) -> None:
+    outputs = render(MYSQL, name="billing", namespace="team-a").outputs
+    assert outputs == {
+        "endpoint": "billing.team-a.svc:3306",
+        "service": "billing",
+        "headlessService": "billing-headless",
+        "statefulSet": "billing",
+        "configMap": "billing-config",
+        "secret": "billing-credentials",
+        "backupCronJob": None,
+    }
+
+
+def test_secret_holds_generated_credentials_and_connection_facts(render: RenderSpec) -> None:
+    data = render({**MYSQL, "environment": "staging"}).get("Secret", "orders-credentials")["stringData"]
+    assert data["admin-username"] == "root"
+    assert data["username"] == "app"
+    assert data["database"] == "orders"
+    assert data["host"] == "orders.shop.svc"
+    assert data["port"] == "3306"
+    assert data["admin-password"] != data["password"]

@@ -1,0 +1,135 @@
+"""The StatefulSet: image, data directory, config path, probes, resources, storage, security."""
+
+import pytest
+
+from tests.program.conftest import Rendered, RenderSpec
+
+MYSQL = {"type": "mysql", "version": "8.0", "storage": {"size": "10Gi"}}
+POSTGRES = {"type": "postgresql", "version": "16", "storage": {"size": "20Gi"}}
+
+
+def database_container(rendered: Rendered) -> dict:
+    pod = rendered.get("StatefulSet", "orders")["spec"]["template"]["spec"]
+    return pod["containers"][0]
+
+
+@pytest.mark.parametrize(
+    ("spec", "image", "data_dir", "config_path", "port"),
+    [
+        (MYSQL, "mysql:8.0", "/var/lib/mysql", "/etc/mysql/conf.d/database.cnf", 3306),
+        (POSTGRES, "postgres:16", "/var/lib/postgresql/data", "/etc/postgresql/postgresql.conf", 5432),
+    ],
+)
+def test_engine_image_data_directory_and_config_path(
+    render: RenderSpec, spec: dict, image: str, data_dir: str, config_path: str, port: int
+) -> None:
+    container = database_container(render(spec))
+    assert container["image"] == image
+    mounts = {mount["mountPath"]: mount for mount in container["volumeMounts"]}
+    assert mounts[data_dir]["name"] == "data"
+    assert mounts[config_path]["name"] == "config" and mounts[config_path]["readOnly"]
+    assert container["ports"] == [{"name": spec["type"], "containerPort": port}]
+
+
+def test_postgres_is_pointed_at_its_config_file_and_data_subdirectory(render: RenderSpec) -> None:
+    container = database_container(render(POSTGRES))
+    assert container["args"] == ["postgres", "-c", "config_file=/etc/postgresql/postgresql.conf"]
+    env = {item["name"]: item for item in container["env"]}
+    assert env["PGDATA"]["value"] == "/var/lib/postgresql/data/pgdata"
+    assert env["POSTGRES_PASSWORD"]["valueFrom"]["secretKeyRef"]["key"] == "admin-password"
+
+
+def test_mysql_gets_its_credentials_from_the_secret(render: RenderSpec) -> None:
+    env = {item["name"]: item for item in database_container(render(MYSQL))["env"]}
+    assert env["MYSQL_ROOT_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+        "name": "orders-credentials",
+        "key": "admin-password",
+    }
+    assert env["MYSQL_PASSWORD"]["valueFrom"]["secretKeyRef"]["key"] == "password"
+    assert env["MYSQL_DATABASE"]["value"] == "orders"
+
+
+@pytest.mark.parametrize(("spec", "tool"), [(MYSQL, "mysql"), (POSTGRES, "pg_isready")])
+def test_probes_run_the_engine_client(render: RenderSpec, spec: dict, tool: str) -> None:
+    container = database_container(render(spec))
+    for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+        assert any(tool in part for part in container[probe]["exec"]["command"]), probe
+    assert "127.0.0.1" in " ".join(container["readinessProbe"]["exec"]["command"])
+
+
+@pytest.mark.parametrize(
+    ("environment", "requests", "limits"),
+    [
+        ("development", {"cpu": "100m", "memory": "256Mi"}, {"cpu": "500m", "memory": "512Mi"}),
+        ("staging", {"cpu": "200m", "memory": "512Mi"}, {"cpu": "1000m", "memory": "1Gi"}),
+        ("production", {"cpu": "500m", "memory": "1Gi"}, {"cpu": "2000m", "memory": "4Gi"}),
+    ],
+)
+def test_resources_default_per_environment(render: RenderSpec, environment: str, requests: dict, limits: dict) -> None:
+    container = database_container(render({**MYSQL, "environment": environment}))
+    assert container["resources"] == {"requests": requests, "limits": limits}
+
+
+def test_explicit_resources_replace_the_environment_default(render: RenderSpec) -> None:
+    resources = {"requests": {"cpu": "250m", "memory": "300Mi"}, "limits": {"cpu": 1, "memory": "600Mi"}}
+    container = database_container(render({**MYSQL, "resources": resources}))
+    assert container["resources"] == {
+        "requests": {"cpu": "250m", "memory": "300Mi"},
+        "limits": {"cpu": "1", "memory": "600Mi"},
+    }
+
+
+def test_explicit_requests_without_limits_get_no_made_up_limits(render: RenderSpec) -> None:
+    container = database_container(render({**MYSQL, "resources": {"requests": {"cpu": "250m"}}}))
+    assert container["resources"] == {"requests": {"cpu": "250m"}}
+
+
+@pytest.mark.parametrize("storage_class", [None, "fast-ssd"])
+def test_volume_claim_template_has_size_and_class(render: RenderSpec, storage_class: str | None) -> None:
+    storage = {"size": "20Gi", **({"class": storage_class} if storage_class else {})}
+    spec = render({**POSTGRES, "storage": storage}).get("StatefulSet", "orders")["spec"]
+    [claim] = spec["volumeClaimTemplates"]
+    assert claim["spec"]["resources"] == {"requests": {"storage": "20Gi"}}
+    assert claim["spec"].get("storageClassName") == storage_class
+    assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
+
+
+def test_replicas_selector_and_service_name(render: RenderSpec) -> None:
+    spec = render({**MYSQL, "replicas": 3}).get("StatefulSet", "orders")["spec"]
+    assert spec["replicas"] == 3
+    assert spec["serviceName"] == "orders-headless"
+    labels = spec["template"]["metadata"]["labels"]
+    assert spec["selector"]["matchLabels"].items() <= labels.items()
+    assert labels["app.kubernetes.io/managed-by"] == "database-operator"
+    assert labels["app.kubernetes.io/version"] == "8.0"
+
+
+def test_pods_run_as_non_root_with_a_read_only_root_filesystem(render: RenderSpec) -> None:
+    pod = render(POSTGRES).get("StatefulSet", "orders")["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    for container in pod["containers"]:
+        context = container["securityContext"]
+        assert context["allowPrivilegeEscalation"] is False
+        assert context["readOnlyRootFilesystem"] is True
+        assert context["capabilities"] == {"drop": ["ALL"]}
+
+
+def test_up_does_not_wait_for_pods_or_volumes(render: RenderSpec) -> None:
+    rendered = render({**MYSQL, "backup": {"enabled": True}})
+    for kind, name in [
+        ("StatefulSet", "orders"),
+        ("Service", "orders"),
+        ("Service", "orders-headless"),
+        ("PersistentVolumeClaim", "orders-backup"),
+    ]:
+        assert rendered.get(kind, name)["metadata"]["annotations"]["pulumi.com/skipAwait"] == "true", (kind, name)
+
+
+def test_a_config_change_rolls_the_pods(render: RenderSpec) -> None:
+    def checksum(environment: str) -> str:
+        template = render({**MYSQL, "environment": environment}).get("StatefulSet", "orders")["spec"]["template"]
+        return template["metadata"]["annotations"]["database.example.com/config-checksum"]
+
+    assert checksum("development") != checksum("staging")
+    assert checksum("development") == checksum("development")
