@@ -243,13 +243,20 @@ def _rule_violations(spec: DatabaseSpec, config: StacksConfig) -> list[str]:
     return errors
 
 
-def resolve_spec(raw: object, config: StacksConfig) -> ResolvedSpec:
-    """Validate a raw spec against every rule and fill its defaults; raise SpecError naming each bad field."""
+def checked_spec(raw: object, config: StacksConfig) -> DatabaseSpec:
+    """The spec with its defaults filled, after every rule passed; raise SpecError naming each bad field."""
     spec = with_defaults(parse_spec(raw), config)
     errors = _rule_violations(spec, config)
     if errors:
         raise SpecError(errors)
+    return spec
+
+
+def resolve_spec(raw: object, config: StacksConfig) -> ResolvedSpec:
+    """Validate a raw spec against every rule and fill its defaults, as the program deploys it."""
+    spec = checked_spec(raw, config)
     profile = config.environment(spec.environment)
+    # with_defaults filled these; the checks narrow the types.
     assert spec.replicas is not None and spec.resources is not None and spec.deletion_policy is not None
     backup = None
     if spec.backup.enabled:

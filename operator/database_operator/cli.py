@@ -1,10 +1,14 @@
 """`database-operator`: the project's command line."""
 
 import argparse
+import logging
 import sys
+
+import kopf
 
 from database_api.crd import CRD_FILE, render_crd
 from database_api.profiles import load_stacks_config
+from database_operator.settings import load_settings
 
 
 def crd_command(args: argparse.Namespace) -> int:
@@ -23,6 +27,24 @@ def crd_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_command(args: argparse.Namespace) -> int:
+    """Run the operator against the current kubeconfig, or in-cluster with its service account."""
+    # Importing the handlers registers them with kopf; only `run` wants that.
+    from database_operator import handlers  # noqa: F401, PLC0415
+
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    namespaces = load_settings().namespaces
+    kopf.run(
+        standalone=True,
+        clusterwide=not namespaces,
+        namespaces=namespaces,
+        liveness_endpoint=args.liveness,
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="database-operator", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -31,6 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--write", action="store_true", help=f"write it to {CRD_FILE.name} in crds/")
     mode.add_argument("--check", action="store_true", help="exit 1 if crds/ differs from the generated CRD")
     crd.set_defaults(handler=crd_command)
+    run = commands.add_parser("run", help="run the operator (current kubeconfig, or in-cluster)")
+    run.add_argument("--liveness", default="http://0.0.0.0:8080/healthz", help="liveness probe endpoint")
+    run.add_argument("--verbose", action="store_true", help="debug logging")
+    run.set_defaults(handler=run_command)
     return parser
 
 

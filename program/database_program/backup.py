@@ -1,5 +1,6 @@
 """Scheduled backups: the backup volume, the backup script, and the CronJob `<name>-backup` that runs it."""
 
+import pulumi
 from pulumi_kubernetes.batch.v1 import CronJob, CronJobSpecArgs, JobSpecArgs, JobTemplateSpecArgs
 from pulumi_kubernetes.core.v1 import (
     ConfigMap,
@@ -18,6 +19,7 @@ from pulumi_kubernetes.core.v1 import (
 )
 from pulumi_kubernetes.meta.v1 import ObjectMetaArgs
 
+from database_api.profiles import DeletionPolicy
 from database_api.schedule import parse_duration
 from database_api.spec import ResolvedBackup
 from database_program import engines
@@ -29,9 +31,15 @@ SCRIPT_DIRECTORY = "/scripts"
 SCRIPT_FILE = "backup.sh"
 
 
+def backup_volume_options(ctx: DatabaseContext) -> pulumi.ResourceOptions:
+    """Dumps outlive the Database when its deletion policy is Retain."""
+    return pulumi.ResourceOptions(retain_on_delete=ctx.spec.deletion_policy is DeletionPolicy.RETAIN)
+
+
 def declare_backup_volume(ctx: DatabaseContext, backup: ResolvedBackup) -> PersistentVolumeClaim:
     return PersistentVolumeClaim(
         ctx.backup_name,
+        opts=backup_volume_options(ctx),
         metadata=ctx.metadata(ctx.backup_name, component="backup", annotations=SKIP_AWAIT),
         spec=PersistentVolumeClaimSpecArgs(
             access_modes=["ReadWriteOnce"],

@@ -36,6 +36,8 @@ def declare_database(ctx: DatabaseContext) -> dict[str, Any]:
         "configMap": ctx.config_map_name,
         "secret": ctx.secret_name,
         "backupCronJob": None,
+        # For the scale subresource (`kubectl scale db`, autoscalers): which pods the Database runs.
+        "selector": ",".join(f"{key}={value}" for key, value in sorted(ctx.selector_labels.items())),
     }
     if ctx.spec.backup is not None:
         declare_backup_volume(ctx, ctx.spec.backup)
@@ -66,6 +68,10 @@ def context_from_config(config: pulumi.Config) -> DatabaseContext:
 
 
 def declare_from_stack_config() -> None:
-    outputs = declare_database(context_from_config(pulumi.Config(CONFIG_NAMESPACE)))
-    for key, value in outputs.items():
+    ctx = context_from_config(pulumi.Config(CONFIG_NAMESPACE))
+    for key, value in declare_database(ctx).items():
         pulumi.export(key, value)
+    # Secret outputs (encrypted in the backend): the operator recovers the passwords from them if a stack's
+    # workspace is ever lost. They never reach the status.
+    pulumi.export("adminPassword", pulumi.Output.secret(ctx.credentials.admin_password))
+    pulumi.export("userPassword", pulumi.Output.secret(ctx.credentials.user_password))

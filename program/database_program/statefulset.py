@@ -1,6 +1,10 @@
 """The StatefulSet `<name>`: the database server pods and their data volumes."""
 
-from pulumi_kubernetes.apps.v1 import StatefulSet, StatefulSetSpecArgs
+from pulumi_kubernetes.apps.v1 import (
+    StatefulSet,
+    StatefulSetPersistentVolumeClaimRetentionPolicyArgs,
+    StatefulSetSpecArgs,
+)
 from pulumi_kubernetes.core.v1 import (
     ConfigMapVolumeSourceArgs,
     ContainerArgs,
@@ -150,5 +154,9 @@ def declare_statefulset(ctx: DatabaseContext) -> StatefulSet:
                 ),
             ),
             volume_claim_templates=[data_volume_claim(ctx)],
+            # The deletion policy decides whether data volumes outlive the Database.
+            persistent_volume_claim_retention_policy=StatefulSetPersistentVolumeClaimRetentionPolicyArgs(
+                when_deleted=ctx.spec.deletion_policy.value, when_scaled="Retain"
+            ),
         ),
     )

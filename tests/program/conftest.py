@@ -1,5 +1,6 @@
 """Mocked-Pulumi rendering: run the real program against `pulumi.runtime.set_mocks` and record every resource."""
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -65,6 +66,8 @@ class Rendered:
 
 
 def render_context(ctx: DatabaseContext) -> Rendered:
+    # Pulumi's mocks run on the thread's current event loop; other tests' asyncio.run() leave none behind.
+    asyncio.set_event_loop(asyncio.new_event_loop())
     mocks = RecordingMocks()
     pulumi.runtime.set_mocks(mocks, preview=False)
     captured: dict[str, Any] = {}
@@ -84,17 +87,18 @@ def render_context(ctx: DatabaseContext) -> Rendered:
 
 
 RenderSpec = Callable[..., Rendered]
+MakeContext = Callable[..., DatabaseContext]
 
 
 @pytest.fixture
-def render(stacks_config: StacksConfig) -> RenderSpec:
-    """render(spec_dict, name=..., namespace=..., service_monitor_available=...) -> Rendered."""
+def make_context(stacks_config: StacksConfig) -> MakeContext:
+    """make_context(spec_dict, name=..., namespace=..., service_monitor_available=...) -> DatabaseContext."""
 
-    def _render(
+    def _make(
         spec: dict[str, Any], name: str = "orders", namespace: str = "shop", service_monitor_available: bool = False
-    ) -> Rendered:
+    ) -> DatabaseContext:
         resolved = resolve_spec(spec, stacks_config)
-        ctx = DatabaseContext(
+        return DatabaseContext(
             name=name,
             namespace=namespace,
             spec=resolved,
@@ -103,6 +107,15 @@ def render(stacks_config: StacksConfig) -> RenderSpec:
             credentials=Credentials(admin_password=ADMIN_PASSWORD, user_password=USER_PASSWORD),
             service_monitor_available=service_monitor_available,
         )
-        return render_context(ctx)
+
+    return _make
+
+
+@pytest.fixture
+def render(make_context: MakeContext) -> RenderSpec:
+    """render(spec_dict, name=..., namespace=..., service_monitor_available=...) -> Rendered."""
+
+    def _render(spec: dict[str, Any], **context: Any) -> Rendered:
+        return render_context(make_context(spec, **context))
 
     return _render

@@ -2,7 +2,8 @@
 
 import pytest
 
-from tests.program.conftest import RenderSpec
+from database_program.backup import backup_volume_options
+from tests.program.conftest import MakeContext, RenderSpec
 
 
 def backup_spec(engine: str, **backup: object) -> dict[str, object]:
@@ -48,3 +49,11 @@ def test_backup_pods_are_not_selected_by_the_database_service(render: RenderSpec
     selector = rendered.get("Service", "orders")["spec"]["selector"]
     labels = rendered.get("CronJob", "orders-backup")["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"]
     assert not selector.items() <= labels.items()
+
+
+@pytest.mark.parametrize(("environment", "kept"), [("development", False), ("production", True)])
+def test_backup_volume_survives_deletion_only_under_retain(
+    make_context: MakeContext, environment: str, kept: bool
+) -> None:
+    spec = {**backup_spec("mysql"), "environment": environment, "replicas": 2}
+    assert backup_volume_options(make_context(spec)).retain_on_delete is kept

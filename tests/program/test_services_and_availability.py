@@ -59,6 +59,8 @@ def test_outputs_name_every_object_and_the_endpoint(render: RenderSpec) -> None:
         "configMap": "billing-config",
         "secret": "billing-credentials",
         "backupCronJob": None,
+        "selector": "app.kubernetes.io/component=database,app.kubernetes.io/instance=billing,"
+        "app.kubernetes.io/name=mysql",
     }
 
 

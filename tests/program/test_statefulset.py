@@ -133,3 +133,20 @@ def test_a_config_change_rolls_the_pods(render: RenderSpec) -> None:
 
     assert checksum("development") != checksum("staging")
     assert checksum("development") == checksum("development")
+
+
+@pytest.mark.parametrize(
+    ("environment", "policy", "when_deleted"),
+    [
+        ("development", None, "Delete"),
+        ("production", None, "Retain"),
+        ("production", "Delete", "Delete"),
+        ("staging", "Retain", "Retain"),
+    ],
+)
+def test_data_volumes_follow_the_deletion_policy(
+    render: RenderSpec, environment: str, policy: str | None, when_deleted: str
+) -> None:
+    spec = {**MYSQL, "environment": environment, "replicas": 2, **({"deletionPolicy": policy} if policy else {})}
+    retention = render(spec).get("StatefulSet", "orders")["spec"]["persistentVolumeClaimRetentionPolicy"]
+    assert retention == {"whenDeleted": when_deleted, "whenScaled": "Retain"}

@@ -1,0 +1,46 @@
+"""Drift: find out-of-band changes to a Database's objects with `preview --refresh`; correct or report them."""
+
+import logging
+
+import kopf
+
+from database_api.spec import DriftPolicy, SpecError
+from database_operator import events
+from database_operator.apply import stack_input
+from database_operator.runtime import DatabaseTracker, Runtime
+from database_operator.stacks import StackError
+from database_operator.status import DRIFTED, change_counts, condition_is, operation_summary, set_condition
+
+logger = logging.getLogger(__name__)
+
+
+async def check_drift(rt: Runtime, tracker: DatabaseTracker, body: kopf.Body) -> None:
+    """One drift check. An in-sync Database costs one preview and no `up`."""
+    generation = body.metadata.get("generation")
+    try:
+        request = stack_input(rt, body)
+        preview = await rt.run_operation(tracker, lambda: rt.stacks.preview(request, refresh=True))
+        conditions = tracker.status.get("conditions", [])
+        if not preview.changed:
+            if condition_is(conditions, DRIFTED, "True"):
+                conditions = set_condition(
+                    conditions, DRIFTED, False, "InSync", "live objects match the spec", generation
+                )
+                await rt.write_status(tracker, {"conditions": conditions})
+            return
+        found = change_counts(preview.changes)
+        if body.spec.get("driftPolicy") == DriftPolicy.REPORT.value:
+            conditions = set_condition(conditions, DRIFTED, True, "DriftDetected", f"out of sync: {found}", generation)
+            await rt.write_status(tracker, {"conditions": conditions})
+            events.warning(body, "DriftDetected", f"live objects differ from the spec ({found}); driftPolicy is Report")
+            return
+        result = await rt.run_operation(tracker, lambda: rt.stacks.up(request, refresh=True))
+    except (StackError, SpecError) as error:
+        logger.warning("drift check of %s/%s failed: %s", tracker.namespace, tracker.name, error)
+        events.warning(body, "DriftCheckFailed", str(error))
+        return
+    conditions = set_condition(
+        tracker.status.get("conditions", []), DRIFTED, False, "DriftCorrected", f"corrected: {found}", generation
+    )
+    await rt.write_status(tracker, {"conditions": conditions, "lastOperation": operation_summary(result)})
+    events.warning(body, "DriftCorrected", f"out-of-band changes reverted ({change_counts(result.changes)})")

@@ -1,0 +1,92 @@
+"""kopf handlers: thin adapters from watch events to the services in apply, deletion, drift and observe."""
+
+import logging
+from typing import Any
+
+import kopf
+
+from database_api.crd import GROUP, PLURAL, VERSION
+from database_api.profiles import load_stacks_config
+from database_operator.apply import apply_database
+from database_operator.deletion import delete_database
+from database_operator.kube import Kube
+from database_operator.observe import observe_backup_job, observe_owned_object, watch_database
+from database_operator.runtime import Runtime
+from database_operator.settings import load_settings
+from database_operator.stacks import Stacks
+
+DATABASE = (GROUP, VERSION, PLURAL)
+MANAGED = {"app.kubernetes.io/managed-by": "database-operator"}
+# Watched for drift. Secrets are left to the periodic check: watching every Secret in the cluster is neither
+# cheap nor least-privilege.
+OWNED_KINDS = [("apps", "v1", "statefulsets"), ("", "v1", "configmaps"), ("", "v1", "services")]
+ANNOTATION_PREFIX = "database.example.com"
+
+
+def _runtime(memo: kopf.Memo) -> Runtime:
+    runtime: Runtime = memo["runtime"]
+    return runtime
+
+
+@kopf.on.startup()
+async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    """Load and check everything before the first event: bad settings, data or toolchain stop the operator."""
+    settings.persistence.finalizer = f"{ANNOTATION_PREFIX}/finalizer"
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=ANNOTATION_PREFIX)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=ANNOTATION_PREFIX, key="last-handled-configuration"
+    )
+    settings.posting.level = logging.WARNING  # our own Events say what happened; kopf's would repeat them
+    operator_settings = load_settings()
+    kube = await Kube.connect()
+    memo["runtime"] = Runtime(
+        settings=operator_settings,
+        stacks_config=load_stacks_config(),
+        stacks=Stacks(operator_settings),
+        kube=kube,
+        service_monitor_available=await kube.serves_api_group("monitoring.coreos.com"),
+    )
+    logging.getLogger(__name__).info(
+        "backend %s, at most %d operations at once",
+        operator_settings.effective_backend_url,
+        operator_settings.max_concurrent_operations,
+    )
+
+
+@kopf.on.cleanup()
+async def stop(memo: kopf.Memo, **_: Any) -> None:
+    if "runtime" in memo:
+        await _runtime(memo).kube.close()
+        _runtime(memo).executor.shutdown(wait=False, cancel_futures=True)
+
+
+@kopf.on.create(*DATABASE)
+@kopf.on.update(*DATABASE, field="spec")
+@kopf.on.resume(*DATABASE)
+async def reconcile(body: kopf.Body, retry: int, memo: kopf.Memo, **_: Any) -> None:
+    await apply_database(_runtime(memo), body, retry)
+
+
+@kopf.on.delete(*DATABASE)
+async def delete(body: kopf.Body, retry: int, memo: kopf.Memo, **_: Any) -> None:
+    await delete_database(_runtime(memo), body, retry)
+
+
+@kopf.daemon(*DATABASE, cancellation_timeout=10)
+async def watcher(body: kopf.Body, stopped: kopf.DaemonStopped, memo: kopf.Memo, **_: Any) -> None:
+    await watch_database(_runtime(memo), body, stopped)
+
+
+def _owned_object_handler(group: str, version: str, plural: str) -> None:
+    @kopf.on.event(group, version, plural, labels=MANAGED, id=f"observe-{plural}")
+    async def observe(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+        observe_owned_object(_runtime(memo), event.get("type"), body)
+
+
+for _group, _version, _plural in OWNED_KINDS:
+    _owned_object_handler(_group, _version, _plural)
+
+
+@kopf.on.event("batch", "v1", "jobs", labels={**MANAGED, "app.kubernetes.io/component": "backup"})
+async def backup_job(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    observe_backup_job(_runtime(memo), body)

@@ -1,0 +1,99 @@
+"""What the operator holds in memory while it runs: its services and one tracker per Database."""
+
+import asyncio
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from database_api.profiles import StacksConfig
+from database_operator.kube import Kube
+from database_operator.settings import OperatorSettings
+from database_operator.stacks import Stacks
+from database_operator.status import BackupJob
+
+T = TypeVar("T")
+
+# After our own operation, watch events about our own changes keep arriving for a moment; they are not drift.
+OWN_CHANGES_GRACE_SECONDS = 5.0
+
+
+@dataclass
+class DatabaseTracker:
+    """One Database: its operation lock, the status as last written, and what the watches saw."""
+
+    namespace: str
+    name: str
+    status: dict[str, Any] = field(default_factory=dict)
+    """The status as this process last wrote or read it; every write starts from here."""
+    statefulset: dict[str, Any] | None = None
+    """The live StatefulSet as last seen by the watch (None: not seen or deleted)."""
+    generations: dict[str, int | None] = field(default_factory=dict)
+    """metadata.generation of each owned object (`Kind/name`) as last seen: a change means its spec changed."""
+    backup_jobs: dict[str, BackupJob] = field(default_factory=dict)
+    """Finished backup Jobs by name."""
+    reported_failures: set[str] = field(default_factory=set)
+    backups_changed: bool = False
+    applied_generation: int | None = None
+    """The Database generation the last successful `up` deployed; drift checks wait for one."""
+    operation: asyncio.Lock = field(default_factory=asyncio.Lock)
+    """Held for the whole of a stack operation: one Database never has two at once."""
+    poke: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when something changed that the Database's watcher daemon should look at."""
+    drift_suspected: bool = False
+    readiness_changed: bool = False
+    quiet_until: float = 0.0
+
+    def in_own_change_window(self) -> bool:
+        return self.operation.locked() or time.monotonic() < self.quiet_until
+
+    def suspect_drift(self) -> None:
+        self.drift_suspected = True
+        self.poke.set()
+
+    def observe_readiness(self) -> None:
+        self.readiness_changed = True
+        self.poke.set()
+
+
+@dataclass
+class Runtime:
+    settings: OperatorSettings
+    stacks_config: StacksConfig
+    stacks: Stacks
+    kube: Kube
+    service_monitor_available: bool = False
+    trackers: dict[tuple[str, str], DatabaseTracker] = field(default_factory=dict)
+    executor: ThreadPoolExecutor = field(init=False)
+    operations: asyncio.Semaphore = field(init=False)
+
+    def __post_init__(self) -> None:
+        limit = self.settings.max_concurrent_operations
+        self.executor = ThreadPoolExecutor(max_workers=limit, thread_name_prefix="stack-operation")
+        self.operations = asyncio.Semaphore(limit)
+
+    def tracker(self, namespace: str, name: str, status: dict[str, Any] | None = None) -> DatabaseTracker:
+        key = (namespace, name)
+        if key not in self.trackers:
+            self.trackers[key] = DatabaseTracker(namespace, name, status=dict(status or {}))
+        return self.trackers[key]
+
+    def forget(self, namespace: str, name: str) -> None:
+        self.trackers.pop((namespace, name), None)
+
+    async def run_operation(self, tracker: DatabaseTracker, operation: Callable[[], T]) -> T:
+        """Run a blocking stack operation in a worker thread: one per Database, a bounded number in all."""
+        async with tracker.operation, self.operations:
+            try:
+                return await asyncio.get_running_loop().run_in_executor(self.executor, operation)
+            finally:
+                tracker.quiet_until = time.monotonic() + OWN_CHANGES_GRACE_SECONDS
+
+    async def write_status(self, tracker: DatabaseTracker, changes: dict[str, Any]) -> None:
+        """Merge changes into the tracked status and patch only what differs from what was last written."""
+        patch = {key: value for key, value in changes.items() if tracker.status.get(key) != value}
+        if not patch:
+            return
+        tracker.status.update(patch)
+        await self.kube.patch_database_status(tracker.namespace, tracker.name, patch)

@@ -1,0 +1,97 @@
+"""Operator settings: plain typed fields, each read from one environment variable."""
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def _state_dir() -> Path:
+    return Path(os.environ.get("DBOP_STATE_DIR", Path.home() / ".local" / "state" / "database-operator"))
+
+
+@dataclass(frozen=True)
+class OperatorSettings:
+    state_dir: Path = field(default_factory=_state_dir)
+    """Persistent directory for the default `file://` backend and the per-stack workspaces (`DBOP_STATE_DIR`)."""
+
+    backend_url: str = ""
+    """Pulumi state backend (`PULUMI_BACKEND_URL`): s3://, gs://, azblob://, Pulumi Cloud; default
+    `file://<state_dir>/backend`."""
+
+    passphrase: str = ""
+    """Passphrase of the stacks' secrets provider, from `PULUMI_CONFIG_PASSPHRASE` or the file named by
+    `PULUMI_CONFIG_PASSPHRASE_FILE` (a mounted Secret)."""
+
+    max_concurrent_operations: int = 4
+    """Stack operations (up, refresh, destroy) running at once across all Databases (`DBOP_MAX_OPERATIONS`)."""
+
+    drift_interval_seconds: float = 600.0
+    """How often each Database's stack is checked for drift that watches did not see (`DBOP_DRIFT_INTERVAL`)."""
+
+    drift_debounce_seconds: float = 2.0
+    """Wait after an out-of-band change before checking, so a burst of edits costs one check."""
+
+    retry_base_seconds: float = 5.0
+    """First delay after a transient failure; doubles each attempt (`DBOP_RETRY_BASE`)."""
+
+    retry_max_seconds: float = 300.0
+    """Longest delay between retries of a transient failure (`DBOP_RETRY_MAX`)."""
+
+    namespaces: tuple[str, ...] = ()
+    """Namespaces to watch (`DBOP_NAMESPACES`, comma-separated); empty means the whole cluster."""
+
+    @property
+    def effective_backend_url(self) -> str:
+        return self.backend_url or f"file://{self.state_dir / 'backend'}"
+
+    @property
+    def workspaces_dir(self) -> Path:
+        """One directory per stack with its `Pulumi.<stack>.yaml` (config, encrypted secrets, salt)."""
+        return self.state_dir / "workspaces"
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the operator refuses to start."""
+
+
+def _read_passphrase() -> str:
+    passphrase_file = os.environ.get("PULUMI_CONFIG_PASSPHRASE_FILE")
+    if passphrase_file:
+        try:
+            return Path(passphrase_file).read_text().strip()
+        except OSError as error:
+            raise SettingsError(f"PULUMI_CONFIG_PASSPHRASE_FILE: cannot read {passphrase_file}: {error}") from error
+    passphrase = os.environ.get("PULUMI_CONFIG_PASSPHRASE", "")
+    if not passphrase:
+        raise SettingsError(
+            "no secrets passphrase: set PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE "
+            "(the stacks' generated passwords are encrypted with it)"
+        )
+    return passphrase
+
+
+def _number(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError as error:
+        raise SettingsError(f"{name}: {raw!r} is not a number") from error
+    if value <= 0:
+        raise SettingsError(f"{name}: must be positive (got {raw})")
+    return value
+
+
+def load_settings() -> OperatorSettings:
+    """Read the settings from the environment; raise SettingsError naming the variable when one is bad."""
+    namespaces = tuple(ns.strip() for ns in os.environ.get("DBOP_NAMESPACES", "").split(",") if ns.strip())
+    return OperatorSettings(
+        backend_url=os.environ.get("PULUMI_BACKEND_URL", ""),
+        passphrase=_read_passphrase(),
+        max_concurrent_operations=int(_number("DBOP_MAX_OPERATIONS", 4)),
+        drift_interval_seconds=_number("DBOP_DRIFT_INTERVAL", 600),
+        retry_base_seconds=_number("DBOP_RETRY_BASE", 5),
+        retry_max_seconds=_number("DBOP_RETRY_MAX", 300),
+        namespaces=namespaces,
+    )

@@ -1,0 +1,317 @@
+"""The one module that touches `pulumi.automation`: stack naming, workspaces, operations and their errors.
+
+Every Database is one stack of the `database` project. Its workspace directory keeps `Pulumi.<stack>.yaml`
+(the configuration the program reads, with the generated passwords encrypted by the passphrase), so
+`pulumi preview --config-file` on that file shows exactly what the operator would do.
+All methods block: callers run them in a worker thread.
+"""
+
+import hashlib
+import json
+import logging
+import secrets
+import shutil
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib.metadata import version as package_version
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pulumi import automation as auto
+from semver import VersionInfo
+
+from database_operator.settings import OperatorSettings
+from database_program.program import CONFIG_NAMESPACE, declare_from_stack_config
+
+logger = logging.getLogger(__name__)
+
+PROJECT = "database"
+STACK_NAME_LIMIT = 100
+PASSWORD_KEYS = ("adminPassword", "userPassword")
+# Written before an operation starts and removed when it ends: finding it means the operator died mid-operation.
+IN_FLIGHT_MARKER = ".operation-in-flight"
+# Environment for every CLI call: never download a plugin or check for updates.
+QUIET_ENV = {"PULUMI_SKIP_UPDATE_CHECK": "true", "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true"}
+# Error texts that mean "try again later" rather than "this spec cannot be deployed".
+_TRANSIENT_MARKERS = (
+    "connection refused",
+    "i/o timeout",
+    "timeout",
+    "tls handshake",
+    "the server is currently unable",
+    "too many requests",
+    "etcdserver",
+    "unable to load kubernetes client configuration",
+    "connection reset",
+    "no such host",
+)
+
+
+def stack_name(namespace: str, name: str) -> str:
+    """`<namespace>.<name>`: namespaces cannot contain dots, so the first dot separates the two and distinct
+    Databases never share a stack. Names over Pulumi's 100 characters keep a readable prefix plus a hash."""
+    full = f"{namespace}.{name}"
+    if len(full) <= STACK_NAME_LIMIT:
+        return full
+    digest = hashlib.sha256(full.encode()).hexdigest()[:12]
+    return f"{full[: STACK_NAME_LIMIT - len(digest) - 1]}-{digest}"
+
+
+class StackError(Exception):
+    """A stack operation did not succeed."""
+
+    transient = False
+
+
+class StackBusy(StackError):
+    """Another live operation holds the stack's lock."""
+
+    transient = True
+
+
+class StackOperationFailed(StackError):
+    def __init__(self, message: str, transient: bool) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+class ToolchainError(RuntimeError):
+    """The Pulumi CLI or the Kubernetes provider plugin is missing or the wrong version."""
+
+
+@dataclass(frozen=True)
+class StackInput:
+    """Everything one Database's stack is configured with."""
+
+    namespace: str
+    name: str
+    spec: Mapping[str, Any]
+    engine_profile: Mapping[str, Any]
+    environment_profile: Mapping[str, Any]
+    service_monitor_available: bool = False
+
+    @property
+    def stack(self) -> str:
+        return stack_name(self.namespace, self.name)
+
+
+@dataclass(frozen=True)
+class OperationResult:
+    kind: str
+    changes: Mapping[str, int]
+    duration_seconds: float
+    finished_at: datetime
+    outputs: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def changed(self) -> bool:
+        return any(count for op, count in self.changes.items() if op != "same")
+
+
+def _summarize(changes: Mapping[Any, int] | None) -> dict[str, int]:
+    return {str(getattr(op, "value", op)): count for op, count in (changes or {}).items()}
+
+
+def classify(error: auto.CommandError) -> StackError:
+    """Map an Automation API error to what the operator should do about it."""
+    if isinstance(error, auto.ConcurrentUpdateError):
+        return StackBusy("another operation holds the stack's lock")
+    text = str(error)
+    lowered = text.lower()
+    # The CLI's error lines carry the useful part; keep them, drop the progress output.
+    lines = [line[line.lower().index("error:") :].strip() for line in text.splitlines() if "error:" in line.lower()]
+    message = " ".join(lines)[:2000] if lines else text[-2000:]
+    return StackOperationFailed(message, transient=any(marker in lowered for marker in _TRANSIENT_MARKERS))
+
+
+class Stacks:
+    """Creates, updates, previews and destroys the stacks. One instance per operator process."""
+
+    def __init__(self, settings: OperatorSettings, program: Callable[[], None] = declare_from_stack_config) -> None:
+        self._settings = settings
+        self._program = program
+        self._command = check_toolchain()
+
+    # -- workspaces -------------------------------------------------------------------------------------
+
+    def _workspace_dir(self, stack: str) -> Path:
+        return self._settings.workspaces_dir / stack
+
+    def _env(self) -> dict[str, str]:
+        return {
+            **QUIET_ENV,
+            "PULUMI_BACKEND_URL": self._settings.effective_backend_url,
+            "PULUMI_CONFIG_PASSPHRASE": self._settings.passphrase,
+        }
+
+    def _select(self, stack: str) -> auto.Stack:
+        work_dir = self._workspace_dir(stack)
+        work_dir.mkdir(parents=True, exist_ok=True)
+        if self._settings.effective_backend_url.startswith("file://"):
+            Path(self._settings.effective_backend_url.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
+        options = auto.LocalWorkspaceOptions(
+            work_dir=str(work_dir),
+            program=self._program,
+            env_vars=self._env(),
+            secrets_provider="passphrase",
+            project_settings=auto.ProjectSettings(
+                name=PROJECT, runtime="python", backend=auto.ProjectBackend(self._settings.effective_backend_url)
+            ),
+            pulumi_command=self._command,
+        )
+        return auto.create_or_select_stack(stack, project_name=PROJECT, program=self._program, opts=options)
+
+    def stack_settings_file(self, stack: str) -> Path:
+        return self._workspace_dir(stack) / f"Pulumi.{stack}.yaml"
+
+    def _configured_keys(self, stack: str) -> set[str]:
+        path = self.stack_settings_file(stack)
+        if not path.exists():
+            return set()
+        document = yaml.safe_load(path.read_text()) or {}
+        return set((document.get("config") or {}).keys())
+
+    def _configure(self, stack: auto.Stack, request: StackInput) -> None:
+        """Write the spec and environment data to the stack's configuration; generate passwords only once."""
+        values = {
+            "name": auto.ConfigValue(request.name),
+            "namespace": auto.ConfigValue(request.namespace),
+            "spec": auto.ConfigValue(json.dumps(request.spec, sort_keys=True)),
+            "engineProfile": auto.ConfigValue(json.dumps(request.engine_profile, sort_keys=True)),
+            "environmentProfile": auto.ConfigValue(json.dumps(request.environment_profile, sort_keys=True)),
+            "serviceMonitorAvailable": auto.ConfigValue(json.dumps(request.service_monitor_available)),
+        }
+        present = self._configured_keys(request.stack)
+        for key in PASSWORD_KEYS:
+            if f"{CONFIG_NAMESPACE}:{key}" not in present:
+                values[key] = auto.ConfigValue(self._recover_password(stack, key) or new_password(), secret=True)
+        stack.set_all_config({f"{CONFIG_NAMESPACE}:{key}": value for key, value in values.items()})
+
+    @staticmethod
+    def _recover_password(stack: auto.Stack, key: str) -> str | None:
+        """A lost workspace (new volume, other backend host) must not mean new passwords for an existing
+        database: the stack's secret outputs still hold them."""
+        try:
+            output = stack.outputs().get(key)
+        except auto.CommandError:
+            return None
+        return str(output.value) if output is not None else None
+
+    # -- recovery ---------------------------------------------------------------------------------------
+
+    def _recover_if_interrupted(self, stack: auto.Stack, name: str) -> None:
+        """After a crash mid-operation: release the dead operation's lock and drop its pending creates.
+        Objects it did create are adopted by the next `up` (server-side apply upserts), never duplicated."""
+        marker = self._workspace_dir(name) / IN_FLIGHT_MARKER
+        if not marker.exists():
+            return
+        logger.warning("stack %s: the previous operation was interrupted; recovering", name)
+        try:
+            stack.cancel()
+        except auto.CommandError as error:
+            logger.info("stack %s: no lock to release (%s)", name, str(error).strip()[:200])
+        stack.refresh(clear_pending_creates=True, suppress_progress=True, suppress_outputs=True)
+        marker.unlink()
+
+    def _run(self, name: str, kind: str, operation: Callable[[auto.Stack], Any], request: StackInput | None) -> Any:
+        stack = self._select(name)
+        self._recover_if_interrupted(stack, name)
+        if request is not None:
+            self._configure(stack, request)
+        marker = self._workspace_dir(name) / IN_FLIGHT_MARKER
+        marker.touch()
+        try:
+            result = operation(stack)
+        except auto.ConcurrentUpdateError:
+            # This process runs one operation per stack at a time, so a held lock belongs to a dead process.
+            logger.warning("stack %s: clearing a stale lock", name)
+            stack.cancel()
+            result = operation(stack)
+        except auto.CommandError as error:
+            marker.unlink(missing_ok=True)
+            raise classify(error) from error
+        marker.unlink(missing_ok=True)
+        logger.info("stack %s: %s finished", name, kind)
+        return result
+
+    # -- operations -------------------------------------------------------------------------------------
+
+    def up(self, request: StackInput, refresh: bool = False) -> OperationResult:
+        """Create or update the Database's objects. With refresh, live objects are read first, so
+        out-of-band changes (drift) are corrected too."""
+        started = time.monotonic()
+        result = self._run(
+            request.stack,
+            "up",
+            lambda stack: stack.up(refresh=refresh, suppress_progress=True, suppress_outputs=True),
+            request,
+        )
+        return OperationResult(
+            kind="up",
+            changes=_summarize(result.summary.resource_changes),
+            duration_seconds=time.monotonic() - started,
+            finished_at=datetime.now(UTC),
+            outputs={key: output.value for key, output in result.outputs.items() if not output.secret},
+        )
+
+    def preview(self, request: StackInput, refresh: bool = False) -> OperationResult:
+        """What `up` would change, without changing anything. With refresh, drift shows as changes."""
+        started = time.monotonic()
+        result = self._run(
+            request.stack,
+            "preview",
+            lambda stack: stack.preview(refresh=refresh, suppress_progress=True, suppress_outputs=True),
+            request,
+        )
+        return OperationResult(
+            kind="preview",
+            changes=_summarize(result.change_summary),
+            duration_seconds=time.monotonic() - started,
+            finished_at=datetime.now(UTC),
+        )
+
+    def destroy(self, namespace: str, name: str) -> OperationResult:
+        """Delete every object of the stack, then the stack and its workspace."""
+        stack_id = stack_name(namespace, name)
+        started = time.monotonic()
+        result = self._run(
+            stack_id,
+            "destroy",
+            lambda stack: stack.destroy(remove=True, suppress_progress=True, suppress_outputs=True),
+            None,
+        )
+        shutil.rmtree(self._workspace_dir(stack_id), ignore_errors=True)
+        return OperationResult(
+            kind="destroy",
+            changes=_summarize(result.summary.resource_changes),
+            duration_seconds=time.monotonic() - started,
+            finished_at=datetime.now(UTC),
+        )
+
+
+def new_password() -> str:
+    """32 URL-safe characters: no quoting trouble in shells, SQL or connection strings."""
+    return secrets.token_urlsafe(24)
+
+
+def check_toolchain() -> auto.PulumiCommand:
+    """Fail fast, at start-up, when the CLI or the provider plugin is missing or not the pinned version."""
+    expected_cli = package_version("pulumi")
+    try:
+        command = auto.PulumiCommand(version=VersionInfo.parse(expected_cli))
+    except Exception as error:
+        raise ToolchainError(
+            f"the Pulumi CLI {expected_cli} is required on PATH (build it with toolchain/build.sh): {error}"
+        ) from error
+    if str(command.version) != expected_cli:
+        raise ToolchainError(f"the Pulumi CLI on PATH is {command.version}; this operator needs {expected_cli}")
+    provider = shutil.which("pulumi-resource-kubernetes")
+    if provider is None:
+        raise ToolchainError(
+            "the Kubernetes provider plugin pulumi-resource-kubernetes is not on PATH "
+            "(build it with toolchain/build.sh)"
+        )
+    return command

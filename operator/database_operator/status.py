@@ -1,0 +1,184 @@
+"""Pure functions that turn what happened (operations, live StatefulSets, backup Jobs) into Database status."""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from database_api.status import Condition, OperationSummary, Phase, StackOutputs
+from database_operator.stacks import OperationResult
+
+READY = "Ready"
+RECONCILED = "Reconciled"
+DRIFTED = "Drifted"
+BACKUP_FAILED = "BackupFailed"
+
+
+def now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def set_condition(
+    conditions: list[dict[str, Any]],
+    type_: str,
+    status: bool,
+    reason: str,
+    message: str,
+    generation: int | None,
+) -> list[dict[str, Any]]:
+    """Conditions with `type_` replaced; lastTransitionTime moves only when the status really changes."""
+    value = "True" if status else "False"
+    previous = next((c for c in conditions if c.get("type") == type_), None)
+    transition = previous["lastTransitionTime"] if previous and previous.get("status") == value else now()
+    condition = Condition(
+        type=type_,
+        status=value,
+        reason=reason,
+        message=message,
+        last_transition_time=transition,
+        observed_generation=generation,
+    ).model_dump(by_alias=True, exclude_none=True)
+    return [*(c for c in conditions if c.get("type") != type_), condition]
+
+
+def condition_is(conditions: list[dict[str, Any]], type_: str, status: str) -> bool:
+    return any(c.get("type") == type_ and c.get("status") == status for c in conditions)
+
+
+@dataclass(frozen=True)
+class Readiness:
+    desired: int
+    ready: int
+    current: bool
+    """The StatefulSet controller has seen the latest StatefulSet spec and rolled every pod to it."""
+
+    @property
+    def all_ready(self) -> bool:
+        return self.current and self.desired > 0 and self.ready >= self.desired
+
+
+def readiness(statefulset: Mapping[str, Any] | None) -> Readiness | None:
+    if statefulset is None:
+        return None
+    spec, status = statefulset.get("spec") or {}, statefulset.get("status") or {}
+    desired = int(spec.get("replicas", 1))
+    generation = statefulset.get("metadata", {}).get("generation")
+    current = status.get("observedGeneration") == generation and int(status.get("updatedReplicas") or 0) >= desired
+    return Readiness(desired=desired, ready=int(status.get("readyReplicas") or 0), current=current)
+
+
+def phase(conditions: list[dict[str, Any]], live: Readiness | None) -> Phase:
+    """Failed while the last operation failed for good; otherwise what the live StatefulSet shows."""
+    if condition_is(conditions, RECONCILED, "False") and any(
+        c.get("reason") in ("InvalidSpec", "OperationFailed") for c in conditions if c.get("type") == RECONCILED
+    ):
+        return Phase.FAILED
+    if live is None:
+        return Phase.CREATING if conditions else Phase.PENDING
+    if live.all_ready:
+        return Phase.READY
+    return Phase.PARTIALLY_READY if live.ready > 0 else Phase.CREATING
+
+
+def readiness_status(
+    conditions: list[dict[str, Any]], live: Readiness | None, generation: int | None
+) -> dict[str, Any]:
+    """The status fields that follow the live StatefulSet: phase, ready, replicas and the Ready condition."""
+    ready = live is not None and live.all_ready
+    if live is None:
+        reason, message = "NoStatefulSet", "the StatefulSet does not exist yet"
+    else:
+        reason = "AllReplicasReady" if ready else "ReplicasNotReady"
+        message = f"{live.ready}/{live.desired} replicas ready"
+    conditions = set_condition(conditions, READY, ready, reason, message, generation)
+    return {
+        "phase": phase(conditions, live).value,
+        "ready": ready,
+        "replicas": live.ready if live else 0,
+        "conditions": conditions,
+    }
+
+
+def operation_summary(result: OperationResult) -> dict[str, Any]:
+    changes = result.changes
+    return OperationSummary(
+        kind=result.kind,
+        result="succeeded",
+        created=changes.get("create", 0),
+        updated=changes.get("update", 0),
+        deleted=changes.get("delete", 0),
+        replaced=changes.get("replace", 0),
+        unchanged=changes.get("same", 0),
+        duration_seconds=round(result.duration_seconds, 3),
+        time=result.finished_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    ).model_dump(by_alias=True, exclude_none=True)
+
+
+def failed_operation_summary(kind: str, message: str, duration_seconds: float) -> dict[str, Any]:
+    return OperationSummary(
+        kind=kind, result="failed", message=message, duration_seconds=round(duration_seconds, 3), time=now()
+    ).model_dump(by_alias=True, exclude_none=True)
+
+
+def outputs_status(outputs: Mapping[str, Any]) -> dict[str, Any]:
+    """Only the known, non-secret outputs reach the status."""
+    known = {
+        key: value
+        for key, value in outputs.items()
+        if key in StackOutputs.model_json_schema(by_alias=True)["properties"]
+    }
+    return StackOutputs.model_validate(known).model_dump(by_alias=True, exclude_none=True)
+
+
+def change_counts(changes: Mapping[str, int]) -> str:
+    parts = [f"{count} to {op}" for op, count in sorted(changes.items()) if op != "same" and count]
+    return ", ".join(parts) or "no changes"
+
+
+@dataclass(frozen=True)
+class BackupJob:
+    """A finished backup Job, as the watch saw it."""
+
+    name: str
+    succeeded: bool
+    finished_at: str
+    reason: str = ""
+    message: str = ""
+
+
+def finished_backup_job(job: Mapping[str, Any]) -> BackupJob | None:
+    """A Job's outcome from its conditions (Complete / Failed); None while it is still running."""
+    for condition in (job.get("status") or {}).get("conditions") or []:
+        if condition.get("status") != "True" or condition.get("type") not in ("Complete", "Failed"):
+            continue
+        succeeded = condition["type"] == "Complete"
+        finished = (job.get("status") or {}).get("completionTime") if succeeded else None
+        return BackupJob(
+            name=job["metadata"]["name"],
+            succeeded=succeeded,
+            finished_at=finished or condition.get("lastTransitionTime") or now(),
+            reason=condition.get("reason") or "",
+            message=condition.get("message") or "",
+        )
+    return None
+
+
+def backup_status(
+    conditions: list[dict[str, Any]], jobs: list[BackupJob], last_backup: str | None, generation: int | None
+) -> dict[str, Any]:
+    """lastBackup is the completion time of the newest successful Job; BackupFailed follows the newest Job."""
+    successes = [job.finished_at for job in jobs if job.succeeded]
+    newest_success = max([*successes, *([last_backup] if last_backup else [])], default=None)
+    changes: dict[str, Any] = {"lastBackup": newest_success} if newest_success else {}
+    if jobs:
+        newest = max(jobs, key=lambda job: job.finished_at)
+        if newest.succeeded:
+            if condition_is(conditions, BACKUP_FAILED, "True"):
+                conditions = set_condition(conditions, BACKUP_FAILED, False, "BackupSucceeded", newest.name, generation)
+        else:
+            message = f"Job {newest.name}: {newest.reason} {newest.message}".strip()
+            conditions = set_condition(
+                conditions, BACKUP_FAILED, True, newest.reason or "JobFailed", message, generation
+            )
+        changes["conditions"] = conditions
+    return changes

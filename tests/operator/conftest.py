@@ -1,0 +1,165 @@
+"""Operator tests without the Pulumi CLI or a cluster: fake stacks and a fake status store, real services."""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+import pytest
+from pytest_mock import MockerFixture
+
+from database_api.profiles import StacksConfig
+from database_operator.runtime import Runtime
+from database_operator.settings import OperatorSettings
+from database_operator.stacks import OperationResult, StackInput
+
+OUTPUTS = {
+    "endpoint": "orders.shop.svc:3306",
+    "service": "orders",
+    "headlessService": "orders-headless",
+    "statefulSet": "orders",
+    "configMap": "orders-config",
+    "secret": "orders-credentials",
+    "backupCronJob": None,
+    "selector": "app.kubernetes.io/component=database,app.kubernetes.io/instance=orders,app.kubernetes.io/name=mysql",
+}
+
+
+def result(kind: str, **changes: int) -> OperationResult:
+    return OperationResult(
+        kind=kind,
+        changes=changes,
+        duration_seconds=1.25,
+        finished_at=datetime(2026, 11, 21, 12, 0, tzinfo=UTC),
+        outputs=OUTPUTS if kind == "up" else {},
+    )
+
+
+@dataclass
+class FakeStacks:
+    """Records every stack operation; each result or error is queued by the test."""
+
+    calls: list[tuple[str, Any]] = field(default_factory=list)
+    up_results: list[OperationResult | Exception] = field(default_factory=list)
+    preview_results: list[OperationResult | Exception] = field(default_factory=list)
+    destroy_results: list[OperationResult | Exception] = field(default_factory=list)
+
+    @staticmethod
+    def _next(queue: list[OperationResult | Exception], default: OperationResult) -> OperationResult:
+        outcome = queue.pop(0) if queue else default
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    def up(self, request: StackInput, refresh: bool = False) -> OperationResult:
+        self.calls.append(("up", request, refresh))
+        return self._next(self.up_results, result("up", create=6))
+
+    def preview(self, request: StackInput, refresh: bool = False) -> OperationResult:
+        self.calls.append(("preview", request, refresh))
+        return self._next(self.preview_results, result("preview", same=6))
+
+    def destroy(self, namespace: str, name: str) -> OperationResult:
+        self.calls.append(("destroy", (namespace, name), False))
+        return self._next(self.destroy_results, result("destroy", delete=6))
+
+    def kinds(self) -> list[str]:
+        return [kind for kind, _, _ in self.calls]
+
+
+@dataclass
+class FakeKube:
+    """The status subresource as the API server would hold it after each merge patch."""
+
+    statuses: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    patches: list[dict[str, Any]] = field(default_factory=list)
+
+    async def patch_database_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+        self.patches.append(status)
+        self.statuses.setdefault((namespace, name), {}).update(status)
+
+    async def serves_api_group(self, group: str) -> bool:
+        return False
+
+    async def close(self) -> None:
+        pass
+
+    def status(self, name: str = "orders", namespace: str = "shop") -> dict[str, Any]:
+        return self.statuses.get((namespace, name), {})
+
+    def condition(self, type_: str, name: str = "orders") -> dict[str, Any]:
+        return next(c for c in self.status(name)["conditions"] if c["type"] == type_)
+
+
+@dataclass
+class Events:
+    posted: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def reasons(self) -> list[str]:
+        return [reason for _, reason, _ in self.posted]
+
+
+@pytest.fixture(autouse=True)
+def events(mocker: MockerFixture) -> Events:
+    """Events posted on the Database, in order (kopf.event is replaced: there is no operator context)."""
+    recorded = Events()
+
+    def post(body: Any, *, type: str, reason: str, message: str = "") -> None:
+        recorded.posted.append((type, reason, message))
+
+    mocker.patch("kopf.event", side_effect=post)
+    return recorded
+
+
+@pytest.fixture
+def stacks() -> FakeStacks:
+    return FakeStacks()
+
+
+@pytest.fixture
+def kube() -> FakeKube:
+    return FakeKube()
+
+
+@pytest.fixture
+def runtime(stacks_config: StacksConfig, stacks: FakeStacks, kube: FakeKube) -> Runtime:
+    settings = OperatorSettings(passphrase="test", retry_base_seconds=5, retry_max_seconds=60, drift_debounce_seconds=0)
+    return Runtime(settings=settings, stacks_config=stacks_config, stacks=stacks, kube=kube)
+
+
+MakeDatabase = Callable[..., kopf.Body]
+
+
+@pytest.fixture
+def database() -> MakeDatabase:
+    """database(spec overrides..., generation=, status=) -> the Database body kopf would hand a handler."""
+
+    def _make(generation: int = 1, status: dict[str, Any] | None = None, **spec: Any) -> kopf.Body:
+        return kopf.Body(
+            {
+                "apiVersion": "database.example.com/v1",
+                "kind": "Database",
+                "metadata": {"name": "orders", "namespace": "shop", "uid": "u-1", "generation": generation},
+                "spec": {"type": "mysql", "version": "8.0", "storage": {"size": "10Gi"}, **spec},
+                "status": status or {},
+            }
+        )
+
+    return _make
+
+
+def statefulset(replicas: int, ready: int, generation: int = 1, observed: int = 1) -> kopf.Body:
+    return kopf.Body(
+        {
+            "kind": "StatefulSet",
+            "metadata": {
+                "name": "orders",
+                "namespace": "shop",
+                "generation": generation,
+                "labels": {"app.kubernetes.io/instance": "orders", "app.kubernetes.io/managed-by": "database-operator"},
+            },
+            "spec": {"replicas": replicas},
+            "status": {"observedGeneration": observed, "readyReplicas": ready, "updatedReplicas": replicas},
+        }
+    )

@@ -1,0 +1,50 @@
+"""Settings come from the environment; a bad one stops the operator with the variable's name."""
+
+from pathlib import Path
+
+import pytest
+
+from database_operator.settings import SettingsError, load_settings
+
+
+def test_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "p")
+    monkeypatch.setenv("DBOP_STATE_DIR", str(tmp_path))
+    monkeypatch.delenv("PULUMI_BACKEND_URL", raising=False)
+    settings = load_settings()
+    assert settings.effective_backend_url == f"file://{tmp_path}/backend"
+    assert settings.max_concurrent_operations == 4
+    assert settings.namespaces == ()
+
+
+def test_passphrase_from_a_mounted_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / "passphrase").write_text("from-file\n")
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE_FILE", str(tmp_path / "passphrase"))
+    assert load_settings().passphrase == "from-file"
+
+
+def test_any_backend_url_is_used_unchanged(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "p")
+    monkeypatch.setenv("PULUMI_BACKEND_URL", "s3://bucket/prefix?region=eu-west-1")
+    assert load_settings().effective_backend_url == "s3://bucket/prefix?region=eu-west-1"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("DBOP_MAX_OPERATIONS", "many", "DBOP_MAX_OPERATIONS: 'many' is not a number"),
+        ("DBOP_DRIFT_INTERVAL", "0", "DBOP_DRIFT_INTERVAL: must be positive"),
+    ],
+)
+def test_bad_numbers_are_named(monkeypatch: pytest.MonkeyPatch, variable: str, value: str, message: str) -> None:
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "p")
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError, match=message):
+        load_settings()
+
+
+def test_no_passphrase_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE", raising=False)
+    monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE_FILE", raising=False)
+    with pytest.raises(SettingsError, match="PULUMI_CONFIG_PASSPHRASE"):
+        load_settings()

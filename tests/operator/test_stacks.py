@@ -1,0 +1,188 @@
+"""The Automation API layer with the CLI mocked out: naming, configuration, passwords, errors, recovery."""
+
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+from unittest.mock import MagicMock
+
+import pytest
+import yaml
+from pulumi import automation as auto
+from pulumi.automation._cmd import CommandResult
+from pytest_mock import MockerFixture
+
+from database_operator import stacks as stacks_module
+from database_operator.settings import OperatorSettings
+from database_operator.stacks import (
+    IN_FLIGHT_MARKER,
+    StackBusy,
+    StackInput,
+    StackOperationFailed,
+    Stacks,
+    ToolchainError,
+    check_toolchain,
+    classify,
+    stack_name,
+)
+
+
+def test_stack_names_are_deterministic_and_collision_free() -> None:
+    assert stack_name("shop", "orders") == "shop.orders"
+    # A dash moved between namespace and name is a different Database, and a different stack.
+    assert stack_name("a-b", "c") != stack_name("a", "b-c")
+    long_one, long_two = stack_name("team", "x" * 200), stack_name("team", "x" * 199 + "y")
+    assert len(long_one) == 100 and long_one != long_two
+    assert long_one.startswith("team.xxxx")
+
+
+class FakeStack:
+    """A pulumi.automation Stack that writes config to the workspace file like the CLI would."""
+
+    def __init__(self, settings_file: Path) -> None:
+        self.settings_file = settings_file
+        self.calls: list[str] = []
+        self.config: dict[str, Any] = {}
+        self.up_error: Exception | None = None
+        self.stored_outputs: dict[str, auto.OutputValue] = {}
+
+    def set_all_config(self, values: dict[str, auto.ConfigValue]) -> None:
+        self.calls.append("set_all_config")
+        self.config.update({key: value.value for key, value in values.items()})
+        self.settings_file.write_text(yaml.safe_dump({"config": {key: "enc" for key in self.config}}))
+
+    def outputs(self) -> dict[str, auto.OutputValue]:
+        self.calls.append("outputs")
+        return self.stored_outputs
+
+    def up(self, **_: Any) -> Any:
+        self.calls.append("up")
+        if self.up_error is not None:
+            error, self.up_error = self.up_error, None
+            raise error
+        summary = SimpleNamespace(resource_changes={"create": 6})
+        outputs = {
+            "endpoint": auto.OutputValue("orders.shop.svc:3306", False),
+            "adminPassword": auto.OutputValue("pw", True),
+        }
+        return SimpleNamespace(summary=summary, outputs=outputs)
+
+    def cancel(self) -> None:
+        self.calls.append("cancel")
+
+    def refresh(self, **options: Any) -> None:
+        self.calls.append(f"refresh clear_pending_creates={options.get('clear_pending_creates')}")
+
+
+@pytest.fixture
+def fake_stack(tmp_path: Path, mocker: MockerFixture) -> FakeStack:
+    stack = FakeStack(tmp_path / "workspaces" / "shop.orders" / "Pulumi.shop.orders.yaml")
+    mocker.patch.object(stacks_module.auto, "create_or_select_stack", return_value=stack)
+    mocker.patch.object(stacks_module, "check_toolchain", return_value=MagicMock())
+    return stack
+
+
+@pytest.fixture
+def stacks(tmp_path: Path, fake_stack: FakeStack) -> Stacks:
+    return Stacks(OperatorSettings(state_dir=tmp_path, passphrase="secret"), program=lambda: None)
+
+
+REQUEST = StackInput(
+    namespace="shop",
+    name="orders",
+    spec={"type": "mysql", "version": "8.0", "storage": {"size": "1Gi"}},
+    engine_profile={"port": 3306},
+    environment_profile={"replicas": 1},
+)
+
+
+def test_up_configures_the_stack_and_keeps_secret_outputs_out(stacks: Stacks, fake_stack: FakeStack) -> None:
+    outcome = stacks.up(REQUEST)
+    assert outcome.changes == {"create": 6} and outcome.changed
+    assert outcome.outputs == {"endpoint": "orders.shop.svc:3306"}
+    assert fake_stack.config["database:name"] == "orders"
+    assert fake_stack.config["database:spec"] == '{"storage": {"size": "1Gi"}, "type": "mysql", "version": "8.0"}'
+    assert len(fake_stack.config["database:adminPassword"]) >= 32
+
+
+def test_passwords_are_generated_once(stacks: Stacks, fake_stack: FakeStack) -> None:
+    stacks.up(REQUEST)
+    first = fake_stack.config["database:adminPassword"]
+    fake_stack.config.clear()
+    stacks.up(REQUEST)
+    assert "database:adminPassword" not in fake_stack.config  # already in the stack's config file: left alone
+    assert first
+
+
+def test_a_lost_workspace_recovers_passwords_from_secret_outputs(stacks: Stacks, fake_stack: FakeStack) -> None:
+    fake_stack.stored_outputs = {
+        "adminPassword": auto.OutputValue("kept-admin", True),
+        "userPassword": auto.OutputValue("kept-user", True),
+    }
+    stacks.up(REQUEST)
+    assert fake_stack.config["database:adminPassword"] == "kept-admin"
+    assert fake_stack.config["database:userPassword"] == "kept-user"
+
+
+def test_a_stale_lock_is_cleared_and_the_operation_retried(stacks: Stacks, fake_stack: FakeStack) -> None:
+    fake_stack.up_error = auto.ConcurrentUpdateError(CommandResult(stdout="", stderr="[409] Conflict", code=255))
+    assert stacks.up(REQUEST).changes == {"create": 6}
+    assert fake_stack.calls[-3:] == ["up", "cancel", "up"]
+
+
+def test_an_interrupted_operation_is_recovered_before_the_next(
+    stacks: Stacks, fake_stack: FakeStack, tmp_path: Path
+) -> None:
+    marker = tmp_path / "workspaces" / "shop.orders" / IN_FLIGHT_MARKER
+    marker.parent.mkdir(parents=True)
+    marker.touch()  # the operator died mid-operation
+    stacks.up(REQUEST)
+    assert fake_stack.calls[:2] == ["cancel", "refresh clear_pending_creates=True"]
+    assert fake_stack.calls[-1] == "up"
+    assert not marker.exists()
+
+
+def test_a_failed_operation_clears_its_marker(stacks: Stacks, fake_stack: FakeStack, tmp_path: Path) -> None:
+    fake_stack.up_error = auto.CommandError(CommandResult(stdout="", stderr="error: boom", code=1))
+    with pytest.raises(StackOperationFailed):
+        stacks.up(REQUEST)
+    assert not (tmp_path / "workspaces" / "shop.orders" / IN_FLIGHT_MARKER).exists()
+
+
+def command_error(stderr: str) -> auto.CommandError:
+    return auto.CommandError(CommandResult(stdout="Updating (shop.orders)\n", stderr=stderr, code=1))
+
+
+@pytest.mark.parametrize(
+    ("stderr", "transient"),
+    [
+        ('error: Get "https://127.0.0.1:6443/api": dial tcp 127.0.0.1:6443: connect: connection refused', True),
+        ("error: the server is currently unable to handle the request", True),
+        ('error: StatefulSet.apps "orders" is invalid: spec: Forbidden: updates to statefulset spec', False),
+    ],
+)
+def test_errors_are_classified(stderr: str, transient: bool) -> None:
+    error = classify(command_error(stderr))
+    assert isinstance(error, StackOperationFailed) and error.transient is transient
+    assert str(error).startswith("error:")
+
+
+def test_a_lock_conflict_is_busy() -> None:
+    conflict = auto.ConcurrentUpdateError(CommandResult(stdout="", stderr="[409] Conflict", code=255))
+    assert isinstance(classify(conflict), StackBusy)
+
+
+def test_a_missing_cli_fails_fast_with_a_clear_message(mocker: MockerFixture) -> None:
+    mocker.patch.object(stacks_module.auto, "PulumiCommand", side_effect=FileNotFoundError("pulumi"))
+    with pytest.raises(ToolchainError, match=r"the Pulumi CLI 3\.\d+\.\d+ is required on PATH"):
+        check_toolchain()
+
+
+def test_a_missing_provider_plugin_fails_fast(mocker: MockerFixture) -> None:
+    mocker.patch.object(
+        stacks_module.auto,
+        "PulumiCommand",
+        return_value=SimpleNamespace(version=stacks_module.package_version("pulumi")),
+    )
+    mocker.patch.object(stacks_module.shutil, "which", return_value=None)
+    with pytest.raises(ToolchainError, match="pulumi-resource-kubernetes is not on PATH"):
+        check_toolchain()
