@@ -77,8 +77,8 @@ def _spec_rules(config: StacksConfig) -> list[dict[str, str]]:
                 {
                     "rule": f"self.environment != '{name}' || !has(self.replicas) "
                     f"|| self.replicas >= {profile.min_replicas}",
-                    "messageExpression": f"'{name} requires at least {profile.min_replicas} replicas (got ' "
-                    "+ string(self.replicas) + ')'",
+                    # A static message: the API server's cost estimate rejects string(self.replicas).
+                    "message": f"{name} requires at least {profile.min_replicas} replicas",
                     "fieldPath": ".replicas",
                     "reason": "FieldValueInvalid",
                 }

@@ -47,7 +47,7 @@ class Camel(BaseModel):
     )
 
 
-_QUANTITY_SCHEMA: JsonDict = {"x-kubernetes-int-or-string": True, "pattern": QUANTITY_PATTERN}
+_QUANTITY_SCHEMA: JsonDict = {"x-kubernetes-int-or-string": True, "pattern": QUANTITY_PATTERN, "maxLength": 32}
 
 
 class ComputeResources(Camel):

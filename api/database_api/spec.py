@@ -45,6 +45,7 @@ class StorageSpec(Camel):
     size: str = Field(
         json_schema_extra={
             "pattern": QUANTITY_PATTERN,
+            "maxLength": 32,  # bounds the cost the API server estimates for the CEL rule below
             "x-kubernetes-validations": [
                 {
                     "rule": "quantity(self).compareTo(quantity(oldSelf)) >= 0",
@@ -58,6 +59,7 @@ class StorageSpec(Camel):
         default=None,
         alias="class",
         min_length=1,
+        max_length=253,
         description="StorageClass of the data volumes; the cluster's default class when unset. Cannot change.",
         json_schema_extra={"x-kubernetes-validations": [_immutable("spec.storage.class cannot change")]},
     )
@@ -74,12 +76,12 @@ class BackupSpec(Camel):
     enabled: bool = Field(default=False, description="Run scheduled dumps of the database.")
     schedule: str | None = Field(
         default=None,
-        json_schema_extra={"pattern": CRON_SHAPE_PATTERN},
+        json_schema_extra={"pattern": CRON_SHAPE_PATTERN, "maxLength": 128},
         description="Cron schedule of the backups (5 fields or @daily-style); environment default 0 2 * * *.",
     )
     retention: str | None = Field(
         default=None,
-        json_schema_extra={"pattern": DURATION_PATTERN},
+        json_schema_extra={"pattern": DURATION_PATTERN, "maxLength": 16},
         description="How long dumps are kept: a whole number and a unit m, h, d or w (e.g. 7d).",
     )
 

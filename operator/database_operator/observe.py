@@ -16,6 +16,8 @@ from database_operator.runtime import DatabaseTracker, Runtime
 from database_operator.status import BackupJob, backup_status, finished_backup_job, readiness, readiness_status
 
 INSTANCE_LABEL = "app.kubernetes.io/instance"
+# pulumi-kubernetes writes with server-side apply under field managers named pulumi-kubernetes-<id>.
+PULUMI_FIELD_MANAGER = "pulumi-kubernetes"
 
 
 def _tracker_for(rt: Runtime, body: kopf.Body) -> DatabaseTracker | None:
@@ -23,23 +25,30 @@ def _tracker_for(rt: Runtime, body: kopf.Body) -> DatabaseTracker | None:
     return rt.trackers.get((body.metadata.namespace or "default", instance)) if instance else None
 
 
+def written_by_someone_else(body: kopf.Body) -> bool:
+    """Whether anyone but Pulumi wrote the object's spec/data since Pulumi last applied it. Status writes by
+    controllers do not count; writes through the scale subresource do (and carry no time, so count as newest)."""
+    writes = [e for e in body.metadata.get("managedFields") or [] if e.get("subresource") in (None, "", "scale")]
+    ours = [e.get("time") or "" for e in writes if str(e.get("manager", "")).startswith(PULUMI_FIELD_MANAGER)]
+    last_ours = max(ours, default="")
+    return any(
+        not str(e.get("manager", "")).startswith(PULUMI_FIELD_MANAGER) and (not e.get("time") or e["time"] >= last_ours)
+        for e in writes
+    )
+
+
 def observe_owned_object(rt: Runtime, event_type: str | None, body: kopf.Body) -> None:
-    """A change to an object a stack owns. Outside our own operations, a deletion or a spec change is drift.
-    Status-only updates (which leave metadata.generation alone) are not."""
+    """A change to an object a stack owns. A deletion outside our own operations, or a write by anyone but
+    Pulumi (kubectl edit/scale/patch, another controller), is drift."""
     tracker = _tracker_for(rt, body)
     if tracker is None:
         return
-    key = f"{body.get('kind')}/{body.metadata.name}"
-    generation = body.metadata.get("generation")
-    seen = tracker.generations.get(key)
-    tracker.generations[key] = generation
     if body.get("kind") == "StatefulSet":
         tracker.statefulset = None if event_type == "DELETED" else dict(body)
         tracker.observe_readiness()
-    if event_type is None or tracker.in_own_change_window():
-        return  # the initial listing, or our own change arriving
-    spec_changed = generation is None or (seen is not None and generation != seen)
-    if event_type == "DELETED" or (event_type == "MODIFIED" and spec_changed):
+    if event_type is None or tracker.operation.locked():
+        return  # the initial listing, or an object our own operation is changing
+    if event_type == "DELETED" or written_by_someone_else(body):
         tracker.suspect_drift()
 
 

@@ -1,7 +1,6 @@
 """What the operator holds in memory while it runs: its services and one tracker per Database."""
 
 import asyncio
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -15,9 +14,6 @@ from database_operator.status import BackupJob
 
 T = TypeVar("T")
 
-# After our own operation, watch events about our own changes keep arriving for a moment; they are not drift.
-OWN_CHANGES_GRACE_SECONDS = 5.0
-
 
 @dataclass
 class DatabaseTracker:
@@ -29,8 +25,6 @@ class DatabaseTracker:
     """The status as this process last wrote or read it; every write starts from here."""
     statefulset: dict[str, Any] | None = None
     """The live StatefulSet as last seen by the watch (None: not seen or deleted)."""
-    generations: dict[str, int | None] = field(default_factory=dict)
-    """metadata.generation of each owned object (`Kind/name`) as last seen: a change means its spec changed."""
     backup_jobs: dict[str, BackupJob] = field(default_factory=dict)
     """Finished backup Jobs by name."""
     reported_failures: set[str] = field(default_factory=set)
@@ -43,10 +37,6 @@ class DatabaseTracker:
     """Set when something changed that the Database's watcher daemon should look at."""
     drift_suspected: bool = False
     readiness_changed: bool = False
-    quiet_until: float = 0.0
-
-    def in_own_change_window(self) -> bool:
-        return self.operation.locked() or time.monotonic() < self.quiet_until
 
     def suspect_drift(self) -> None:
         self.drift_suspected = True
@@ -85,10 +75,7 @@ class Runtime:
     async def run_operation(self, tracker: DatabaseTracker, operation: Callable[[], T]) -> T:
         """Run a blocking stack operation in a worker thread: one per Database, a bounded number in all."""
         async with tracker.operation, self.operations:
-            try:
-                return await asyncio.get_running_loop().run_in_executor(self.executor, operation)
-            finally:
-                tracker.quiet_until = time.monotonic() + OWN_CHANGES_GRACE_SECONDS
+            return await asyncio.get_running_loop().run_in_executor(self.executor, operation)
 
     async def write_status(self, tracker: DatabaseTracker, changes: dict[str, Any]) -> None:
         """Merge changes into the tracked status and patch only what differs from what was last written."""

@@ -8,6 +8,13 @@ from pulumi_kubernetes.meta.v1 import ObjectMetaArgs
 from database_api.profiles import EngineProfile, EnvironmentProfile
 from database_api.spec import ResolvedSpec
 
+OWNED = {"pulumi.com/patchForce": "true"}
+"""The stack owns its objects outright: server-side apply takes back fields someone else changed (drift) and
+adopts objects left by an interrupted operation, instead of failing on a field-manager conflict."""
+
+SKIP_AWAIT = {"pulumi.com/skipAwait": "true"}
+"""`pulumi up` must not block until pods are ready or volumes bound; the operator reports readiness itself."""
+
 
 @dataclass(frozen=True)
 class Credentials:
@@ -75,9 +82,5 @@ class DatabaseContext:
             name=name,
             namespace=self.namespace,
             labels={**self.labels, "app.kubernetes.io/component": component},
-            annotations=annotations,
+            annotations={**OWNED, **(annotations or {})},
         )
-
-
-SKIP_AWAIT = {"pulumi.com/skipAwait": "true"}
-"""`pulumi up` must not block until pods are ready or volumes bound; the operator reports readiness itself."""

@@ -149,7 +149,18 @@ def database() -> MakeDatabase:
     return _make
 
 
-def statefulset(replicas: int, ready: int, generation: int = 1, observed: int = 1) -> kopf.Body:
+def managed_by(*writers: tuple[str, str | None]) -> list[dict[str, Any]]:
+    """managedFields for writes in order: (manager, subresource)."""
+    return [
+        {"manager": manager, "operation": "Update", "time": f"2026-11-21T12:00:{second:02d}Z"}
+        | ({"subresource": subresource} if subresource else {})
+        for second, (manager, subresource) in enumerate(writers)
+    ]
+
+
+def statefulset(
+    replicas: int, ready: int, generation: int = 1, observed: int = 1, writers: list[dict[str, Any]] | None = None
+) -> kopf.Body:
     return kopf.Body(
         {
             "kind": "StatefulSet",
@@ -157,6 +168,7 @@ def statefulset(replicas: int, ready: int, generation: int = 1, observed: int = 
                 "name": "orders",
                 "namespace": "shop",
                 "generation": generation,
+                "managedFields": writers or managed_by(("pulumi-kubernetes-5f2a", None)),
                 "labels": {"app.kubernetes.io/instance": "orders", "app.kubernetes.io/managed-by": "database-operator"},
             },
             "spec": {"replicas": replicas},

@@ -1,7 +1,6 @@
 """Watches: which changes count as drift, readiness, and lastBackup from backup Jobs."""
 
 import asyncio
-import time
 from typing import Any
 
 import kopf
@@ -10,58 +9,66 @@ import pytest
 from database_operator.apply import apply_database
 from database_operator.observe import observe_backup_job, observe_owned_object, watch_database, write_backup_status
 from database_operator.runtime import DatabaseTracker, Runtime
-from tests.operator.conftest import Events, FakeKube, FakeStacks, MakeDatabase, result, statefulset
+from tests.operator.conftest import Events, FakeKube, FakeStacks, MakeDatabase, managed_by, result, statefulset
 
 
 @pytest.fixture
 def tracker(runtime: Runtime, database: MakeDatabase) -> DatabaseTracker:
     asyncio.run(apply_database(runtime, database(), retry=0))
-    tracker = runtime.trackers[("shop", "orders")]
-    tracker.quiet_until = 0  # our own change window is over
-    return tracker
+    return runtime.trackers[("shop", "orders")]
 
 
-def config_map(event_labels: dict[str, str] | None = None) -> kopf.Body:
-    labels = event_labels or {"app.kubernetes.io/instance": "orders"}
-    return kopf.Body(
-        {"kind": "ConfigMap", "metadata": {"name": "orders-config", "namespace": "shop", "labels": labels}}
-    )
+def config_map(writer: str = "pulumi-kubernetes-5f2a", instance: str = "orders") -> kopf.Body:
+    metadata = {
+        "name": "orders-config",
+        "namespace": "shop",
+        "labels": {"app.kubernetes.io/instance": instance},
+        "managedFields": managed_by((writer, None)),
+    }
+    return kopf.Body({"kind": "ConfigMap", "metadata": metadata})
 
 
 def test_initial_listing_is_not_drift(runtime: Runtime, tracker: DatabaseTracker) -> None:
     observe_owned_object(runtime, None, statefulset(1, 1))
-    observe_owned_object(runtime, None, config_map())
+    observe_owned_object(runtime, None, config_map("kubectl-edit"))
     assert not tracker.drift_suspected
 
 
 def test_a_deleted_statefulset_is_drift(runtime: Runtime, tracker: DatabaseTracker) -> None:
-    observe_owned_object(runtime, None, statefulset(1, 1))
     observe_owned_object(runtime, "DELETED", statefulset(1, 1))
     assert tracker.drift_suspected and tracker.statefulset is None
 
 
-def test_a_spec_change_by_hand_is_drift_but_a_status_change_is_not(runtime: Runtime, tracker: DatabaseTracker) -> None:
-    observe_owned_object(runtime, None, statefulset(1, 0, generation=1))
-    observe_owned_object(runtime, "MODIFIED", statefulset(1, 1, generation=1))  # pods became ready
+def test_status_updates_and_our_own_writes_are_not_drift(runtime: Runtime, tracker: DatabaseTracker) -> None:
+    by_controller = managed_by(("pulumi-kubernetes-5f2a", None), ("kube-controller-manager", "status"))
+    observe_owned_object(runtime, "MODIFIED", statefulset(1, 1, writers=by_controller))
+    observe_owned_object(runtime, "MODIFIED", config_map("pulumi-kubernetes-5f2a"))
     assert not tracker.drift_suspected
-    observe_owned_object(runtime, "MODIFIED", statefulset(5, 1, generation=2))  # kubectl scale sts
+
+
+def test_a_scale_by_hand_is_drift(runtime: Runtime, tracker: DatabaseTracker) -> None:
+    scaled = managed_by(("pulumi-kubernetes-5f2a", None), ("kubectl", "scale"), ("kube-controller-manager", "status"))
+    observe_owned_object(runtime, "MODIFIED", statefulset(5, 1, generation=2, writers=scaled))
     assert tracker.drift_suspected
 
 
 def test_an_edited_config_map_is_drift(runtime: Runtime, tracker: DatabaseTracker) -> None:
-    observe_owned_object(runtime, "MODIFIED", config_map())
+    observe_owned_object(runtime, "MODIFIED", config_map("kubectl-edit"))
     assert tracker.drift_suspected
 
 
-def test_our_own_changes_are_not_drift(runtime: Runtime, tracker: DatabaseTracker) -> None:
-    tracker.quiet_until = time.monotonic() + 60
-    observe_owned_object(runtime, "MODIFIED", config_map())
-    observe_owned_object(runtime, "DELETED", statefulset(1, 1))
+def test_changes_during_our_own_operation_are_not_drift(runtime: Runtime, tracker: DatabaseTracker) -> None:
+    async def during_operation() -> None:
+        async with tracker.operation:
+            observe_owned_object(runtime, "DELETED", statefulset(1, 1))
+            observe_owned_object(runtime, "MODIFIED", config_map("kubectl-edit"))
+
+    asyncio.run(during_operation())
     assert not tracker.drift_suspected
 
 
 def test_objects_of_unknown_databases_are_ignored(runtime: Runtime, tracker: DatabaseTracker) -> None:
-    observe_owned_object(runtime, "DELETED", config_map({"app.kubernetes.io/instance": "someone-else"}))
+    observe_owned_object(runtime, "DELETED", config_map(instance="someone-else"))
     assert not tracker.drift_suspected
 
 

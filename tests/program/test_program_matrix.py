@@ -41,6 +41,9 @@ def test_declares_the_objects_each_branch_needs(
     assert ("affinity" in pod) == (environment == "production")
     assert rendered.has("CronJob", "orders-backup") == backup
     assert rendered.outputs["backupCronJob"] == ("orders-backup" if backup else None)
+    # The stack owns every object outright (drift correction and adoption after a crash need it).
+    for (kind, name), inputs in rendered.resources.items():
+        assert inputs["metadata"]["annotations"]["pulumi.com/patchForce"] == "true", (kind, name)
 
 
 @pytest.mark.parametrize(("engine", "environment", "backup", "monitoring"), MATRIX)

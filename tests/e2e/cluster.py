@@ -1,0 +1,112 @@
+"""Helpers for end-to-end tests: kubectl against the local cluster, waiting, and the operator process."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+REPO = Path(__file__).resolve().parents[2]
+T = TypeVar("T")
+
+
+def toolchain_bin() -> Path:
+    return Path(subprocess.check_output([str(REPO / "toolchain" / "build.sh"), "--print-bin-dir"], text=True).strip())
+
+
+@dataclass(frozen=True)
+class Kubectl:
+    env: dict[str, str]
+
+    def run(self, *args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            ["kubectl", *args], input=stdin, env=self.env, capture_output=True, text=True, timeout=120, check=False
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
+        return result
+
+    def apply(self, manifest: dict[str, Any], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.run("apply", "-f", "-", *args, stdin=json.dumps(manifest), check=check)
+
+    def get(self, kind: str, name: str, namespace: str) -> dict[str, Any] | None:
+        result = self.run("get", kind, name, "-n", namespace, "-o", "json", check=False)
+        if result.returncode != 0:
+            if "NotFound" in result.stderr:
+                return None
+            raise AssertionError(result.stderr)
+        document: dict[str, Any] = json.loads(result.stdout)
+        return document
+
+    def events(self, namespace: str, name: str) -> list[dict[str, Any]]:
+        selector = f"involvedObject.name={name},involvedObject.kind=Database"
+        items: list[dict[str, Any]] = json.loads(
+            self.run("get", "events", "-n", namespace, "--field-selector", selector, "-o", "json").stdout
+        )["items"]
+        return items
+
+
+def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 90, interval: float = 0.5) -> T:
+    """Poll until probe returns something truthy; fail naming what never happened."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
+
+
+@dataclass
+class OperatorProcess:
+    """The real operator, `database-operator run`, as a child process with its own state directory."""
+
+    env: dict[str, str]
+    log_path: Path
+    port: int
+    process: subprocess.Popen[bytes] | None = None
+    starts: list[float] = field(default_factory=list)
+
+    def start(self) -> None:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            ["database-operator", "run", "--liveness", f"http://127.0.0.1:{self.port}/healthz"],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.starts.append(time.monotonic())
+        wait_for("the operator's liveness endpoint", self._alive, timeout=60)
+
+    def _alive(self) -> bool:
+        if self.process is not None and self.process.poll() is not None:
+            raise AssertionError(f"the operator exited with {self.process.returncode}; log:\n{self.log_tail()}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2) as response:
+                return bool(response.status == 200)
+        except OSError:
+            return False
+
+    def kill(self) -> None:
+        """SIGKILL the operator and every child (Pulumi CLI, provider plugins): a crash, not a shutdown."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def log_tail(self, lines: int = 60) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])

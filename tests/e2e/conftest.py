@@ -1,0 +1,85 @@
+"""End-to-end fixtures: the local cluster (toolchain/cluster.sh), the CRD, and the real operator process."""
+
+import os
+import socket
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.cluster import REPO, Kubectl, OperatorProcess, toolchain_bin
+
+pytestmark = pytest.mark.e2e
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/e2e/" in str(item.fspath):
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+def cluster_env() -> dict[str, str]:
+    """Start (or reuse) the local control plane; the environment every kubectl and the operator use."""
+    bin_dir = toolchain_bin()
+    if not (bin_dir / "kube-apiserver").exists():
+        pytest.fail(f"the toolchain is not built ({bin_dir}); run toolchain/build.sh (scripts/test does)")
+    subprocess.run([str(REPO / "toolchain" / "cluster.sh"), "start"], check=True, timeout=300)
+    kubeconfig = subprocess.check_output([str(REPO / "toolchain" / "cluster.sh"), "kubeconfig"], text=True).strip()
+    return {
+        **os.environ,
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "KUBECONFIG": kubeconfig,
+        "PULUMI_SKIP_UPDATE_CHECK": "true",
+        "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+    }
+
+
+@pytest.fixture(scope="session")
+def kubectl(cluster_env: dict[str, str]) -> Kubectl:
+    client = Kubectl(cluster_env)
+    client.run("apply", "--server-side", "-f", str(REPO / "crds" / "database.yaml"))
+    client.run("wait", "--for=condition=Established", "crd/databases.database.example.com", "--timeout=60s")
+    return client
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh file:// backend and workspaces for this test session."""
+    return tmp_path_factory.mktemp("operator-state")
+
+
+@pytest.fixture(scope="session")
+def operator(cluster_env: dict[str, str], kubectl: Kubectl, state_dir: Path) -> Iterator[OperatorProcess]:
+    env = {
+        **cluster_env,
+        "DBOP_STATE_DIR": str(state_dir),
+        "PULUMI_HOME": str(state_dir / "pulumi-home"),
+        "PULUMI_CONFIG_PASSPHRASE": "e2e-passphrase",
+        "DBOP_MAX_OPERATIONS": "4",
+        "DBOP_DRIFT_INTERVAL": "300",
+    }
+    env.pop("PULUMI_BACKEND_URL", None)
+    process = OperatorProcess(env=env, log_path=state_dir / "operator.log", port=_free_port())
+    process.start()
+    yield process
+    process.stop()
+    print(f"operator log: {process.log_path}")
+
+
+@pytest.fixture
+def namespace(kubectl: Kubectl, operator: OperatorProcess) -> Iterator[str]:
+    """A namespace of its own per test; Databases left in it are deleted (through the operator) afterwards."""
+    name = f"e2e-{uuid.uuid4().hex[:8]}"
+    kubectl.run("create", "namespace", name)
+    yield name
+    kubectl.run("delete", "databases", "--all", "-n", name, "--wait=true", "--timeout=120s", check=False)
+    kubectl.run("delete", "namespace", name, "--wait=false", check=False)

@@ -1,0 +1,53 @@
+"""Database manifests and the waits the end-to-end tests share."""
+
+import time
+from typing import Any
+
+from tests.e2e.cluster import Kubectl, wait_for
+
+
+def database(name: str, namespace: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "database.example.com/v1",
+        "kind": "Database",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"type": "mysql", "version": "8.0", "storage": {"size": "1Gi"}, **spec},
+    }
+
+
+def wait_ready(kubectl: Kubectl, name: str, namespace: str, timeout: float = 120) -> dict[str, Any]:
+    """Until status says Ready for the current generation; returns the Database."""
+
+    def ready() -> dict[str, Any] | None:
+        db = kubectl.get("database", name, namespace)
+        if db is None:
+            return None
+        status = db.get("status") or {}
+        current = status.get("observedGeneration") == db["metadata"]["generation"]
+        return db if current and status.get("phase") == "Ready" and status.get("ready") else None
+
+    return wait_for(f"Database {namespace}/{name} to be Ready", ready, timeout=timeout)
+
+
+def wait_statefulset(
+    kubectl: Kubectl, name: str, namespace: str, timeout: float = 60, **expected: Any
+) -> tuple[dict[str, Any], float]:
+    """Until the StatefulSet exists (and its spec matches `expected` top-level fields); returns it and the wait."""
+    started = time.monotonic()
+
+    def matches() -> dict[str, Any] | None:
+        sts = kubectl.get("statefulset", name, namespace)
+        if sts is None or any(sts["spec"].get(key) != value for key, value in expected.items()):
+            return None
+        return sts
+
+    sts = wait_for(f"StatefulSet {namespace}/{name} {expected or ''}", matches, timeout=timeout)
+    return sts, time.monotonic() - started
+
+
+def condition(db: dict[str, Any], type_: str) -> dict[str, Any]:
+    return next(c for c in db["status"]["conditions"] if c["type"] == type_)
+
+
+def event_reasons(kubectl: Kubectl, name: str, namespace: str) -> list[str]:
+    return [event["reason"] for event in kubectl.events(namespace, name)]

@@ -1,0 +1,43 @@
+# Shared by build.sh, env.sh and cluster.sh (sourced, bash only). Defines:
+#   DBOP_TOOLCHAIN_DIR  this directory (toolchain/ in the repo)
+#   DBOP_CACHE          ${DBOP_CACHE:-$HOME/.cache/dbop}
+#   DBOP_TOOLCHAIN_KEY  hash of versions.env + toolchain/go/** (what a build depends on)
+#   DBOP_TOOLCHAIN_HOME $DBOP_CACHE/toolchain/<key>
+#   DBOP_TOOLCHAIN_BIN  $DBOP_TOOLCHAIN_HOME/bin
+#   DBOP_CLUSTER_DIR    $DBOP_CACHE/cluster          (state of cluster.sh)
+#   DBOP_KUBECONFIG     $DBOP_CLUSTER_DIR/kubeconfig (admin kubeconfig of the local cluster)
+# and every KEY=value of versions.env as a shell variable.
+
+DBOP_TOOLCHAIN_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+DBOP_CACHE="${DBOP_CACHE:-$HOME/.cache/dbop}"
+
+# shellcheck disable=SC1091
+. "$DBOP_TOOLCHAIN_DIR/versions.env"
+
+dbop_toolchain_key() {
+    (
+        cd "$DBOP_TOOLCHAIN_DIR" &&
+            find versions.env go -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16
+    )
+}
+
+DBOP_TOOLCHAIN_KEY="$(dbop_toolchain_key)"
+DBOP_TOOLCHAIN_HOME="$DBOP_CACHE/toolchain/$DBOP_TOOLCHAIN_KEY"
+DBOP_TOOLCHAIN_BIN="$DBOP_TOOLCHAIN_HOME/bin"
+DBOP_CLUSTER_DIR="${DBOP_CLUSTER_DIR:-$DBOP_CACHE/cluster}"
+DBOP_KUBECONFIG="$DBOP_CLUSTER_DIR/kubeconfig"
+
+# Every binary build.sh puts in the bin dir (the build is complete when all exist).
+DBOP_TOOLCHAIN_TOOLS=(
+    pulumi
+    pulumi-language-python
+    pulumi-language-python-exec
+    pulumi-resource-pulumi-python
+    pulumi-resource-kubernetes
+    etcd
+    kube-apiserver
+    kube-controller-manager
+    kube-scheduler
+    kubectl
+    kwok
+)
