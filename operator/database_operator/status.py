@@ -67,15 +67,28 @@ def readiness(statefulset: Mapping[str, Any] | None) -> Readiness | None:
     return Readiness(desired=desired, ready=int(status.get("readyReplicas") or 0), current=current)
 
 
-def phase(conditions: list[dict[str, Any]], live: Readiness | None) -> Phase:
-    """Failed while the last operation failed for good; otherwise what the live StatefulSet shows."""
-    if condition_is(conditions, RECONCILED, "False") and any(
-        c.get("reason") in ("InvalidSpec", "OperationFailed") for c in conditions if c.get("type") == RECONCILED
+def reconciled(conditions: list[dict[str, Any]], generation: int | None) -> bool:
+    """The last `up` succeeded for this very generation of the spec."""
+    return any(
+        c.get("type") == RECONCILED and c.get("status") == "True" and c.get("observedGeneration") == generation
+        for c in conditions
+    )
+
+
+def phase(conditions: list[dict[str, Any]], live: Readiness | None, generation: int | None) -> Phase:
+    """Failed while the last operation failed for good; otherwise what the live StatefulSet shows, and Ready
+    only once the current spec has been applied."""
+    if any(
+        c.get("type") == RECONCILED
+        and c.get("status") == "False"
+        and c.get("reason") in ("InvalidSpec", "OperationFailed")
+        for c in conditions
     ):
         return Phase.FAILED
-    if live is None:
-        return Phase.CREATING if conditions else Phase.PENDING
-    if live.all_ready:
+    never_applied = not any(c.get("type") == RECONCILED and c.get("status") == "True" for c in conditions)
+    if live is None or never_applied:
+        return Phase.CREATING if conditions or live else Phase.PENDING
+    if live.all_ready and reconciled(conditions, generation):
         return Phase.READY
     return Phase.PARTIALLY_READY if live.ready > 0 else Phase.CREATING
 
@@ -84,15 +97,18 @@ def readiness_status(
     conditions: list[dict[str, Any]], live: Readiness | None, generation: int | None
 ) -> dict[str, Any]:
     """The status fields that follow the live StatefulSet: phase, ready, replicas and the Ready condition."""
-    ready = live is not None and live.all_ready
+    applied = reconciled(conditions, generation)
+    ready = live is not None and live.all_ready and applied
     if live is None:
         reason, message = "NoStatefulSet", "the StatefulSet does not exist yet"
+    elif not applied:
+        reason, message = "Reconciling", f"the spec is being applied; {live.ready}/{live.desired} replicas ready"
     else:
         reason = "AllReplicasReady" if ready else "ReplicasNotReady"
         message = f"{live.ready}/{live.desired} replicas ready"
     conditions = set_condition(conditions, READY, ready, reason, message, generation)
     return {
-        "phase": phase(conditions, live).value,
+        "phase": phase(conditions, live, generation).value,
         "ready": ready,
         "replicas": live.ready if live else 0,
         "conditions": conditions,

@@ -11,7 +11,6 @@ import pytest
 
 from tests.e2e.cluster import REPO, Kubectl, OperatorProcess, toolchain_bin
 
-pytestmark = pytest.mark.e2e
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -20,21 +19,28 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.e2e)
 
 
+CLUSTER = str(REPO / "toolchain" / "cluster.sh")
+
+
 @pytest.fixture(scope="session")
-def cluster_env() -> dict[str, str]:
-    """Start (or reuse) the local control plane; the environment every kubectl and the operator use."""
+def cluster_env() -> Iterator[dict[str, str]]:
+    """Start (or reuse) the local control plane; the environment every kubectl and the operator use.
+    A cluster this session started is stopped at the end; one that was already running is left running."""
     bin_dir = toolchain_bin()
     if not (bin_dir / "kube-apiserver").exists():
         pytest.fail(f"the toolchain is not built ({bin_dir}); run toolchain/build.sh (scripts/test does)")
-    subprocess.run([str(REPO / "toolchain" / "cluster.sh"), "start"], check=True, timeout=300)
-    kubeconfig = subprocess.check_output([str(REPO / "toolchain" / "cluster.sh"), "kubeconfig"], text=True).strip()
-    return {
+    was_running = subprocess.run([CLUSTER, "status"], capture_output=True, check=False).returncode == 0
+    subprocess.run([CLUSTER, "start"], check=True, timeout=300)
+    kubeconfig = subprocess.check_output([CLUSTER, "kubeconfig"], text=True).strip()
+    yield {
         **os.environ,
         "PATH": f"{bin_dir}:{os.environ['PATH']}",
         "KUBECONFIG": kubeconfig,
         "PULUMI_SKIP_UPDATE_CHECK": "true",
         "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
     }
+    if not was_running:
+        subprocess.run([CLUSTER, "stop"], check=False, timeout=120)
 
 
 @pytest.fixture(scope="session")

@@ -162,3 +162,22 @@ def test_writes_only_what_changed(runtime: Runtime, kube: FakeKube, stacks: Fake
     tracker = runtime.trackers[("shop", "orders")]
     asyncio.run(write_readiness(runtime, tracker, database()))
     assert len(kube.patches) == before
+
+
+def test_not_ready_until_the_current_spec_is_applied(
+    runtime: Runtime, kube: FakeKube, stacks: FakeStacks, database: MakeDatabase
+) -> None:
+    """kubectl wait --for=condition=Ready must not return while `pulumi up` is still running."""
+    tracker = runtime.tracker("shop", "orders")
+    observe_owned_object(runtime, "MODIFIED", statefulset(replicas=1, ready=1))
+    asyncio.run(write_readiness(runtime, tracker, database()))
+    assert (kube.status()["phase"], kube.status()["ready"]) == ("Creating", False)
+    assert (kube.condition("Ready")["status"], kube.condition("Ready")["reason"]) == ("False", "Reconciling")
+
+    asyncio.run(apply_database(runtime, database(), retry=0))
+    assert (kube.status()["phase"], kube.status()["ready"]) == ("Ready", True)
+
+    # A new generation is being applied: not Ready until its `up` has finished.
+    asyncio.run(write_readiness(runtime, tracker, database(generation=2, replicas=3)))
+    assert kube.status()["ready"] is False
+    assert kube.condition("Ready")["reason"] == "Reconciling"
