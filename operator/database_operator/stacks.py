@@ -11,6 +11,7 @@ import json
 import logging
 import secrets
 import shutil
+import subprocess
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -19,8 +20,11 @@ from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any
 
+import grpc
 import yaml
+from google.protobuf import empty_pb2
 from pulumi import automation as auto
+from pulumi.runtime.proto import provider_pb2_grpc
 from semver import VersionInfo
 
 from database_operator.settings import OperatorSettings
@@ -314,4 +318,26 @@ def check_toolchain() -> auto.PulumiCommand:
             "the Kubernetes provider plugin pulumi-resource-kubernetes is not on PATH "
             "(build it with toolchain/build.sh)"
         )
+    expected_provider = package_version("pulumi-kubernetes")
+    found = provider_version(provider)
+    if found != expected_provider:
+        raise ToolchainError(
+            f"{provider} is version {found}; this operator's pulumi-kubernetes SDK needs {expected_provider}"
+        )
     return command
+
+
+def provider_version(path: str) -> str:
+    """Ask a provider plugin its version the way the engine does: start it and call GetPluginInfo."""
+    plugin = subprocess.Popen([path], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert plugin.stdout is not None
+        port = plugin.stdout.readline().strip()
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            info = provider_pb2_grpc.ResourceProviderStub(channel).GetPluginInfo(empty_pb2.Empty(), timeout=30)
+        return str(info.version)
+    except (grpc.RpcError, ValueError) as error:
+        raise ToolchainError(f"{path} did not answer as a Pulumi provider plugin: {error}") from error
+    finally:
+        plugin.kill()
+        plugin.wait()

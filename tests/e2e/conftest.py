@@ -12,7 +12,6 @@ import pytest
 from tests.e2e.cluster import REPO, Kubectl, OperatorProcess, toolchain_bin
 
 
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/e2e/" in str(item.fspath):
