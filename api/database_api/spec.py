@@ -219,6 +219,38 @@ def with_defaults(spec: DatabaseSpec, config: StacksConfig) -> DatabaseSpec:
     )
 
 
+def follow_environment(new: DatabaseSpec, old: DatabaseSpec, config: StacksConfig) -> DatabaseSpec:
+    """When the environment changes, fields still holding the old environment's defaults (stored there by
+    defaulting, not chosen by the user) are cleared, so the new environment's defaults apply."""
+    if new.environment == old.environment:
+        return new
+    stale = with_defaults(
+        old.model_copy(
+            update={
+                "replicas": None,
+                "resources": None,
+                "deletion_policy": None,
+                "backup": old.backup.model_copy(update={"schedule": None, "retention": None}),
+            }
+        ),
+        config,
+    )
+    backup = new.backup.model_copy(
+        update={
+            "schedule": None if new.backup.schedule == stale.backup.schedule else new.backup.schedule,
+            "retention": None if new.backup.retention == stale.backup.retention else new.backup.retention,
+        }
+    )
+    return new.model_copy(
+        update={
+            "replicas": None if new.replicas == stale.replicas else new.replicas,
+            "resources": None if new.resources == stale.resources else new.resources,
+            "deletion_policy": None if new.deletion_policy == stale.deletion_policy else new.deletion_policy,
+            "backup": backup,
+        }
+    )
+
+
 def _rule_violations(spec: DatabaseSpec, config: StacksConfig) -> list[str]:
     """Business rules that need the environment's data. `spec` has its defaults filled already."""
     profile = config.environment(spec.environment)
@@ -277,3 +309,20 @@ def resolve_spec(raw: object, config: StacksConfig) -> ResolvedSpec:
         deletion_policy=spec.deletion_policy,
         drift_policy=spec.drift_policy,
     )
+
+
+def update_violations(old: DatabaseSpec, new: DatabaseSpec) -> list[str]:
+    """Rules that compare a changed spec with the stored one."""
+    errors: list[str] = []
+    if new.type != old.type:
+        errors.append(f"spec.type: cannot change after creation (from {old.type.value} to {new.type.value})")
+    if parse_quantity(new.storage.size) < parse_quantity(old.storage.size):
+        errors.append(f"spec.storage.size: storage cannot shrink (from {old.storage.size} to {new.storage.size})")
+    if new.storage.storage_class != old.storage.storage_class:
+        errors.append(
+            f"spec.storage.class: cannot change (from {old.storage.storage_class or 'the default class'} "
+            f"to {new.storage.storage_class or 'the default class'})"
+        )
+    if version_numbers(new.version) < version_numbers(old.version):
+        errors.append(f"spec.version: downgrades are refused (from {old.version} to {new.version})")
+    return errors

@@ -7,6 +7,7 @@ import kopf
 
 from database_api.crd import GROUP, PLURAL, VERSION
 from database_api.profiles import load_stacks_config
+from database_operator.admission import admission_errors, defaulted_spec
 from database_operator.apply import apply_database
 from database_operator.deletion import delete_database
 from database_operator.kube import Kube
@@ -14,6 +15,7 @@ from database_operator.observe import observe_backup_job, observe_owned_object, 
 from database_operator.runtime import Runtime
 from database_operator.settings import load_settings
 from database_operator.stacks import Stacks
+from database_operator.webhooks import webhook_server
 
 DATABASE = (GROUP, VERSION, PLURAL)
 MANAGED = {"app.kubernetes.io/managed-by": "database-operator"}
@@ -38,6 +40,9 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     )
     settings.posting.level = logging.WARNING  # our own Events say what happened; kopf's would repeat them
     operator_settings = load_settings()
+    if operator_settings.webhooks:
+        settings.admission.server = webhook_server(operator_settings)
+        settings.admission.managed = GROUP  # kopf keeps the webhook configurations named so in sync
     kube = await Kube.connect()
     memo["runtime"] = Runtime(
         settings=operator_settings,
@@ -58,6 +63,25 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
     if "runtime" in memo:
         await _runtime(memo).kube.close()
         _runtime(memo).executor.shutdown(wait=False, cancel_futures=True)
+
+
+# Admission. failurePolicy is Fail: while the operator is down, creating or changing a Database is refused
+# ("failed calling webhook") rather than stored without its defaults; deleting still works, and the CRD's own
+# CEL rules keep guarding the business rules. Both handlers are free of side effects, so dry runs are served.
+@kopf.on.mutate(*DATABASE, id="defaults", operations=["CREATE", "UPDATE"], side_effects=False)
+async def defaults(spec: kopf.Spec, patch: kopf.Patch, memo: kopf.Memo, **kwargs: Any) -> None:
+    old: kopf.Body | None = kwargs.get("old")  # the stored object, on UPDATE
+    defaulted = defaulted_spec(spec, _runtime(memo).stacks_config, old.get("spec") if old else None)
+    if defaulted is not None and defaulted != dict(spec):
+        patch["spec"] = defaulted
+
+
+@kopf.on.validate(*DATABASE, id="rules", operations=["CREATE", "UPDATE"], side_effects=False)
+async def rules(spec: kopf.Spec, memo: kopf.Memo, **kwargs: Any) -> None:
+    old: kopf.Body | None = kwargs.get("old")  # the stored object, on UPDATE
+    errors = admission_errors(spec, old.get("spec") if old else None, _runtime(memo).stacks_config)
+    if errors:
+        raise kopf.AdmissionError("; ".join(errors), code=422)
 
 
 @kopf.on.create(*DATABASE)

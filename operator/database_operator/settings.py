@@ -40,9 +40,33 @@ class OperatorSettings:
     namespaces: tuple[str, ...] = ()
     """Namespaces to watch (`DBOP_NAMESPACES`, comma-separated); empty means the whole cluster."""
 
+    webhooks: bool = True
+    """Serve the admission webhooks and keep their configurations in sync (`DBOP_WEBHOOKS=off` to disable)."""
+
+    webhook_host: str = "127.0.0.1"
+    """Host name or IP the API server calls the webhooks at, and the certificate's name (`DBOP_WEBHOOK_HOST`)."""
+
+    webhook_bind: str = "127.0.0.1"
+    """Address the webhook server listens on (`DBOP_WEBHOOK_BIND`; 0.0.0.0 in a cluster)."""
+
+    webhook_port: int = 9443
+    """Port of the webhook server (`DBOP_WEBHOOK_PORT`)."""
+
+    webhook_service: str = ""
+    """`namespace/name` of a Service in front of the operator (`DBOP_WEBHOOK_SERVICE`): in a cluster the API
+    server reaches the webhooks through it; empty means the URL https://<webhook_host>:<webhook_port>."""
+
+    webhook_tls_dir: Path | None = None
+    """Directory with tls.crt, tls.key and ca.crt, e.g. a mounted Secret (`DBOP_WEBHOOK_TLS_DIR`); by default
+    the operator makes and renews its own CA and certificate in `<state_dir>/webhook-tls`."""
+
     @property
     def effective_backend_url(self) -> str:
         return self.backend_url or f"file://{self.state_dir / 'backend'}"
+
+    @property
+    def effective_webhook_tls_dir(self) -> Path:
+        return self.webhook_tls_dir or self.state_dir / "webhook-tls"
 
     @property
     def workspaces_dir(self) -> Path:
@@ -94,4 +118,10 @@ def load_settings() -> OperatorSettings:
         retry_base_seconds=_number("DBOP_RETRY_BASE", 5),
         retry_max_seconds=_number("DBOP_RETRY_MAX", 300),
         namespaces=namespaces,
+        webhooks=os.environ.get("DBOP_WEBHOOKS", "on").lower() not in ("off", "false", "0", "no"),
+        webhook_host=os.environ.get("DBOP_WEBHOOK_HOST", "127.0.0.1"),
+        webhook_bind=os.environ.get("DBOP_WEBHOOK_BIND", "127.0.0.1"),
+        webhook_port=int(_number("DBOP_WEBHOOK_PORT", 9443)),
+        webhook_service=os.environ.get("DBOP_WEBHOOK_SERVICE", ""),
+        webhook_tls_dir=Path(tls_dir) if (tls_dir := os.environ.get("DBOP_WEBHOOK_TLS_DIR")) else None,
     )

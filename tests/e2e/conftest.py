@@ -71,6 +71,7 @@ def operator(cluster_env: dict[str, str], kubectl: Kubectl, state_dir: Path) -> 
         "PULUMI_CONFIG_PASSPHRASE": "e2e-passphrase",
         "DBOP_MAX_OPERATIONS": "4",
         "DBOP_DRIFT_INTERVAL": "300",
+        "DBOP_WEBHOOK_PORT": str(_free_port()),
     }
     env.pop("PULUMI_BACKEND_URL", None)
     process = OperatorProcess(env=env, log_path=state_dir / "operator.log", port=_free_port())

@@ -1,0 +1,48 @@
+"""The admission webhook server: TLS from certificates.py, reached by URL (local) or through a Service."""
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import kopf
+
+from database_operator.certificates import ensure_certificate
+from database_operator.settings import OperatorSettings
+
+
+class ServiceWebhookServer(kopf.WebhookServer):
+    """In a cluster the API server calls the webhooks through a Service, not a URL it could not resolve."""
+
+    def __init__(self, *, service_namespace: str, service_name: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.service_namespace = service_namespace
+        self.service_name = service_name
+
+    async def __call__(self, fn: kopf.WebhookFn) -> AsyncIterator[kopf.WebhookClientConfig]:
+        async for config in super().__call__(fn):
+            yield kopf.WebhookClientConfig(
+                caBundle=config.get("caBundle"),
+                service=kopf.WebhookClientConfigService(
+                    namespace=self.service_namespace, name=self.service_name, port=self.port, path=""
+                ),
+            )
+
+
+def webhook_server(settings: OperatorSettings) -> kopf.WebhookServer:
+    """Certificates are made (or renewed, 30 days before expiry) at every start, unless mounted."""
+    hostnames = [settings.webhook_host]
+    if settings.webhook_service:
+        namespace, _, name = settings.webhook_service.partition("/")
+        hostnames = [f"{name}.{namespace}.svc", f"{name}.{namespace}.svc.cluster.local"]
+    certificate = ensure_certificate(settings.effective_webhook_tls_dir, hostnames)
+    options: dict[str, Any] = {
+        "addr": settings.webhook_bind,
+        "port": settings.webhook_port,
+        "host": hostnames[0],
+        "certfile": str(certificate.certfile),
+        "pkeyfile": str(certificate.keyfile),
+        "cadata": certificate.ca_pem,
+    }
+    if settings.webhook_service:
+        namespace, _, name = settings.webhook_service.partition("/")
+        return ServiceWebhookServer(service_namespace=namespace, service_name=name, **options)
+    return kopf.WebhookServer(**options)

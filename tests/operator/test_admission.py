@@ -1,0 +1,83 @@
+"""The admission webhooks' logic: defaults (idempotent, never overwriting) and create/update rules."""
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from database_api.profiles import StacksConfig
+from database_operator.admission import admission_errors, defaulted_spec
+from database_operator.certificates import ensure_certificate
+
+MINIMAL = {"type": "mysql", "version": "8.0", "storage": {"size": "10Gi"}}
+
+
+def test_every_default_is_filled(stacks_config: StacksConfig) -> None:
+    assert defaulted_spec(MINIMAL, stacks_config) == {
+        **MINIMAL,
+        "replicas": 1,
+        "environment": "development",
+        "backup": {"enabled": False, "schedule": "0 2 * * *", "retention": "7d"},
+        "monitoring": {"enabled": False, "metrics": False, "logging": False},
+        "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}},
+        "deletionPolicy": "Delete",
+        "driftPolicy": "Correct",
+    }
+
+
+def test_defaulting_is_idempotent_and_keeps_user_values(stacks_config: StacksConfig) -> None:
+    mine = {**MINIMAL, "environment": "staging", "replicas": 3, "backup": {"enabled": True, "retention": "12h"}}
+    once = defaulted_spec(mine, stacks_config)
+    assert once is not None
+    assert defaulted_spec(once, stacks_config) == once
+    assert once["replicas"] == 3 and once["backup"]["retention"] == "12h" and once["backup"]["schedule"] == "0 2 * * *"
+
+
+def test_defaults_follow_an_environment_change_but_choices_stay(stacks_config: StacksConfig) -> None:
+    stored = defaulted_spec(MINIMAL, stacks_config)
+    assert stored is not None
+    chosen = {**stored, "replicas": 4}
+    moved = defaulted_spec({**chosen, "environment": "production"}, stacks_config, old=chosen)
+    assert moved is not None
+    assert moved["resources"]["limits"] == {"cpu": "2000m", "memory": "4Gi"}
+    assert moved["deletionPolicy"] == "Retain"
+    assert moved["replicas"] == 4  # chosen by the user, not a development default
+
+
+def test_a_broken_spec_is_left_for_validation_to_refuse(stacks_config: StacksConfig) -> None:
+    assert defaulted_spec({**MINIMAL, "replicas": "many"}, stacks_config) is None
+    assert admission_errors({**MINIMAL, "replicas": "many"}, None, stacks_config) == [
+        "spec.replicas: Input should be a valid integer, unable to parse string as an integer"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ({"type": "mysql"}, {"type": "postgresql", "version": "16"}, "spec.type: cannot change after creation"),
+        ({"storage": {"size": "10Gi"}}, {"storage": {"size": "5Gi"}}, "spec.storage.size: storage cannot shrink"),
+        ({"storage": {"size": "1Gi", "class": "a"}}, {"storage": {"size": "1Gi", "class": "b"}}, "spec.storage.class"),
+        ({"storage": {"size": "1Gi"}}, {"storage": {"size": "1Gi", "class": "b"}}, "spec.storage.class"),
+        ({"version": "8.4"}, {"version": "8.0"}, "spec.version: downgrades are refused (from 8.4 to 8.0)"),
+    ],
+)
+def test_update_rules(stacks_config: StacksConfig, old: dict[str, Any], new: dict[str, Any], message: str) -> None:
+    errors = admission_errors({**MINIMAL, **new}, {**MINIMAL, **old}, stacks_config)
+    assert any(error.startswith(message) for error in errors), errors
+
+
+@pytest.mark.parametrize(
+    "new", [{"version": "8.4"}, {"storage": {"size": "20Gi"}}, {"replicas": 3}, {"environment": "staging"}]
+)
+def test_allowed_updates(stacks_config: StacksConfig, new: dict[str, Any]) -> None:
+    assert admission_errors({**MINIMAL, **new}, MINIMAL, stacks_config) == []
+
+
+def test_certificates_are_made_reused_and_renewed(tmp_path: Path) -> None:
+    first = ensure_certificate(tmp_path, ["127.0.0.1"])
+    assert first.ca_pem.startswith(b"-----BEGIN CERTIFICATE-----")
+    again = ensure_certificate(tmp_path, ["127.0.0.1"])
+    assert again.ca_pem == first.ca_pem and again.certfile.read_bytes() == first.certfile.read_bytes()
+    moved = ensure_certificate(tmp_path, ["database-operator.database-operator.svc"])
+    assert moved.ca_pem != first.ca_pem  # a new name needs a new certificate
+    assert oct(moved.keyfile.stat().st_mode & 0o777) == "0o600"
