@@ -20,6 +20,7 @@ from database_operator.status import (
     readiness_status,
     set_condition,
 )
+from database_program.context import credentials_secret_name
 
 
 def backoff_seconds(settings: OperatorSettings, retry: int) -> float:
@@ -27,12 +28,19 @@ def backoff_seconds(settings: OperatorSettings, retry: int) -> float:
     return float(min(settings.retry_max_seconds, settings.retry_base_seconds * 2**retry))
 
 
-def stack_input(rt: Runtime, body: kopf.Body) -> StackInput:
+async def stack_input(rt: Runtime, body: kopf.Body) -> StackInput:
     """The stack configuration for a Database; raise SpecError (naming each field) if its spec is invalid."""
     spec = checked_spec(dict(body.spec), rt.stacks_config)
+    namespace, name = body.metadata.namespace or "default", body.metadata.name or ""
+    live = await rt.kube.read_secret(namespace, credentials_secret_name(name)) or {}
     return StackInput(
-        namespace=body.metadata.namespace or "default",
-        name=body.metadata.name or "",
+        namespace=namespace,
+        name=name,
+        live_passwords={
+            key: live[secret_key]
+            for key, secret_key in (("adminPassword", "admin-password"), ("userPassword", "password"))
+            if secret_key in live
+        },
         spec=spec.model_dump(by_alias=True, exclude_none=True, mode="json"),
         engine_profile=rt.stacks_config.engine(spec.type).model_dump(by_alias=True, mode="json"),
         environment_profile=rt.stacks_config.environment(spec.environment).model_dump(by_alias=True, mode="json"),
@@ -79,7 +87,7 @@ async def apply_database(rt: Runtime, body: kopf.Body, retry: int) -> None:
     tracker = rt.tracker(namespace, name, dict(body.status))
     started = time.monotonic()
     try:
-        request = stack_input(rt, body)
+        request = await stack_input(rt, body)
     except SpecError as error:
         await record_failure(
             rt, tracker, "InvalidSpec", str(error), generation, failed_operation_summary("up", str(error), 0)

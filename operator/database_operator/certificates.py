@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+CA_VALIDITY = datetime.timedelta(days=3650)
 VALIDITY = datetime.timedelta(days=365)
 RENEW_BEFORE = datetime.timedelta(days=30)
 
@@ -33,36 +34,67 @@ def _san(hostname: str) -> x509.GeneralName:
         return x509.DNSName(hostname)
 
 
-def _still_good(certfile: Path, hostnames: list[str], now: datetime.datetime) -> bool:
+def _fresh(certfile: Path, now: datetime.datetime, hostnames: list[str] | None = None) -> bool:
+    """The certificate exists, has more than RENEW_BEFORE to live, and (if given) covers every hostname."""
     if not certfile.exists():
         return False
     certificate = x509.load_pem_x509_certificate(certfile.read_bytes())
+    if certificate.not_valid_after_utc - now <= RENEW_BEFORE:
+        return False
+    if hostnames is None:
+        return True
     sans = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    names = {str(name.value) for name in sans}
-    return certificate.not_valid_after_utc - now > RENEW_BEFORE and set(hostnames) <= names
+    return set(hostnames) <= {str(name.value) for name in sans}
 
 
-def ensure_certificate(directory: Path, hostnames: list[str]) -> ServingCertificate:
-    """Use the certificate in `directory` if it covers `hostnames` for another 30 days; else make a new CA and
-    serving certificate there. A directory holding only a mounted tls.crt/tls.key/ca.crt is used as it is."""
-    directory.mkdir(parents=True, exist_ok=True)
-    certfile, keyfile, cafile = directory / "tls.crt", directory / "tls.key", directory / "ca.crt"
-    now = datetime.datetime.now(datetime.UTC)
-    if _still_good(certfile, hostnames, now) and cafile.exists():
-        return ServingCertificate(certfile, keyfile, cafile.read_bytes())
+def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
+    path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    path.chmod(0o600)
 
-    ca_key = ec.generate_private_key(ec.SECP256R1())
+
+def _certificate_authority(
+    directory: Path, now: datetime.datetime
+) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    """The operator's own CA: kept for ten years, so renewing the serving certificate leaves caBundle alone."""
+    cafile, cakey = directory / "ca.crt", directory / "ca.key"
+    if _fresh(cafile, now) and cakey.exists():
+        key = serialization.load_pem_private_key(cakey.read_bytes(), password=None)
+        assert isinstance(key, ec.EllipticCurvePrivateKey)
+        return x509.load_pem_x509_certificate(cafile.read_bytes()), key
+    key = ec.generate_private_key(ec.SECP256R1())
     ca = (
         x509.CertificateBuilder()
         .subject_name(_name("database-operator webhook CA"))
         .issuer_name(_name("database-operator webhook CA"))
-        .public_key(ca_key.public_key())
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + VALIDITY)
+        .not_valid_after(now + CA_VALIDITY)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .sign(ca_key, hashes.SHA256())
+        .sign(key, hashes.SHA256())
     )
+    _write_key(cakey, key)
+    cafile.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    return ca, key
+
+
+def ensure_certificate(directory: Path, hostnames: list[str]) -> ServingCertificate:
+    """A serving certificate for `hostnames` with at least 30 days to live, signed by the operator's CA; renewed
+    (same CA) when it is older or names something else. A mounted Secret's tls.crt/tls.key/ca.crt without a
+    ca.key is used as it is: whoever issued it renews it."""
+    certfile, keyfile, cafile = directory / "tls.crt", directory / "tls.key", directory / "ca.crt"
+    if certfile.exists() and cafile.exists() and not (directory / "ca.key").exists():
+        return ServingCertificate(certfile, keyfile, cafile.read_bytes())
+    directory.mkdir(parents=True, exist_ok=True)
+    now = datetime.datetime.now(datetime.UTC)
+    ca, ca_key = _certificate_authority(directory, now)
+    ca_pem = ca.public_bytes(serialization.Encoding.PEM)
+    if _fresh(certfile, now, hostnames) and certfile.exists():
+        issuer = x509.load_pem_x509_certificate(certfile.read_bytes()).issuer
+        if issuer == ca.subject and cafile.read_bytes() == ca_pem:
+            return ServingCertificate(certfile, keyfile, ca_pem)
     key = ec.generate_private_key(ec.SECP256R1())
     serving = (
         x509.CertificateBuilder()
@@ -76,11 +108,6 @@ def ensure_certificate(directory: Path, hostnames: list[str]) -> ServingCertific
         .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
-    keyfile.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    keyfile.chmod(0o600)
+    _write_key(keyfile, key)
     certfile.write_bytes(serving.public_bytes(serialization.Encoding.PEM))
-    ca_pem = ca.public_bytes(serialization.Encoding.PEM)
-    cafile.write_bytes(ca_pem)
     return ServingCertificate(certfile, keyfile, ca_pem)

@@ -1,5 +1,6 @@
 """kopf handlers: thin adapters from watch events to the services in apply, deletion, drift and observe."""
 
+import asyncio
 import logging
 from typing import Any
 
@@ -15,7 +16,7 @@ from database_operator.observe import observe_backup_job, observe_owned_object, 
 from database_operator.runtime import Runtime
 from database_operator.settings import load_settings
 from database_operator.stacks import Stacks
-from database_operator.webhooks import webhook_server
+from database_operator.webhooks import renew_certificate_forever, webhook_server
 
 DATABASE = (GROUP, VERSION, PLURAL)
 MANAGED = {"app.kubernetes.io/managed-by": "database-operator"}
@@ -43,6 +44,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     if operator_settings.webhooks:
         settings.admission.server = webhook_server(operator_settings)
         settings.admission.managed = GROUP  # kopf keeps the webhook configurations named so in sync
+        memo["certificate_renewal"] = asyncio.create_task(renew_certificate_forever(operator_settings))
     kube = await Kube.connect()
     memo["runtime"] = Runtime(
         settings=operator_settings,
@@ -60,6 +62,8 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
 
 @kopf.on.cleanup()
 async def stop(memo: kopf.Memo, **_: Any) -> None:
+    if "certificate_renewal" in memo:
+        memo["certificate_renewal"].cancel()
     if "runtime" in memo:
         await _runtime(memo).kube.close()
         _runtime(memo).executor.shutdown(wait=False, cancel_futures=True)

@@ -1,5 +1,6 @@
 """All Kubernetes IO the operator does itself (kopf does the watching): status patches and API discovery."""
 
+import base64
 import logging
 from typing import Any
 
@@ -46,6 +47,16 @@ class Kube:
             if error.status != 404:
                 raise
             logger.debug("Database %s/%s is gone; status not written", namespace, name)
+
+    async def read_secret(self, namespace: str, name: str) -> dict[str, str] | None:
+        """A Secret's decoded values, or None when it does not exist."""
+        try:
+            secret = await client.CoreV1Api(self._api).read_namespaced_secret(name, namespace)
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+        return {key: base64.b64decode(value).decode() for key, value in (secret.data or {}).items()}
 
     async def serves_api_group(self, group: str) -> bool:
         """Whether the cluster serves an API group, e.g. monitoring.coreos.com for ServiceMonitors."""

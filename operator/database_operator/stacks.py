@@ -96,6 +96,9 @@ class StackInput:
     engine_profile: Mapping[str, Any]
     environment_profile: Mapping[str, Any]
     service_monitor_available: bool = False
+    live_passwords: Mapping[str, str] = field(default_factory=dict)
+    """Passwords in the Database's existing credentials Secret (`adminPassword`, `userPassword`), if any: a stack
+    without passwords of its own adopts them, so a database that already runs keeps its credentials."""
 
     @property
     def stack(self) -> str:
@@ -191,13 +194,14 @@ class Stacks:
         present = self._configured_keys(request.stack)
         for key in PASSWORD_KEYS:
             if f"{CONFIG_NAMESPACE}:{key}" not in present:
-                values[key] = auto.ConfigValue(self._recover_password(stack, key) or new_password(), secret=True)
+                password = self._recover_password(stack, key) or request.live_passwords.get(key) or new_password()
+                values[key] = auto.ConfigValue(password, secret=True)
         stack.set_all_config({f"{CONFIG_NAMESPACE}:{key}": value for key, value in values.items()})
 
     @staticmethod
     def _recover_password(stack: auto.Stack, key: str) -> str | None:
         """A lost workspace (new volume, other backend host) must not mean new passwords for an existing
-        database: the stack's secret outputs still hold them."""
+        database: the stack's secret outputs still hold them (and failing those, the live Secret does)."""
         try:
             output = stack.outputs().get(key)
         except auto.CommandError:

@@ -1,5 +1,6 @@
 """The admission webhook server: TLS from certificates.py, reached by URL (local) or through a Service."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -27,12 +28,27 @@ class ServiceWebhookServer(kopf.WebhookServer):
             )
 
 
-def webhook_server(settings: OperatorSettings) -> kopf.WebhookServer:
-    """Certificates are made (or renewed, 30 days before expiry) at every start, unless mounted."""
-    hostnames = [settings.webhook_host]
+RENEWAL_CHECK_SECONDS = 12 * 3600
+
+
+def webhook_hostnames(settings: OperatorSettings) -> list[str]:
     if settings.webhook_service:
         namespace, _, name = settings.webhook_service.partition("/")
-        hostnames = [f"{name}.{namespace}.svc", f"{name}.{namespace}.svc.cluster.local"]
+        return [f"{name}.{namespace}.svc", f"{name}.{namespace}.svc.cluster.local"]
+    return [settings.webhook_host]
+
+
+async def renew_certificate_forever(settings: OperatorSettings) -> None:
+    """Renew the serving certificate before it expires; the server re-reads changed files (kopf checks every
+    minute), and the CA, hence the webhooks' caBundle, stays the same."""
+    while True:
+        await asyncio.sleep(RENEWAL_CHECK_SECONDS)
+        await asyncio.to_thread(ensure_certificate, settings.effective_webhook_tls_dir, webhook_hostnames(settings))
+
+
+def webhook_server(settings: OperatorSettings) -> kopf.WebhookServer:
+    """Certificates are made, or renewed 30 days before expiry, now and every 12 hours, unless mounted."""
+    hostnames = webhook_hostnames(settings)
     certificate = ensure_certificate(settings.effective_webhook_tls_dir, hostnames)
     options: dict[str, Any] = {
         "addr": settings.webhook_bind,

@@ -16,6 +16,10 @@ SKIP_AWAIT = {"pulumi.com/skipAwait": "true"}
 """`pulumi up` must not block until pods are ready or volumes bound; the operator reports readiness itself."""
 
 
+def credentials_secret_name(database: str) -> str:
+    return f"{database}-credentials"
+
+
 @dataclass(frozen=True)
 class Credentials:
     """Generated once by the operator, kept encrypted in the stack's configuration."""
@@ -41,7 +45,7 @@ class DatabaseContext:
 
     @property
     def secret_name(self) -> str:
-        return f"{self.name}-credentials"
+        return credentials_secret_name(self.name)
 
     @property
     def headless_service_name(self) -> str:

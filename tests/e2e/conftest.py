@@ -72,6 +72,8 @@ def operator(cluster_env: dict[str, str], kubectl: Kubectl, state_dir: Path) -> 
         "DBOP_MAX_OPERATIONS": "4",
         "DBOP_DRIFT_INTERVAL": "300",
         "DBOP_WEBHOOK_PORT": str(_free_port()),
+        # Only the tests' own namespaces: Databases elsewhere on this cluster (scripts/demo's) are not ours.
+        "DBOP_NAMESPACES": "e2e-*",
     }
     env.pop("PULUMI_BACKEND_URL", None)
     process = OperatorProcess(env=env, log_path=state_dir / "operator.log", port=_free_port())

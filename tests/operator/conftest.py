@@ -74,6 +74,10 @@ class FakeKube:
 
     statuses: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     patches: list[dict[str, Any]] = field(default_factory=list)
+    secrets: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
+
+    async def read_secret(self, namespace: str, name: str) -> dict[str, str] | None:
+        return self.secrets.get((namespace, name))
 
     async def patch_database_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
         self.patches.append(status)

@@ -1,11 +1,14 @@
 """The admission webhooks' logic: defaults (idempotent, never overwriting) and create/update rules."""
 
+import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pytest_mock import MockerFixture
 
 from database_api.profiles import StacksConfig
+from database_operator import certificates
 from database_operator.admission import admission_errors, defaulted_spec
 from database_operator.certificates import ensure_certificate
 
@@ -73,11 +76,28 @@ def test_allowed_updates(stacks_config: StacksConfig, new: dict[str, Any]) -> No
     assert admission_errors({**MINIMAL, **new}, MINIMAL, stacks_config) == []
 
 
-def test_certificates_are_made_reused_and_renewed(tmp_path: Path) -> None:
+def test_certificates_are_made_reused_and_renewed_under_the_same_ca(tmp_path: Path) -> None:
     first = ensure_certificate(tmp_path, ["127.0.0.1"])
     assert first.ca_pem.startswith(b"-----BEGIN CERTIFICATE-----")
-    again = ensure_certificate(tmp_path, ["127.0.0.1"])
-    assert again.ca_pem == first.ca_pem and again.certfile.read_bytes() == first.certfile.read_bytes()
+    serving = first.certfile.read_bytes()
+    assert ensure_certificate(tmp_path, ["127.0.0.1"]).certfile.read_bytes() == serving  # still good: kept
+
     moved = ensure_certificate(tmp_path, ["database-operator.database-operator.svc"])
-    assert moved.ca_pem != first.ca_pem  # a new name needs a new certificate
+    assert moved.certfile.read_bytes() != serving  # a new name needs a new certificate...
+    assert moved.ca_pem == first.ca_pem  # ...from the same CA, so the webhooks' caBundle stays valid
     assert oct(moved.keyfile.stat().st_mode & 0o777) == "0o600"
+
+
+def test_a_mounted_certificate_is_used_as_it_is(tmp_path: Path) -> None:
+    for name in ("tls.crt", "tls.key", "ca.crt"):
+        (tmp_path / name).write_text(f"mounted {name}")
+    assert ensure_certificate(tmp_path, ["x"]).ca_pem == b"mounted ca.crt"
+
+
+def test_a_certificate_near_expiry_is_renewed_by_the_same_ca(tmp_path: Path, mocker: MockerFixture) -> None:
+    first = ensure_certificate(tmp_path, ["127.0.0.1"])
+    serving = first.certfile.read_bytes()
+    mocker.patch.object(certificates, "RENEW_BEFORE", datetime.timedelta(days=400))  # a year left is "near" now
+    renewed = ensure_certificate(tmp_path, ["127.0.0.1"])
+    assert renewed.certfile.read_bytes() != serving
+    assert renewed.ca_pem == first.ca_pem

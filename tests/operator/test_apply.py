@@ -181,3 +181,13 @@ def test_not_ready_until_the_current_spec_is_applied(
     asyncio.run(write_readiness(runtime, tracker, database(generation=2, replicas=3)))
     assert kube.status()["ready"] is False
     assert kube.condition("Ready")["reason"] == "Reconciling"
+
+
+def test_an_existing_credentials_secret_is_adopted_not_replaced(
+    runtime: Runtime, stacks: FakeStacks, kube: FakeKube, database: MakeDatabase
+) -> None:
+    """A Database whose stack is new but whose Secret exists (restored backend, another operator before) keeps
+    the passwords its server was initialised with."""
+    kube.secrets[("shop", "orders-credentials")] = {"admin-password": "kept-admin", "password": "kept-user"}
+    asyncio.run(apply_database(runtime, database(), retry=0))
+    assert stacks.calls[0][1].live_passwords == {"adminPassword": "kept-admin", "userPassword": "kept-user"}

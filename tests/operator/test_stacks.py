@@ -1,5 +1,6 @@
 """The Automation API layer with the CLI mocked out: naming, configuration, passwords, errors, recovery."""
 
+import dataclasses
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -121,6 +122,13 @@ def test_a_lost_workspace_recovers_passwords_from_secret_outputs(stacks: Stacks,
     stacks.up(REQUEST)
     assert fake_stack.config["database:adminPassword"] == "kept-admin"
     assert fake_stack.config["database:userPassword"] == "kept-user"
+
+
+def test_a_new_stack_adopts_the_live_secrets_passwords(stacks: Stacks, fake_stack: FakeStack) -> None:
+    live = {"adminPassword": "live-admin", "userPassword": "live-user"}
+    stacks.up(dataclasses.replace(REQUEST, live_passwords=live))
+    assert fake_stack.config["database:adminPassword"] == "live-admin"
+    assert fake_stack.config["database:userPassword"] == "live-user"
 
 
 def test_a_stale_lock_is_cleared_and_the_operation_retried(stacks: Stacks, fake_stack: FakeStack) -> None:
