@@ -34,7 +34,11 @@ def defaulted_spec(
 
 
 def admission_errors(raw: Mapping[str, Any], old: Mapping[str, Any] | None, config: StacksConfig) -> list[str]:
-    """Every reason to refuse this spec, each naming its field; an update is also checked against the old spec."""
+    """Every reason to refuse this spec, each naming its field; an update is also checked against the old spec.
+    An update that leaves the spec alone (finalizers, labels, annotations) is never refused: a Database stored
+    under older rules must stay deletable and labelable."""
+    if old is not None and dict(old) == dict(raw):
+        return []
     try:
         new_spec = checked_spec(dict(raw), config)
     except SpecError as error:

@@ -73,7 +73,9 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
 # ("failed calling webhook") rather than stored without its defaults; deleting still works, and the CRD's own
 # CEL rules keep guarding the business rules. Both handlers are free of side effects, so dry runs are served.
 @kopf.on.mutate(*DATABASE, id="defaults", operations=["CREATE", "UPDATE"], side_effects=False)
-async def defaults(spec: kopf.Spec, patch: kopf.Patch, memo: kopf.Memo, **kwargs: Any) -> None:
+async def defaults(spec: kopf.Spec, meta: kopf.Meta, patch: kopf.Patch, memo: kopf.Memo, **kwargs: Any) -> None:
+    if meta.get("deletionTimestamp"):
+        return  # being deleted: only finalizers change now
     old: kopf.Body | None = kwargs.get("old")  # the stored object, on UPDATE
     defaulted = defaulted_spec(spec, _runtime(memo).stacks_config, old.get("spec") if old else None)
     if defaulted is not None and defaulted != dict(spec):

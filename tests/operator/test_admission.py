@@ -69,6 +69,13 @@ def test_update_rules(stacks_config: StacksConfig, old: dict[str, Any], new: dic
     assert any(error.startswith(message) for error in errors), errors
 
 
+def test_an_update_that_leaves_the_spec_alone_is_never_refused(stacks_config: StacksConfig) -> None:
+    """E.g. kopf removing its finalizer from a Database stored before a rule got stricter."""
+    stored_under_old_rules = {**MINIMAL, "environment": "production", "replicas": 1}
+    assert admission_errors(stored_under_old_rules, stored_under_old_rules, stacks_config) == []
+    assert admission_errors({**stored_under_old_rules, "replicas": 0}, stored_under_old_rules, stacks_config)
+
+
 @pytest.mark.parametrize(
     "new", [{"version": "8.4"}, {"storage": {"size": "20Gi"}}, {"replicas": 3}, {"environment": "staging"}]
 )
