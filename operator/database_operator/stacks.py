@@ -224,7 +224,17 @@ class Stacks:
         stack.refresh(clear_pending_creates=True, suppress_progress=True, suppress_outputs=True)
         marker.unlink()
 
-    def _run(self, name: str, kind: str, operation: Callable[[auto.Stack], Any], request: StackInput | None) -> Any:
+    def _run(
+        self,
+        name: str,
+        kind: str,
+        operation: Callable[[auto.Stack], Any],
+        request: StackInput | None,
+        changes_of: Callable[[Any], Mapping[Any, int] | None],
+        outputs_of: Callable[[Any], Mapping[str, Any]] = lambda _: {},
+    ) -> OperationResult:
+        """Select (or create) the stack, recover it if needed, configure it, run one operation, summarise it."""
+        started = time.monotonic()
         stack = self._select(name)
         self._recover_if_interrupted(stack, name)
         if request is not None:
@@ -243,61 +253,50 @@ class Stacks:
             raise classify(error) from error
         marker.unlink(missing_ok=True)
         logger.info("stack %s: %s finished", name, kind)
-        return result
+        return OperationResult(
+            kind=kind,
+            changes=_summarize(changes_of(result)),
+            duration_seconds=time.monotonic() - started,
+            finished_at=datetime.now(UTC),
+            outputs=outputs_of(result),
+        )
 
     # -- operations -------------------------------------------------------------------------------------
 
     def up(self, request: StackInput, refresh: bool = False) -> OperationResult:
         """Create or update the Database's objects. With refresh, live objects are read first, so
         out-of-band changes (drift) are corrected too."""
-        started = time.monotonic()
-        result = self._run(
+        return self._run(
             request.stack,
             "up",
             lambda stack: stack.up(refresh=refresh, suppress_progress=True, suppress_outputs=True),
             request,
-        )
-        return OperationResult(
-            kind="up",
-            changes=_summarize(result.summary.resource_changes),
-            duration_seconds=time.monotonic() - started,
-            finished_at=datetime.now(UTC),
-            outputs={key: output.value for key, output in result.outputs.items() if not output.secret},
+            changes_of=lambda result: result.summary.resource_changes,
+            outputs_of=lambda result: {key: out.value for key, out in result.outputs.items() if not out.secret},
         )
 
     def preview(self, request: StackInput, refresh: bool = False) -> OperationResult:
         """What `up` would change, without changing anything. With refresh, drift shows as changes."""
-        started = time.monotonic()
-        result = self._run(
+        return self._run(
             request.stack,
             "preview",
             lambda stack: stack.preview(refresh=refresh, suppress_progress=True, suppress_outputs=True),
             request,
-        )
-        return OperationResult(
-            kind="preview",
-            changes=_summarize(result.change_summary),
-            duration_seconds=time.monotonic() - started,
-            finished_at=datetime.now(UTC),
+            changes_of=lambda result: result.change_summary,
         )
 
     def destroy(self, namespace: str, name: str) -> OperationResult:
         """Delete every object of the stack, then the stack and its workspace."""
         stack_id = stack_name(namespace, name)
-        started = time.monotonic()
         result = self._run(
             stack_id,
             "destroy",
             lambda stack: stack.destroy(remove=True, suppress_progress=True, suppress_outputs=True),
             None,
+            changes_of=lambda result: result.summary.resource_changes,
         )
         shutil.rmtree(self._workspace_dir(stack_id), ignore_errors=True)
-        return OperationResult(
-            kind="destroy",
-            changes=_summarize(result.summary.resource_changes),
-            duration_seconds=time.monotonic() - started,
-            finished_at=datetime.now(UTC),
-        )
+        return result
 
 
 def new_password() -> str:
