@@ -185,23 +185,25 @@ def test_a_missing_cli_fails_fast_with_a_clear_message(mocker: MockerFixture) ->
         check_toolchain()
 
 
-def test_a_missing_provider_plugin_fails_fast(mocker: MockerFixture) -> None:
+@pytest.fixture
+def pinned_cli(mocker: MockerFixture) -> None:
+    """A Pulumi CLI of exactly the pinned version is on PATH."""
     mocker.patch.object(
         stacks_module.auto,
         "PulumiCommand",
         return_value=SimpleNamespace(version=stacks_module.package_version("pulumi")),
     )
+
+
+@pytest.mark.usefixtures("pinned_cli")
+def test_a_missing_provider_plugin_fails_fast(mocker: MockerFixture) -> None:
     mocker.patch.object(stacks_module.shutil, "which", return_value=None)
     with pytest.raises(ToolchainError, match="pulumi-resource-kubernetes is not on PATH"):
         check_toolchain()
 
 
+@pytest.mark.usefixtures("pinned_cli")
 def test_a_provider_plugin_of_another_version_fails_fast(mocker: MockerFixture) -> None:
-    mocker.patch.object(
-        stacks_module.auto,
-        "PulumiCommand",
-        return_value=SimpleNamespace(version=stacks_module.package_version("pulumi")),
-    )
     mocker.patch.object(stacks_module.shutil, "which", return_value="/bin/pulumi-resource-kubernetes")
     mocker.patch.object(stacks_module, "provider_version", return_value="4.0.0")
     with pytest.raises(
