@@ -151,6 +151,7 @@ def database_crd(config: StacksConfig) -> dict[str, Any]:
                         {"name": "Environment", "type": "string", "jsonPath": ".spec.environment"},
                         {"name": "Ready", "type": "boolean", "jsonPath": ".status.ready"},
                         {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+                        {"name": "Plan", "type": "string", "jsonPath": ".status.plan.id", "priority": 1},
                         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
                     ],
                 }

@@ -36,6 +36,13 @@ class DeletionPolicy(StrEnum):
     RETAIN = "Retain"
 
 
+class UpdatePolicy(StrEnum):
+    AUTOMATIC = "Automatic"
+    """Every spec change is applied as soon as it is stored."""
+    REQUIRE_APPROVAL = "RequireApproval"
+    """Every spec change is previewed into a plan that a person approves before it is applied."""
+
+
 class Camel(BaseModel):
     """Base for models that speak the camelCase of Kubernetes YAML and reject unknown keys."""
 
@@ -103,6 +110,7 @@ class EnvironmentProfile(Camel):
     resources: ResourceRequirements
     backup: BackupDefaults
     deletion_policy: DeletionPolicy
+    update_policy: UpdatePolicy = Field(description="Whether spec changes need an approved plan before they apply.")
     high_availability: bool = Field(description="Declare a PodDisruptionBudget and pod anti-affinity.")
     availability_target: str | None = None
     engine_settings: dict[Engine, dict[str, str | int]] = Field(

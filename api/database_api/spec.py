@@ -14,6 +14,7 @@ from database_api.profiles import (
     Environment,
     ResourceRequirements,
     StacksConfig,
+    UpdatePolicy,
 )
 from database_api.quantity import QUANTITY_PATTERN, parse_quantity
 from database_api.schedule import CRON_SHAPE_PATTERN, DURATION_PATTERN, parse_duration, validate_cron
@@ -140,6 +141,12 @@ class DatabaseSpec(Camel):
         default=DriftPolicy.CORRECT,
         description="Correct: out-of-band changes are reverted. Report: they are only recorded in status.",
     )
+    update_policy: UpdatePolicy | None = Field(
+        default=None,
+        description="Automatic: spec changes apply at once. RequireApproval: each change is previewed into a plan "
+        "(status.plan) and applied only once the Database is annotated database.example.com/approved-plan=<plan id>. "
+        "Default per environment (RequireApproval in production).",
+    )
 
     @field_validator("version")
     @classmethod
@@ -215,6 +222,7 @@ def with_defaults(spec: DatabaseSpec, config: StacksConfig) -> DatabaseSpec:
             ),
             "resources": spec.resources or profile.resources,
             "deletion_policy": spec.deletion_policy or profile.deletion_policy,
+            "update_policy": spec.update_policy or profile.update_policy,
         }
     )
 
@@ -230,6 +238,7 @@ def follow_environment(new: DatabaseSpec, old: DatabaseSpec, config: StacksConfi
                 "replicas": None,
                 "resources": None,
                 "deletion_policy": None,
+                "update_policy": None,
                 "backup": old.backup.model_copy(update={"schedule": None, "retention": None}),
             }
         ),
@@ -246,6 +255,7 @@ def follow_environment(new: DatabaseSpec, old: DatabaseSpec, config: StacksConfi
             "replicas": None if new.replicas == stale.replicas else new.replicas,
             "resources": None if new.resources == stale.resources else new.resources,
             "deletion_policy": None if new.deletion_policy == stale.deletion_policy else new.deletion_policy,
+            "update_policy": None if new.update_policy == stale.update_policy else new.update_policy,
             "backup": backup,
         }
     )

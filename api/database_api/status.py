@@ -14,6 +14,12 @@ class Phase(StrEnum):
     PARTIALLY_READY = "PartiallyReady"
     FAILED = "Failed"
     DELETING = "Deleting"
+    AWAITING_APPROVAL = "AwaitingApproval"
+
+
+class PlanState(StrEnum):
+    AWAITING_APPROVAL = "AwaitingApproval"
+    APPLIED = "Applied"
 
 
 class Condition(Camel):
@@ -54,9 +60,35 @@ class OperationSummary(Camel):
     time: str = Field(description="When the operation finished (RFC 3339).")
 
 
+class PlannedChange(Camel):
+    """What a plan does to one object."""
+
+    resource: str = Field(description="Kind/name, e.g. StatefulSet/orders.")
+    action: str = Field(description="create, update, replace or delete.")
+    fields: list[str] = Field(default_factory=list, description="Changed fields, e.g. spec.replicas.")
+    data_loss: str | None = Field(default=None, description="Why this change may lose data, when it may.")
+
+
+class PlanStatus(Camel):
+    """A previewed change under `updatePolicy: RequireApproval`: applied only once approved by its id."""
+
+    id: str = Field(description="Approve with the annotation database.example.com/approved-plan=<id>.")
+    state: PlanState = Field(description="AwaitingApproval or Applied.")
+    generation: int | None = Field(default=None, description="Spec generation the plan was previewed for.")
+    created: int = 0
+    updated: int = 0
+    replaced: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+    data_loss: bool = Field(default=False, description="Some change may lose data (see changes).")
+    changes: list[PlannedChange] = Field(default_factory=list, description="Every object the plan changes.")
+    time: str = Field(description="When the preview ran (RFC 3339).")
+
+
 class DatabaseStatus(Camel):
     phase: Phase = Field(
-        default=Phase.PENDING, description="Pending, Creating, Ready, PartiallyReady, Failed, Deleting."
+        default=Phase.PENDING,
+        description="Pending, Creating, Ready, PartiallyReady, AwaitingApproval, Failed, Deleting.",
     )
     ready: bool = Field(default=False, description="All requested replicas are ready.")
     replicas: int = Field(default=0, description="Ready replicas (the scale subresource reads this).")
@@ -69,3 +101,6 @@ class DatabaseStatus(Camel):
     outputs: StackOutputs | None = Field(default=None, description="Outputs of the Database's Pulumi stack.")
     last_operation: OperationSummary | None = Field(default=None, description="Summary of the last Pulumi operation.")
     stack: str | None = Field(default=None, description="Name of the Database's Pulumi stack.")
+    plan: PlanStatus | None = Field(
+        default=None, description="The change plan awaiting approval or last applied (updatePolicy RequireApproval)."
+    )

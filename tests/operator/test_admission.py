@@ -25,6 +25,7 @@ def test_every_default_is_filled(stacks_config: StacksConfig) -> None:
         "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}},
         "deletionPolicy": "Delete",
         "driftPolicy": "Correct",
+        "updatePolicy": "Automatic",
     }
 
 
