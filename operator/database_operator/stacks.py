@@ -12,9 +12,10 @@ import logging
 import secrets
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from importlib.metadata import version as package_version
 from pathlib import Path
@@ -27,6 +28,7 @@ from pulumi import automation as auto
 from pulumi.runtime.proto import provider_pb2_grpc
 from semver import VersionInfo
 
+from database_operator.plan import ResourceStep
 from database_operator.settings import OperatorSettings
 from database_program.program import CONFIG_NAMESPACE, declare_from_stack_config
 
@@ -104,6 +106,18 @@ class StackInput:
     def stack(self) -> str:
         return stack_name(self.namespace, self.name)
 
+    @property
+    def configuration(self) -> dict[str, Any]:
+        """Everything the stack is configured with except the passwords: what a plan id stands for."""
+        return {
+            "namespace": self.namespace,
+            "name": self.name,
+            "spec": self.spec,
+            "engineProfile": self.engine_profile,
+            "environmentProfile": self.environment_profile,
+            "serviceMonitorAvailable": self.service_monitor_available,
+        }
+
 
 @dataclass(frozen=True)
 class OperationResult:
@@ -112,6 +126,8 @@ class OperationResult:
     duration_seconds: float
     finished_at: datetime
     outputs: Mapping[str, Any] = field(default_factory=dict)
+    steps: tuple[ResourceStep, ...] = ()
+    """Per-object steps, for previews."""
 
     @property
     def changed(self) -> bool:
@@ -120,6 +136,22 @@ class OperationResult:
 
 def _summarize(changes: Mapping[Any, int] | None) -> dict[str, int]:
     return {str(getattr(op, "value", op)): count for op, count in (changes or {}).items()}
+
+
+def resource_step(event: auto.EngineEvent) -> ResourceStep | None:
+    """The step an engine event announces, if it announces one."""
+    if event.resource_pre_event is None:
+        return None
+    metadata = event.resource_pre_event.metadata
+    detailed = metadata.detailed_diff or {}
+    return ResourceStep(
+        op=str(metadata.op.value),
+        urn=metadata.urn,
+        type=metadata.type,
+        fields=tuple(detailed) or tuple(metadata.diffs or ()),
+        replacing_fields=tuple(key for key, diff in detailed.items() if diff.diff_kind.value.endswith("-replace")),
+        retained=bool(metadata.old and metadata.old.retain_on_delete),
+    )
 
 
 def classify(error: auto.CommandError) -> StackError:
@@ -154,28 +186,35 @@ class Stacks:
             "PULUMI_CONFIG_PASSPHRASE": self._settings.passphrase,
         }
 
-    def _select(self, stack: str) -> auto.Stack:
-        work_dir = self._workspace_dir(stack)
+    def _select(
+        self, stack: str, work_dir: Path | None = None, backend_url: str | None = None, create: bool = True
+    ) -> auto.Stack:
+        """The stack in its workspace (by default the operator's own); with create=False a missing stack raises
+        StackNotFoundError instead of being created."""
+        work_dir = work_dir or self._workspace_dir(stack)
+        backend_url = backend_url or self._settings.effective_backend_url
         work_dir.mkdir(parents=True, exist_ok=True)
-        if self._settings.effective_backend_url.startswith("file://"):
-            Path(self._settings.effective_backend_url.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
+        if create and backend_url.startswith("file://"):
+            Path(backend_url.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
         options = auto.LocalWorkspaceOptions(
             work_dir=str(work_dir),
             program=self._program,
-            env_vars=self._env(),
+            env_vars={**self._env(), "PULUMI_BACKEND_URL": backend_url},
             secrets_provider="passphrase",
             project_settings=auto.ProjectSettings(
-                name=PROJECT, runtime="python", backend=auto.ProjectBackend(self._settings.effective_backend_url)
+                name=PROJECT, runtime="python", backend=auto.ProjectBackend(backend_url)
             ),
             pulumi_command=self._command,
         )
-        return auto.create_or_select_stack(stack, project_name=PROJECT, program=self._program, opts=options)
+        select = auto.create_or_select_stack if create else auto.select_stack
+        return select(stack, project_name=PROJECT, program=self._program, opts=options)
 
     def stack_settings_file(self, stack: str) -> Path:
         return self._workspace_dir(stack) / f"Pulumi.{stack}.yaml"
 
-    def _configured_keys(self, stack: str) -> set[str]:
-        path = self.stack_settings_file(stack)
+    @staticmethod
+    def _configured_keys(stack: auto.Stack) -> set[str]:
+        path = Path(str(stack.workspace.work_dir)) / f"Pulumi.{stack.name}.yaml"
         if not path.exists():
             return set()
         document = yaml.safe_load(path.read_text()) or {}
@@ -191,7 +230,7 @@ class Stacks:
             "environmentProfile": auto.ConfigValue(json.dumps(request.environment_profile, sort_keys=True)),
             "serviceMonitorAvailable": auto.ConfigValue(json.dumps(request.service_monitor_available)),
         }
-        present = self._configured_keys(request.stack)
+        present = self._configured_keys(stack)
         for key in PASSWORD_KEYS:
             if f"{CONFIG_NAMESPACE}:{key}" not in present:
                 password = self._recover_password(stack, key) or request.live_passwords.get(key) or new_password()
@@ -277,13 +316,63 @@ class Stacks:
 
     def preview(self, request: StackInput, refresh: bool = False) -> OperationResult:
         """What `up` would change, without changing anything. With refresh, drift shows as changes."""
-        return self._run(
+        steps: list[ResourceStep] = []
+        result = self._run(
             request.stack,
             "preview",
-            lambda stack: stack.preview(refresh=refresh, suppress_progress=True, suppress_outputs=True),
+            lambda stack: self._preview(stack, refresh, steps),
             request,
             changes_of=lambda result: result.change_summary,
         )
+        return replace(result, steps=tuple(steps))
+
+    def preview_proposed(self, request: StackInput) -> OperationResult:
+        """What `up` would do with this input against the live stack, changing nothing: the configuration goes
+        to a scratch copy of the stack's workspace, and a preview neither locks nor writes the stack. A stack
+        that does not exist yet is previewed in a scratch backend, where everything is a create."""
+        started = time.monotonic()
+        steps: list[ResourceStep] = []
+        with tempfile.TemporaryDirectory(prefix="dbop-preview-") as scratch:
+            work_dir = Path(scratch) / "workspace"
+            work_dir.mkdir()
+            settings_file = self.stack_settings_file(request.stack)
+            if settings_file.exists():
+                shutil.copy2(settings_file, work_dir / settings_file.name)
+            try:
+                stack = self._select_existing(request.stack, work_dir)
+                exists = stack is not None
+                if stack is None:
+                    stack = self._select(request.stack, work_dir, backend_url=f"file://{scratch}/backend")
+                self._configure(stack, request)
+                result = self._preview(stack, exists, steps)
+            except auto.CommandError as error:
+                raise classify(error) from error
+        return OperationResult(
+            kind="preview",
+            changes=_summarize(result.change_summary),
+            duration_seconds=time.monotonic() - started,
+            finished_at=datetime.now(UTC),
+            steps=tuple(steps),
+        )
+
+    def _select_existing(self, stack: str, work_dir: Path) -> auto.Stack | None:
+        """The stack if the backend has it; None, and nothing created, if not."""
+        backend_url = self._settings.effective_backend_url
+        if backend_url.startswith("file://") and not Path(backend_url.removeprefix("file://")).is_dir():
+            return None  # no stack was ever created in this file backend
+        try:
+            return self._select(stack, work_dir, create=False)
+        except auto.StackNotFoundError:
+            return None
+
+    @staticmethod
+    def _preview(stack: auto.Stack, refresh: bool, steps: list[ResourceStep]) -> auto.PreviewResult:
+        def record(event: auto.EngineEvent) -> None:
+            step = resource_step(event)
+            if step is not None:
+                steps.append(step)
+
+        return stack.preview(refresh=refresh, suppress_progress=True, suppress_outputs=True, on_event=record)
 
     def destroy(self, namespace: str, name: str) -> OperationResult:
         """Delete every object of the stack, then the stack and its workspace."""

@@ -36,11 +36,45 @@ def test_stack_names_are_deterministic_and_collision_free() -> None:
     assert long_one.startswith("team.xxxx")
 
 
+def step_event(
+    op: str, type_: str, name: str, detailed: dict[str, str] | None = None, retained: bool = False
+) -> dict[str, Any]:
+    """An engine event announcing one step, as the CLI's event log carries it."""
+    urn = f"urn:pulumi:shop.orders::database::{type_}::{name}"
+    old = {"type": type_, "urn": urn, "retainOnDelete": retained}
+    return {
+        "sequence": 1,
+        "timestamp": 0,
+        "resourcePreEvent": {
+            "metadata": {
+                "op": op,
+                "urn": urn,
+                "type": type_,
+                "provider": "",
+                "old": old,
+                "diffs": sorted({key.split(".")[0] for key in detailed or {}}),
+                "detailedDiff": {key: {"diffKind": kind} for key, kind in (detailed or {}).items()},
+            }
+        },
+    }
+
+
+PREVIEW_EVENTS = [
+    {"sequence": 0, "timestamp": 0, "preludeEvent": {"config": {}}},
+    step_event("refresh", "kubernetes:apps/v1:StatefulSet", "orders"),
+    step_event("update", "kubernetes:apps/v1:StatefulSet", "orders", {"spec.replicas": "update"}),
+    step_event("replace", "kubernetes:core/v1:Service", "orders", {"spec.clusterIP": "update-replace"}),
+    step_event("delete", "kubernetes:core/v1:PersistentVolumeClaim", "orders-backup", retained=True),
+]
+
+
 class FakeStack:
     """A pulumi.automation Stack that writes config to the workspace file like the CLI would."""
 
     def __init__(self, settings_file: Path) -> None:
         self.settings_file = settings_file
+        self.name = settings_file.name.removeprefix("Pulumi.").removesuffix(".yaml")
+        self.workspace = SimpleNamespace(work_dir=str(settings_file.parent))
         self.calls: list[str] = []
         self.config: dict[str, Any] = {}
         self.up_error: Exception | None = None
@@ -66,6 +100,12 @@ class FakeStack:
             "adminPassword": auto.OutputValue("pw", True),
         }
         return SimpleNamespace(summary=summary, outputs=outputs)
+
+    def preview(self, **options: Any) -> Any:
+        self.calls.append(f"preview refresh={options.get('refresh')}")
+        for event in PREVIEW_EVENTS:
+            options["on_event"](auto.EngineEvent.from_json(event))
+        return SimpleNamespace(change_summary={"update": 1, "same": 5})
 
     def cancel(self) -> None:
         self.calls.append("cancel")
@@ -154,6 +194,75 @@ def test_a_failed_operation_clears_its_marker(stacks: Stacks, fake_stack: FakeSt
     with pytest.raises(StackOperationFailed):
         stacks.up(REQUEST)
     assert not (tmp_path / "workspaces" / "shop.orders" / IN_FLIGHT_MARKER).exists()
+
+
+def test_a_preview_reports_each_step_with_its_changed_fields(stacks: Stacks, fake_stack: FakeStack) -> None:
+    outcome = stacks.preview(REQUEST, refresh=True)
+    assert fake_stack.calls[-1] == "preview refresh=True"
+    assert [(step.op, step.type, step.fields, step.replacing_fields, step.retained) for step in outcome.steps] == [
+        ("refresh", "kubernetes:apps/v1:StatefulSet", (), (), False),
+        ("update", "kubernetes:apps/v1:StatefulSet", ("spec.replicas",), (), False),
+        ("replace", "kubernetes:core/v1:Service", ("spec.clusterIP",), ("spec.clusterIP",), False),
+        ("delete", "kubernetes:core/v1:PersistentVolumeClaim", (), (), True),
+    ]
+
+
+@pytest.fixture
+def selected(mocker: MockerFixture) -> list[tuple[str, Any]]:
+    """Stacks the Automation API selects or creates, each in the workspace directory it was given."""
+    opened: list[tuple[str, Any]] = []
+
+    def open_stack(kind: str) -> Any:
+        def _open(name: str, project_name: str, program: Any, opts: auto.LocalWorkspaceOptions) -> FakeStack:
+            opened.append((kind, opts))
+            return FakeStack(Path(str(opts.work_dir)) / f"Pulumi.{name}.yaml")
+
+        return _open
+
+    mocker.patch.object(stacks_module.auto, "select_stack", side_effect=open_stack("select"))
+    mocker.patch.object(stacks_module.auto, "create_or_select_stack", side_effect=open_stack("create"))
+    return opened
+
+
+@pytest.mark.usefixtures("fake_stack")
+def test_a_proposed_change_is_previewed_in_a_scratch_copy_of_the_workspace(
+    tmp_path: Path, selected: list[tuple[str, Any]]
+) -> None:
+    operator_file = tmp_path / "workspaces" / "shop.orders" / "Pulumi.shop.orders.yaml"
+    operator_file.parent.mkdir(parents=True)
+    operator_file.write_text(yaml.safe_dump({"config": {"database:adminPassword": {"secure": "x"}}}))
+    (operator_file.parent / IN_FLIGHT_MARKER).touch()  # the operator is busy with this stack right now
+    (tmp_path / "backend").mkdir()
+    before = operator_file.read_text()
+    stacks = Stacks(OperatorSettings(state_dir=tmp_path, passphrase="secret"), program=lambda: None)
+
+    outcome = stacks.preview_proposed(dataclasses.replace(REQUEST, spec={**REQUEST.spec, "replicas": 3}))
+
+    [(kind, opts)] = selected
+    assert kind == "select"  # an existing stack is previewed, never created
+    assert opts.env_vars["PULUMI_BACKEND_URL"] == f"file://{tmp_path / 'backend'}"
+    assert not str(opts.work_dir).startswith(str(tmp_path))  # a scratch workspace, not the operator's
+    assert operator_file.read_text() == before  # the operator's configuration is untouched
+    assert (operator_file.parent / IN_FLIGHT_MARKER).exists()  # and its operation is not "recovered"
+    assert not Path(str(opts.work_dir)).exists()  # the scratch copy is gone
+    assert [step.op for step in outcome.steps] == ["refresh", "update", "replace", "delete"]
+
+
+@pytest.mark.usefixtures("fake_stack")
+def test_a_proposed_new_database_is_previewed_in_a_scratch_backend(
+    tmp_path: Path, mocker: MockerFixture, selected: list[tuple[str, Any]]
+) -> None:
+    missing = auto.StackNotFoundError(CommandResult(stdout="", stderr="no stack named 'shop.orders' found", code=255))
+    mocker.patch.object(stacks_module.auto, "select_stack", side_effect=missing)
+    (tmp_path / "backend").mkdir()
+    stacks = Stacks(OperatorSettings(state_dir=tmp_path, passphrase="secret"), program=lambda: None)
+
+    stacks.preview_proposed(REQUEST)
+
+    [(kind, opts)] = selected
+    assert kind == "create"
+    assert opts.env_vars["PULUMI_BACKEND_URL"].startswith("file:///tmp/")
+    assert list((tmp_path / "backend").iterdir()) == [] and not (tmp_path / "workspaces").exists()
 
 
 def command_error(stderr: str) -> auto.CommandError:
