@@ -1,19 +1,27 @@
-"""Create and update: validate the spec, run `pulumi up` for the Database's stack, report the result."""
+"""Create and update: validate the spec, pass the approval gate, run `pulumi up` for the Database's stack (or
+preview it into a plan that waits for approval), report the result."""
 
 import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import kopf
 
+from database_api.profiles import DeletionPolicy, UpdatePolicy
 from database_api.spec import SpecError, checked_spec
+from database_api.status import PlanState
 from database_operator import events
+from database_operator.gate import APPROVAL_ANNOTATION, Decision, approval_required, decide
+from database_operator.plan import build_plan, plan_id, plan_status
 from database_operator.runtime import DatabaseTracker, Runtime
 from database_operator.settings import OperatorSettings
 from database_operator.stacks import OperationResult, StackError, StackInput, stack_name
 from database_operator.status import (
+    AWAITING_APPROVAL,
     RECONCILED,
     change_counts,
     failed_operation_summary,
+    now,
     operation_summary,
     outputs_status,
     readiness,
@@ -28,10 +36,9 @@ def backoff_seconds(settings: OperatorSettings, retry: int) -> float:
     return float(min(settings.retry_max_seconds, settings.retry_base_seconds * 2**retry))
 
 
-async def stack_input(rt: Runtime, body: kopf.Body) -> StackInput:
+async def stack_input(rt: Runtime, namespace: str, name: str, raw_spec: Mapping[str, Any]) -> StackInput:
     """The stack configuration for a Database; raise SpecError (naming each field) if its spec is invalid."""
-    spec = checked_spec(dict(body.spec), rt.stacks_config)
-    namespace, name = body.metadata.namespace or "default", body.metadata.name or ""
+    spec = checked_spec(dict(raw_spec), rt.stacks_config)
     live = await rt.kube.read_secret(namespace, credentials_secret_name(name)) or {}
     return StackInput(
         namespace=namespace,
@@ -77,28 +84,21 @@ async def record_failure(
     await rt.write_status(tracker, changes)
 
 
-async def apply_database(rt: Runtime, body: kopf.Body, retry: int) -> None:
-    """Bring the Database's objects to its spec. Raises kopf's Temporary/PermanentError to drive retries."""
-    namespace, name, generation = (
-        body.metadata.namespace or "default",
-        body.metadata.name or "",
-        body.metadata.get("generation"),
-    )
-    tracker = rt.tracker(namespace, name, dict(body.status))
+async def run_stack_operation(
+    rt: Runtime,
+    tracker: DatabaseTracker,
+    body: kopf.Body,
+    retry: int,
+    kind: str,
+    operation: Callable[[], OperationResult],
+) -> OperationResult:
+    """Run one stack operation; on failure record it and raise kopf's Temporary/PermanentError to drive retries."""
+    generation = body.metadata.get("generation")
     started = time.monotonic()
     try:
-        request = await stack_input(rt, body)
-    except SpecError as error:
-        await record_failure(
-            rt, tracker, "InvalidSpec", str(error), generation, failed_operation_summary("up", str(error), 0)
-        )
-        events.warning(body, "InvalidSpec", str(error))
-        raise kopf.PermanentError(str(error)) from error
-
-    try:
-        result = await rt.run_operation(tracker, lambda: rt.stacks.up(request))
+        return await rt.run_operation(tracker, operation)
     except StackError as error:
-        summary = failed_operation_summary("up", str(error), time.monotonic() - started)
+        summary = failed_operation_summary(kind, str(error), time.monotonic() - started)
         if error.transient:
             delay = backoff_seconds(rt.settings, retry)
             message = f"{error} (retrying in {delay:.0f}s)"
@@ -109,6 +109,86 @@ async def apply_database(rt: Runtime, body: kopf.Body, retry: int) -> None:
         events.warning(body, "OperationFailed", str(error))
         raise kopf.PermanentError(str(error)) from error
 
+
+async def propose_plan(
+    rt: Runtime, tracker: DatabaseTracker, body: kopf.Body, request: StackInput, id_: str, retry: int
+) -> None:
+    """Preview the change against the live objects, write the plan to status, announce it, and wait."""
+    generation = body.metadata.get("generation")
+    result = await run_stack_operation(
+        rt, tracker, body, retry, "preview", lambda: rt.stacks.preview(request, refresh=True)
+    )
+    plan = build_plan(result.steps, request.spec.get("deletionPolicy") == DeletionPolicy.DELETE.value)
+    approve = f"kubectl -n {tracker.namespace} annotate database {tracker.name} {APPROVAL_ANNOTATION}={id_} --overwrite"
+    conditions = set_condition(
+        tracker.status.get("conditions", []),
+        RECONCILED,
+        False,
+        AWAITING_APPROVAL,
+        f"plan {id_} ({plan.summary()}) waits for approval: {approve}",
+        generation,
+    )
+    await rt.write_status(
+        tracker,
+        {
+            "plan": plan_status(plan, id_, PlanState.AWAITING_APPROVAL, generation, now()),
+            "observedGeneration": generation,
+            **readiness_status(conditions, readiness(tracker.statefulset), generation),
+        },
+    )
+    changes = "; ".join(
+        f"{step.action} {step.resource}" + (f" ({', '.join(step.fields)})" if step.fields else "")
+        for step in plan.changes
+    )
+    message = f"plan {id_}: {plan.summary()}" + (f" [{changes}]" if changes else "") + f". Approve: {approve}"
+    if plan.data_loss:
+        events.warning(body, "PlanReady", f"DATA LOSS possible: {message}")
+    else:
+        events.normal(body, "PlanReady", message)
+
+
+async def apply_database(rt: Runtime, body: kopf.Body, retry: int, approval_changed: bool = False) -> None:
+    """Bring the Database's objects to its spec, through the approval gate when the spec asks for it.
+    Raises kopf's Temporary/PermanentError to drive retries. `approval_changed`: the approval annotation was
+    just set, so an approval that names another plan is reported as refused."""
+    namespace, name, generation = (
+        body.metadata.namespace or "default",
+        body.metadata.name or "",
+        body.metadata.get("generation"),
+    )
+    tracker = rt.tracker(namespace, name, dict(body.status))
+    try:
+        request = await stack_input(rt, namespace, name, body.spec)
+    except SpecError as error:
+        await record_failure(
+            rt, tracker, "InvalidSpec", str(error), generation, failed_operation_summary("up", str(error), 0)
+        )
+        events.warning(body, "InvalidSpec", str(error))
+        raise kopf.PermanentError(str(error)) from error
+
+    plan = tracker.status.get("plan")
+    gated = approval_required(request.spec.get("updatePolicy"), plan)
+    id_ = plan_id(generation, request.configuration)
+    outcome = decide(gated, id_, plan, body.metadata.annotations.get(APPROVAL_ANNOTATION))
+    if approval_changed and outcome.refused_approval:
+        events.warning(
+            body,
+            "ApprovalRefused",
+            f"approval of plan {outcome.refused_approval} refused: the current plan is {id_} "
+            "(the spec changed since that plan was made, or the id is wrong); review and approve the current plan",
+        )
+    if outcome.decision is Decision.WAIT:
+        return
+    if outcome.decision is Decision.PLAN:
+        await propose_plan(rt, tracker, body, request, id_, retry)
+        return
+
+    result = await run_stack_operation(rt, tracker, body, retry, "up", lambda: rt.stacks.up(request))
     tracker.applied_generation = generation
-    await rt.write_status(tracker, succeeded_status(tracker, result, generation))
+    status = succeeded_status(tracker, result, generation)
+    if gated:
+        # Leaving the gate (policy now Automatic) drops the plan; otherwise the plan is marked applied.
+        stays_gated = request.spec.get("updatePolicy") == UpdatePolicy.REQUIRE_APPROVAL.value
+        status["plan"] = {**plan, "state": PlanState.APPLIED.value} if stays_gated and plan else None
+    await rt.write_status(tracker, status)
     events.normal(body, "Applied", f"pulumi up: {change_counts(result.changes)} in {result.duration_seconds:.1f}s")

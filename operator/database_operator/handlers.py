@@ -11,6 +11,7 @@ from database_api.profiles import load_stacks_config
 from database_operator.admission import admission_errors, defaulted_spec
 from database_operator.apply import apply_database
 from database_operator.deletion import delete_database
+from database_operator.gate import APPROVAL_ANNOTATION
 from database_operator.kube import Kube
 from database_operator.observe import observe_backup_job, observe_owned_object, watch_database
 from database_operator.runtime import Runtime
@@ -23,7 +24,10 @@ MANAGED = {"app.kubernetes.io/managed-by": "database-operator"}
 # Watched for drift. Secrets are left to the periodic check: watching every Secret in the cluster is neither
 # cheap nor least-privilege.
 OWNED_KINDS = [("apps", "v1", "statefulsets"), ("", "v1", "configmaps"), ("", "v1", "services")]
-ANNOTATION_PREFIX = "database.example.com"
+FINALIZER = f"{GROUP}/finalizer"
+# kopf's own annotations (handler progress, last handled spec). kopf ignores every annotation under this prefix
+# when it compares objects, so it must not be the prefix of annotations users set, like the plan approval.
+KOPF_PREFIX = f"operator.{GROUP}"
 
 
 def _runtime(memo: kopf.Memo) -> Runtime:
@@ -34,10 +38,10 @@ def _runtime(memo: kopf.Memo) -> Runtime:
 @kopf.on.startup()
 async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     """Load and check everything before the first event: bad settings, data or toolchain stop the operator."""
-    settings.persistence.finalizer = f"{ANNOTATION_PREFIX}/finalizer"
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=ANNOTATION_PREFIX)
+    settings.persistence.finalizer = FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_PREFIX)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=ANNOTATION_PREFIX, key="last-handled-configuration"
+        prefix=KOPF_PREFIX, key="last-handled-configuration"
     )
     settings.posting.level = logging.WARNING  # our own Events say what happened; kopf's would repeat them
     operator_settings = load_settings()
@@ -95,6 +99,13 @@ async def rules(spec: kopf.Spec, memo: kopf.Memo, **kwargs: Any) -> None:
 @kopf.on.resume(*DATABASE)
 async def reconcile(body: kopf.Body, retry: int, memo: kopf.Memo, **_: Any) -> None:
     await apply_database(_runtime(memo), body, retry)
+
+
+@kopf.on.update(*DATABASE, id="approval", field=("metadata", "annotations", APPROVAL_ANNOTATION))
+async def approval(body: kopf.Body, retry: int, memo: kopf.Memo, new: object, **_: Any) -> None:
+    """The approval annotation was set or changed: apply the plan it names, if that is the current plan."""
+    if new:
+        await apply_database(_runtime(memo), body, retry, approval_changed=True)
 
 
 @kopf.on.delete(*DATABASE)

@@ -12,6 +12,8 @@ READY = "Ready"
 RECONCILED = "Reconciled"
 DRIFTED = "Drifted"
 BACKUP_FAILED = "BackupFailed"
+AWAITING_APPROVAL = "AwaitingApproval"
+"""Reason of the Reconciled condition while a spec change waits for its plan to be approved."""
 
 
 def now() -> str:
@@ -75,6 +77,10 @@ def reconciled(conditions: list[dict[str, Any]], generation: int | None) -> bool
     )
 
 
+def _awaiting_approval(conditions: list[dict[str, Any]]) -> bool:
+    return any(c.get("type") == RECONCILED and c.get("reason") == AWAITING_APPROVAL for c in conditions)
+
+
 def phase(conditions: list[dict[str, Any]], live: Readiness | None, generation: int | None) -> Phase:
     """Failed while the last operation failed for good; otherwise what the live StatefulSet shows, and Ready
     only once the current spec has been applied."""
@@ -85,6 +91,8 @@ def phase(conditions: list[dict[str, Any]], live: Readiness | None, generation: 
         for c in conditions
     ):
         return Phase.FAILED
+    if _awaiting_approval(conditions):
+        return Phase.AWAITING_APPROVAL
     never_applied = not any(c.get("type") == RECONCILED and c.get("status") == "True" for c in conditions)
     if live is None or never_applied:
         return Phase.CREATING if conditions or live else Phase.PENDING
@@ -99,7 +107,9 @@ def readiness_status(
     """The status fields that follow the live StatefulSet: phase, ready, replicas and the Ready condition."""
     applied = reconciled(conditions, generation)
     ready = live is not None and live.all_ready and applied
-    if live is None:
+    if _awaiting_approval(conditions):
+        reason, message = AWAITING_APPROVAL, "the spec change waits for approval of its plan (status.plan)"
+    elif live is None:
         reason, message = "NoStatefulSet", "the StatefulSet does not exist yet"
     elif not applied:
         reason, message = "Reconciling", f"the spec is being applied; {live.ready}/{live.desired} replicas ready"

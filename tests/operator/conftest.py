@@ -60,6 +60,10 @@ class FakeStacks:
         self.calls.append(("preview", request, refresh))
         return self._next(self.preview_results, result("preview", same=6))
 
+    def preview_proposed(self, request: StackInput) -> OperationResult:
+        self.calls.append(("preview_proposed", request, False))
+        return self._next(self.preview_results, result("preview", same=6))
+
     def destroy(self, namespace: str, name: str) -> OperationResult:
         self.calls.append(("destroy", (namespace, name), False))
         return self._next(self.destroy_results, result("destroy", delete=6))
@@ -76,8 +80,13 @@ class FakeKube:
     patches: list[dict[str, Any]] = field(default_factory=list)
     secrets: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
 
+    databases: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+
     async def read_secret(self, namespace: str, name: str) -> dict[str, str] | None:
         return self.secrets.get((namespace, name))
+
+    async def read_database(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.databases.get((namespace, name))
 
     async def patch_database_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
         self.patches.append(status)
@@ -137,14 +146,20 @@ MakeDatabase = Callable[..., kopf.Body]
 
 @pytest.fixture
 def database() -> MakeDatabase:
-    """database(spec overrides..., generation=, status=) -> the Database body kopf would hand a handler."""
+    """database(spec overrides..., generation=, status=, annotations=) -> the body kopf would hand a handler."""
 
-    def _make(generation: int = 1, status: dict[str, Any] | None = None, **spec: Any) -> kopf.Body:
+    def _make(
+        generation: int = 1,
+        status: dict[str, Any] | None = None,
+        annotations: dict[str, str] | None = None,
+        **spec: Any,
+    ) -> kopf.Body:
+        metadata = {"name": "orders", "namespace": "shop", "uid": "u-1", "generation": generation}
         return kopf.Body(
             {
                 "apiVersion": "database.example.com/v1",
                 "kind": "Database",
-                "metadata": {"name": "orders", "namespace": "shop", "uid": "u-1", "generation": generation},
+                "metadata": {**metadata, "annotations": annotations or {}},
                 "spec": {"type": "mysql", "version": "8.0", "storage": {"size": "10Gi"}, **spec},
                 "status": status or {},
             }
