@@ -1,6 +1,8 @@
 """`database-operator`: the project's command line."""
 
 import argparse
+import asyncio
+import json
 import logging
 import sys
 
@@ -25,6 +27,71 @@ def crd_command(args: argparse.Namespace) -> int:
         return 0
     sys.stdout.write(text)
     return 0
+
+
+# `preview` exit codes, so a CI pipeline can gate on them (like `terraform plan -detailed-exitcode`).
+NO_CHANGES, ERROR, CHANGES = 0, 1, 2
+
+
+async def _preview(args: argparse.Namespace, text: str) -> int:
+    # Imported here: these pull in kopf's and Pulumi's machinery, which `crd` does not need.
+    from database_api.spec import SpecError  # noqa: PLC0415
+    from database_operator.kube import Kube  # noqa: PLC0415
+    from database_operator.plan import render_json, render_text  # noqa: PLC0415
+    from database_operator.review import proposed_databases, review  # noqa: PLC0415
+    from database_operator.runtime import Runtime  # noqa: PLC0415
+    from database_operator.stacks import StackError, Stacks  # noqa: PLC0415
+
+    proposals = proposed_databases(text, args.namespace)
+    settings = load_settings()
+    stacks = Stacks(settings)
+    kube = await Kube.connect()
+    try:
+        rt = Runtime(
+            settings=settings,
+            stacks_config=load_stacks_config(),
+            stacks=stacks,
+            kube=kube,
+            service_monitor_available=await kube.serves_api_group("monitoring.coreos.com"),
+        )
+        outcome, reports = NO_CHANGES, []
+        for proposal in proposals:
+            try:
+                plan = await review(rt, proposal)
+            except (SpecError, StackError) as error:
+                print(f"{proposal.title}: {error}", file=sys.stderr)
+                outcome = ERROR
+                continue
+            if plan.changed and outcome == NO_CHANGES:
+                outcome = CHANGES
+            if args.output == "json":
+                reports.append({"namespace": proposal.namespace, "name": proposal.name, **render_json(plan)})
+            else:
+                print(render_text(proposal.title, plan))
+        if args.output == "json":
+            print(json.dumps(reports, indent=2))
+        return outcome
+    finally:
+        await kube.close()
+
+
+def preview_command(args: argparse.Namespace) -> int:
+    """Print what applying a Database YAML would do, changing nothing; exit 0 (no changes), 2 (changes), 1."""
+    from kubernetes_asyncio.client.exceptions import ApiException  # noqa: PLC0415
+    from kubernetes_asyncio.config import ConfigException  # noqa: PLC0415
+
+    from database_operator.review import ProposalError  # noqa: PLC0415
+    from database_operator.settings import SettingsError  # noqa: PLC0415
+    from database_operator.stacks import ToolchainError  # noqa: PLC0415
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        text = sys.stdin.read() if args.filename == "-" else open(args.filename).read()  # noqa: SIM115
+        return asyncio.run(_preview(args, text))
+    # OSError includes an unreachable API server; ApiException a refused read (RBAC).
+    except (OSError, ApiException, ConfigException, ProposalError, SettingsError, ToolchainError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return ERROR
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -57,6 +124,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--liveness", default="http://0.0.0.0:8080/healthz", help="liveness probe endpoint")
     run.add_argument("--verbose", action="store_true", help="debug logging")
     run.set_defaults(handler=run_command)
+    preview = commands.add_parser(
+        "preview",
+        help="show what applying a Database YAML would change (exit 0: no changes, 2: changes, 1: error)",
+        description="Preview a new or changed Database against its live stack, changing nothing. Uses the "
+        "operator's backend and passphrase (PULUMI_BACKEND_URL, PULUMI_CONFIG_PASSPHRASE[_FILE], DBOP_STATE_DIR) "
+        "and the current kubeconfig.",
+    )
+    preview.add_argument("-f", "--filename", default="-", help="Database YAML file, or - for stdin (default)")
+    preview.add_argument("-n", "--namespace", default="default", help="namespace when the YAML names none")
+    preview.add_argument("-o", "--output", choices=["text", "json"], default="text", help="output format")
+    preview.set_defaults(handler=preview_command)
     return parser
 
 

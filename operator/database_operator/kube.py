@@ -1,4 +1,4 @@
-"""All Kubernetes IO the operator does itself (kopf does the watching): status patches and API discovery."""
+"""All Kubernetes IO the operator does itself (kopf does the watching): status patches, reads and API discovery."""
 
 import base64
 import logging
@@ -47,6 +47,18 @@ class Kube:
             if error.status != 404:
                 raise
             logger.debug("Database %s/%s is gone; status not written", namespace, name)
+
+    async def read_database(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The stored Database, or None when it does not exist."""
+        try:
+            database: dict[str, Any] = await self._custom.get_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURAL, name
+            )
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+        return database
 
     async def read_secret(self, namespace: str, name: str) -> dict[str, str] | None:
         """A Secret's decoded values, or None when it does not exist."""
