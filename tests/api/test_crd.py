@@ -35,7 +35,9 @@ def test_names_scale_and_status(stacks_config: StacksConfig, version: dict[str, 
     assert version["subresources"]["status"] == {}
     assert version["subresources"]["scale"]["specReplicasPath"] == ".spec.replicas"
     columns = [column["name"] for column in version["additionalPrinterColumns"]]
-    assert columns == ["Type", "Version", "Replicas", "Environment", "Ready", "Phase", "Age"]
+    assert columns == ["Type", "Version", "Replicas", "Environment", "Ready", "Phase", "Plan", "Age"]
+    [plan] = [column for column in version["additionalPrinterColumns"] if column["name"] == "Plan"]
+    assert plan["priority"] == 1  # kubectl get -o wide
 
 
 def test_schema_is_structural_and_explained(version: dict[str, Any]) -> None:
