@@ -83,7 +83,21 @@ class BackupSpec(Camel):
     retention: str | None = Field(
         default=None,
         json_schema_extra={"pattern": DURATION_PATTERN, "maxLength": 16},
-        description="How long dumps are kept: a whole number and a unit m, h, d or w (e.g. 7d).",
+        description="How long scheduled dumps are kept: a whole number and a unit m, h, d or w (e.g. 7d).",
+    )
+    storage_size: str | None = Field(
+        default=None,
+        json_schema_extra={
+            "pattern": QUANTITY_PATTERN,
+            "maxLength": 32,
+            "x-kubernetes-validations": [
+                {
+                    "rule": "quantity(self).compareTo(quantity(oldSelf)) >= 0",
+                    "messageExpression": "'backup storage cannot shrink (from ' + oldSelf + ' to ' + self + ')'",
+                }
+            ],
+        },
+        description="Size of the backup volume, e.g. 20Gi; environment default when unset. May grow, never shrink.",
     )
 
     @field_validator("schedule")
@@ -96,6 +110,13 @@ class BackupSpec(Camel):
     def _duration(cls, value: str | None) -> str | None:
         if value is not None:
             parse_duration(value)
+        return value
+
+    @field_validator("storage_size")
+    @classmethod
+    def _positive_size(cls, value: str | None) -> str | None:
+        if value is not None and parse_quantity(value) <= 0:
+            raise ValueError(f"must be greater than zero (got {value})")
         return value
 
 
@@ -218,6 +239,7 @@ def with_defaults(spec: DatabaseSpec, config: StacksConfig) -> DatabaseSpec:
                 update={
                     "schedule": spec.backup.schedule or profile.backup.schedule,
                     "retention": spec.backup.retention or profile.backup.retention,
+                    "storage_size": spec.backup.storage_size or profile.backup.storage_size,
                 }
             ),
             "resources": spec.resources or profile.resources,
@@ -239,7 +261,7 @@ def follow_environment(new: DatabaseSpec, old: DatabaseSpec, config: StacksConfi
                 "resources": None,
                 "deletion_policy": None,
                 "update_policy": None,
-                "backup": old.backup.model_copy(update={"schedule": None, "retention": None}),
+                "backup": old.backup.model_copy(update={"schedule": None, "retention": None, "storage_size": None}),
             }
         ),
         config,
@@ -248,6 +270,7 @@ def follow_environment(new: DatabaseSpec, old: DatabaseSpec, config: StacksConfi
         update={
             "schedule": None if new.backup.schedule == stale.backup.schedule else new.backup.schedule,
             "retention": None if new.backup.retention == stale.backup.retention else new.backup.retention,
+            "storage_size": None if new.backup.storage_size == stale.backup.storage_size else new.backup.storage_size,
         }
     )
     return new.model_copy(
@@ -299,13 +322,12 @@ def checked_spec(raw: object, config: StacksConfig) -> DatabaseSpec:
 def resolve_spec(raw: object, config: StacksConfig) -> ResolvedSpec:
     """Validate a raw spec against every rule and fill its defaults, as the program deploys it."""
     spec = checked_spec(raw, config)
-    profile = config.environment(spec.environment)
     # with_defaults filled these; the checks narrow the types.
     assert spec.replicas is not None and spec.resources is not None and spec.deletion_policy is not None
     backup = None
     if spec.backup.enabled:
-        assert spec.backup.schedule is not None and spec.backup.retention is not None
-        backup = ResolvedBackup(spec.backup.schedule, spec.backup.retention, profile.backup.storage_size)
+        assert spec.backup.schedule and spec.backup.retention and spec.backup.storage_size
+        backup = ResolvedBackup(spec.backup.schedule, spec.backup.retention, spec.backup.storage_size)
     return ResolvedSpec(
         engine=spec.type,
         version=spec.version,
@@ -328,6 +350,9 @@ def update_violations(old: DatabaseSpec, new: DatabaseSpec) -> list[str]:
         errors.append(f"spec.type: cannot change after creation (from {old.type.value} to {new.type.value})")
     if parse_quantity(new.storage.size) < parse_quantity(old.storage.size):
         errors.append(f"spec.storage.size: storage cannot shrink (from {old.storage.size} to {new.storage.size})")
+    old_backup, new_backup = old.backup.storage_size, new.backup.storage_size
+    if old_backup and new_backup and parse_quantity(new_backup) < parse_quantity(old_backup):
+        errors.append(f"spec.backup.storageSize: backup storage cannot shrink (from {old_backup} to {new_backup})")
     if new.storage.storage_class != old.storage.storage_class:
         errors.append(
             f"spec.storage.class: cannot change (from {old.storage.storage_class or 'the default class'} "

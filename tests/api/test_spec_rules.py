@@ -31,7 +31,7 @@ def test_defaults_are_made_explicit_and_idempotent(minimal_spec: dict[str, Any],
     twice = with_defaults(parse_spec(once.model_dump(by_alias=True, exclude_none=True)), stacks_config)
     assert once == twice
     stored = once.model_dump(by_alias=True, exclude_none=True, mode="json")
-    assert stored["backup"] == {"enabled": False, "schedule": "0 2 * * *", "retention": "7d"}
+    assert stored["backup"] == {"enabled": False, "schedule": "0 2 * * *", "retention": "7d", "storageSize": "5Gi"}
     assert stored["replicas"] == 1 and stored["environment"] == "development"
 
 

@@ -20,7 +20,7 @@ def test_every_default_is_filled(stacks_config: StacksConfig) -> None:
         **MINIMAL,
         "replicas": 1,
         "environment": "development",
-        "backup": {"enabled": False, "schedule": "0 2 * * *", "retention": "7d"},
+        "backup": {"enabled": False, "schedule": "0 2 * * *", "retention": "7d", "storageSize": "5Gi"},
         "monitoring": {"enabled": False, "metrics": False, "logging": False},
         "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}},
         "deletionPolicy": "Delete",
@@ -63,6 +63,11 @@ def test_a_broken_spec_is_left_for_validation_to_refuse(stacks_config: StacksCon
         ({"storage": {"size": "1Gi", "class": "a"}}, {"storage": {"size": "1Gi", "class": "b"}}, "spec.storage.class"),
         ({"storage": {"size": "1Gi"}}, {"storage": {"size": "1Gi", "class": "b"}}, "spec.storage.class"),
         ({"version": "8.4"}, {"version": "8.0"}, "spec.version: downgrades are refused (from 8.4 to 8.0)"),
+        (
+            {"backup": {"storageSize": "20Gi"}},
+            {"backup": {"storageSize": "10Gi"}},
+            "spec.backup.storageSize: backup storage cannot shrink (from 20Gi to 10Gi)",
+        ),
     ],
 )
 def test_update_rules(stacks_config: StacksConfig, old: dict[str, Any], new: dict[str, Any], message: str) -> None:

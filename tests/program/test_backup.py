@@ -57,3 +57,10 @@ def test_backup_volume_survives_deletion_only_under_retain(
 ) -> None:
     spec = {**backup_spec("mysql"), "environment": environment, "replicas": 2}
     assert backup_volume_options(make_context(spec)).retain_on_delete is kept
+
+
+def test_the_backup_volume_size_comes_from_the_spec_when_given(render: RenderSpec) -> None:
+    rendered = render(backup_spec("mysql", storageSize="20Gi"))
+    assert rendered.get("PersistentVolumeClaim", "orders-backup")["spec"]["resources"] == {
+        "requests": {"storage": "20Gi"}
+    }
