@@ -29,6 +29,16 @@ class Credentials:
 
 
 @dataclass(frozen=True)
+class RestoreSource:
+    """A dump a new Database is initialised from: a file on another Database's backup volume."""
+
+    claim: str
+    """The backup volume (PersistentVolumeClaim) holding the dump, in the same namespace."""
+    file: str
+    """The dump's file name on that volume."""
+
+
+@dataclass(frozen=True)
 class DatabaseContext:
     name: str
     namespace: str
@@ -38,6 +48,8 @@ class DatabaseContext:
     credentials: Credentials
     service_monitor_available: bool = False
     """Whether the cluster serves monitoring.coreos.com/v1 ServiceMonitors (the operator checks)."""
+    restore: RestoreSource | None = None
+    """Load this dump on first start (spec.restore, resolved by the operator to a file)."""
 
     @property
     def config_map_name(self) -> str:

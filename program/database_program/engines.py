@@ -11,6 +11,8 @@ from database_api.profiles import Engine
 from database_program.context import DatabaseContext
 
 ADMIN_USERNAME = {Engine.MYSQL: "root", Engine.POSTGRESQL: "postgres"}
+RESTORE_DIRECTORY = "/restore"
+"""Where a restored Database's pods mount the source's backup volume, read-only."""
 APP_USERNAME = "app"
 
 
@@ -50,20 +52,24 @@ def data_path(ctx: DatabaseContext) -> str:
 def server_env(ctx: DatabaseContext) -> list[EnvVarArgs]:
     """The official image's initialisation variables, with every password from the Secret."""
     if ctx.spec.engine is Engine.MYSQL:
-        return [
+        env = [
             secret_env("MYSQL_ROOT_PASSWORD", ctx, "admin-password"),
             EnvVarArgs(name="MYSQL_DATABASE", value=ctx.database_name),
             secret_env("MYSQL_USER", ctx, "username"),
             secret_env("MYSQL_PASSWORD", ctx, "password"),
         ]
-    return [
-        secret_env("POSTGRES_USER", ctx, "admin-username"),
-        secret_env("POSTGRES_PASSWORD", ctx, "admin-password"),
-        EnvVarArgs(name="POSTGRES_DB", value=ctx.database_name),
-        EnvVarArgs(name="PGDATA", value=data_path(ctx)),
-        secret_env("APP_USER", ctx, "username"),
-        secret_env("APP_PASSWORD", ctx, "password"),
-    ]
+    else:
+        env = [
+            secret_env("POSTGRES_USER", ctx, "admin-username"),
+            secret_env("POSTGRES_PASSWORD", ctx, "admin-password"),
+            EnvVarArgs(name="POSTGRES_DB", value=ctx.database_name),
+            EnvVarArgs(name="PGDATA", value=data_path(ctx)),
+            secret_env("APP_USER", ctx, "username"),
+            secret_env("APP_PASSWORD", ctx, "password"),
+        ]
+    if ctx.restore is not None:
+        env.append(EnvVarArgs(name="RESTORE_FILE", value=f"{RESTORE_DIRECTORY}/{ctx.restore.file}"))
+    return env
 
 
 def server_args(ctx: DatabaseContext) -> list[str] | None:
@@ -90,10 +96,12 @@ def liveness_command(ctx: DatabaseContext) -> list[str]:
 
 
 def init_scripts(ctx: DatabaseContext) -> dict[str, str]:
-    """Scripts the official image runs once on an empty data directory."""
-    if ctx.spec.engine is Engine.POSTGRESQL:
-        return {"10-app-user.sh": script("init-postgresql-app-user.sh")}
-    return {}
+    """Scripts the official image runs once on an empty data directory, in name order, before the server
+    accepts clients: the application user (PostgreSQL), then the restore of a backup when asked for."""
+    scripts = {"10-app-user.sh": script("init-postgresql-app-user.sh")} if ctx.spec.engine is Engine.POSTGRESQL else {}
+    if ctx.restore is not None:
+        scripts["20-restore.sh"] = script(f"restore-{ctx.spec.engine.value}.sh")
+    return scripts
 
 
 def exporter_env(ctx: DatabaseContext) -> list[EnvVarArgs]:

@@ -9,7 +9,7 @@ from database_api.spec import resolve_spec
 from database_program.availability import declare_disruption_budget
 from database_program.backup import declare_backup_cron_job, declare_backup_script, declare_backup_volume
 from database_program.configmap import declare_config_map
-from database_program.context import Credentials, DatabaseContext
+from database_program.context import Credentials, DatabaseContext, RestoreSource
 from database_program.monitoring import declare_service_monitor
 from database_program.secret import declare_secret
 from database_program.services import declare_client_service, declare_headless_service
@@ -51,6 +51,7 @@ def context_from_config(config: pulumi.Config) -> DatabaseContext:
     engine = EngineProfile.model_validate(config.require_object("engineProfile"))
     environment = EnvironmentProfile.model_validate(config.require_object("environmentProfile"))
     raw_spec = config.require_object("spec")
+    restore = config.get_object("restore")
     profiles = StacksConfig(
         engines={raw_spec["type"]: engine}, environments={raw_spec.get("environment", "development"): environment}
     )
@@ -64,6 +65,7 @@ def context_from_config(config: pulumi.Config) -> DatabaseContext:
             admin_password=config.require_secret("adminPassword"), user_password=config.require_secret("userPassword")
         ),
         service_monitor_available=config.get_bool("serviceMonitorAvailable") or False,
+        restore=RestoreSource(claim=restore["claim"], file=restore["file"]) if restore else None,
     )
 
 

@@ -14,6 +14,7 @@ from pulumi_kubernetes.core.v1 import (
     KeyToPathArgs,
     PersistentVolumeClaimArgs,
     PersistentVolumeClaimSpecArgs,
+    PersistentVolumeClaimVolumeSourceArgs,
     PodSpecArgs,
     PodTemplateSpecArgs,
     ProbeArgs,
@@ -35,6 +36,9 @@ from database_program.security import container_security_context, pod_security_c
 DATA_VOLUME = "data"
 CONFIG_VOLUME = "config"
 INIT_VOLUME = "initdb"
+RESTORE_VOLUME = "restore"
+# Executable, so the image runs each in its own shell instead of sourcing it into its entrypoint.
+INIT_SCRIPT_MODE = 0o755
 # The engines write sockets, pid files and temporary files here; the root filesystem is read-only.
 SCRATCH_DIRECTORIES = {
     Engine.MYSQL: {"run": "/var/run/mysqld", "tmp": "/tmp"},
@@ -71,6 +75,8 @@ def volume_mounts(ctx: DatabaseContext) -> list[VolumeMountArgs]:
     ]
     if engines.init_scripts(ctx):
         mounts.append(VolumeMountArgs(name=INIT_VOLUME, mount_path="/docker-entrypoint-initdb.d", read_only=True))
+    if ctx.restore is not None:
+        mounts.append(VolumeMountArgs(name=RESTORE_VOLUME, mount_path=engines.RESTORE_DIRECTORY, read_only=True))
     mounts += [
         VolumeMountArgs(name=name, mount_path=path) for name, path in SCRATCH_DIRECTORIES[ctx.spec.engine].items()
     ]
@@ -88,7 +94,17 @@ def volumes(ctx: DatabaseContext) -> list[VolumeArgs]:
             VolumeArgs(
                 name=INIT_VOLUME,
                 config_map=ConfigMapVolumeSourceArgs(
-                    name=ctx.config_map_name, items=[KeyToPathArgs(key=key, path=key) for key in scripts]
+                    name=ctx.config_map_name,
+                    items=[KeyToPathArgs(key=key, path=key, mode=INIT_SCRIPT_MODE) for key in scripts],
+                ),
+            )
+        )
+    if ctx.restore is not None:
+        result.append(
+            VolumeArgs(
+                name=RESTORE_VOLUME,
+                persistent_volume_claim=PersistentVolumeClaimVolumeSourceArgs(
+                    claim_name=ctx.restore.claim, read_only=True
                 ),
             )
         )

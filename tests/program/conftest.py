@@ -10,7 +10,7 @@ import pytest
 
 from database_api.profiles import StacksConfig
 from database_api.spec import resolve_spec
-from database_program.context import Credentials, DatabaseContext
+from database_program.context import Credentials, DatabaseContext, RestoreSource
 from database_program.program import declare_database
 
 ADMIN_PASSWORD = "Adm1n-pa55word-for-tests"
@@ -92,10 +92,14 @@ MakeContext = Callable[..., DatabaseContext]
 
 @pytest.fixture
 def make_context(stacks_config: StacksConfig) -> MakeContext:
-    """make_context(spec_dict, name=..., namespace=..., service_monitor_available=...) -> DatabaseContext."""
+    """make_context(spec_dict, name=..., namespace=..., service_monitor_available=..., restore=...) -> context."""
 
     def _make(
-        spec: dict[str, Any], name: str = "orders", namespace: str = "shop", service_monitor_available: bool = False
+        spec: dict[str, Any],
+        name: str = "orders",
+        namespace: str = "shop",
+        service_monitor_available: bool = False,
+        restore: RestoreSource | None = None,
     ) -> DatabaseContext:
         resolved = resolve_spec(spec, stacks_config)
         return DatabaseContext(
@@ -106,6 +110,7 @@ def make_context(stacks_config: StacksConfig) -> MakeContext:
             environment=stacks_config.environment(resolved.environment),
             credentials=Credentials(admin_password=ADMIN_PASSWORD, user_password=USER_PASSWORD),
             service_monitor_available=service_monitor_available,
+            restore=restore,
         )
 
     return _make

@@ -1,22 +1,40 @@
 #!/bin/sh
-# Back up one MySQL database: consistent dump, compress, verify, publish atomically, prune old dumps.
-# Runs in the database's own image. Exits non-zero on any failure; never prints the password.
+# Back up one MySQL/MariaDB database: consistent dump (one transaction), compress, verify, publish atomically,
+# prune old scheduled dumps. Runs in the database's own image (the same client as the server).
+# Exits non-zero on any failure, leaving no file that looks like a backup; never prints the password.
+#
+# Environment: DB_HOST DB_PORT DB_NAME DB_USER DB_PASSWORD BACKUP_DIR RETENTION_MINUTES; optional BACKUP_NAME
+# (an on-demand backup's name; default scheduled-<UTC time>, the only dumps retention prunes) and
+# TERMINATION_LOG (where the result is reported as JSON; default /dev/termination-log).
 set -eu
 : "${DB_HOST:?}" "${DB_PORT:?}" "${DB_NAME:?}" "${DB_USER:?}" "${DB_PASSWORD:?}" "${BACKUP_DIR:?}" "${RETENTION_MINUTES:?}"
 export MYSQL_PWD="$DB_PASSWORD"   # read by the client; keeps the password off the command line
+umask 077
 
-stamp=$(date -u +%Y%m%dT%H%M%SZ)
-partial="$BACKUP_DIR/.partial-$DB_NAME-$stamp.sql"
-final="$BACKUP_DIR/$DB_NAME-$stamp.sql.gz"
+name="${BACKUP_NAME:-scheduled-$(date -u +%Y%m%dT%H%M%SZ)}"
+case "$name" in */* | .* | "") echo "backup: invalid backup name '$name'" >&2; exit 2 ;; esac
+final="$BACKUP_DIR/$name.sql.gz"
+partial="$BACKUP_DIR/.partial-$name.sql"
+[ ! -e "$final" ] || { echo "backup: $final exists already; a backup is never overwritten" >&2; exit 1; }
 trap 'rm -f "$partial" "$partial.gz"' EXIT
 
-mysqldump --host="$DB_HOST" --port="$DB_PORT" --user="$DB_USER" \
-  --single-transaction --routines --triggers --events --databases "$DB_NAME" --result-file="$partial"
-# mysqldump writes this trailer only when the dump ran to the end.
-tail -n 1 "$partial" | grep -q '^-- Dump completed' || { echo "backup: dump of $DB_NAME is incomplete" >&2; exit 1; }
+# MySQL 8 records GTIDs in dumps by default, which a fresh server refuses; MariaDB's client has no such option.
+gtid=""
+if mysqldump --help 2>/dev/null | grep -q -- '--set-gtid-purged'; then gtid="--set-gtid-purged=OFF"; fi
+# shellcheck disable=SC2086  # $gtid is one option or nothing
+mysqldump --host="$DB_HOST" --port="$DB_PORT" --user="$DB_USER" $gtid \
+  --single-transaction --routines --triggers --events --result-file="$partial" "$DB_NAME"
 gzip -9 "$partial"
-gzip -t "$partial.gz"
+# Verify the artifact itself: intact compression and the trailer mysqldump writes only when it ran to the end.
+gunzip -c "$partial.gz" | tail -n 1 | grep -q '^-- Dump completed' \
+  || { echo "backup: the dump of $DB_NAME is incomplete" >&2; exit 1; }
+sync "$partial.gz"
 mv "$partial.gz" "$final"
-echo "backup: wrote $final ($(wc -c < "$final") bytes)"
+size=$(wc -c < "$final" | tr -d ' ')
+echo "backup: wrote $final ($size bytes)"
+printf '{"artifact":"%s","size":%s}\n' "$final" "$size" > "${TERMINATION_LOG:-/dev/termination-log}" \
+  || echo "backup: could not write the result to ${TERMINATION_LOG:-/dev/termination-log}" >&2
 
-find "$BACKUP_DIR" -maxdepth 1 -name "$DB_NAME-*.sql.gz" -mmin "+$RETENTION_MINUTES" -print -delete
+find "$BACKUP_DIR" -maxdepth 1 -name 'scheduled-*.sql.gz' -mmin "+$RETENTION_MINUTES" -print -delete
+# Leftovers of runs that were killed (a run ends within the Job's 6-hour deadline).
+find "$BACKUP_DIR" -maxdepth 1 -name '.partial-*' -mmin +1440 -delete
