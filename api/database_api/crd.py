@@ -1,4 +1,4 @@
-"""Generate the Database CustomResourceDefinition from the pydantic models and `stacks-config/`.
+"""Generate the CustomResourceDefinitions (Database, DatabaseBackup) from the pydantic models and `stacks-config/`.
 
 `crds/database.yaml` is this module's output; a test fails when the committed file is stale.
 Regenerate with `database-operator crd --write`.
@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
+from database_api.backup import BACKUP_KIND, BACKUP_PLURAL, DatabaseBackupSpec, DatabaseBackupStatus
 from database_api.profiles import StacksConfig
 from database_api.spec import DatabaseSpec
 from database_api.status import DatabaseStatus
@@ -97,23 +98,29 @@ def _spec_rules(config: StacksConfig) -> list[dict[str, str]]:
     return rules
 
 
-def database_crd(config: StacksConfig) -> dict[str, Any]:
-    spec = structural_schema(DatabaseSpec)
-    spec["x-kubernetes-validations"] = _spec_rules(config)
-    status = structural_schema(DatabaseStatus)
+def _crd(
+    kind: str,
+    plural: str,
+    short_names: list[str],
+    description: str,
+    spec: dict[str, Any],
+    status: dict[str, Any],
+    subresources: dict[str, Any],
+    columns: list[dict[str, Any]],
+) -> dict[str, Any]:
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{PLURAL}.{GROUP}"},
+        "metadata": {"name": f"{plural}.{GROUP}"},
         "spec": {
             "group": GROUP,
             "scope": "Namespaced",
             "names": {
-                "kind": KIND,
-                "listKind": f"{KIND}List",
-                "plural": PLURAL,
-                "singular": "database",
-                "shortNames": ["db"],
+                "kind": kind,
+                "listKind": f"{kind}List",
+                "plural": plural,
+                "singular": kind.lower(),
+                "shortNames": short_names,
                 "categories": ["all"],
             },
             "versions": [
@@ -124,8 +131,7 @@ def database_crd(config: StacksConfig) -> dict[str, Any]:
                     "schema": {
                         "openAPIV3Schema": {
                             "type": "object",
-                            "description": "A MySQL or PostgreSQL database run by the database operator, "
-                            "one Pulumi stack per Database.",
+                            "description": description,
                             "required": ["spec"],
                             "properties": {
                                 "apiVersion": {"type": "string"},
@@ -136,22 +142,9 @@ def database_crd(config: StacksConfig) -> dict[str, Any]:
                             },
                         }
                     },
-                    "subresources": {
-                        "status": {},
-                        "scale": {
-                            "specReplicasPath": ".spec.replicas",
-                            "statusReplicasPath": ".status.replicas",
-                            "labelSelectorPath": ".status.selector",
-                        },
-                    },
+                    "subresources": subresources,
                     "additionalPrinterColumns": [
-                        {"name": "Type", "type": "string", "jsonPath": ".spec.type"},
-                        {"name": "Version", "type": "string", "jsonPath": ".spec.version"},
-                        {"name": "Replicas", "type": "integer", "jsonPath": ".spec.replicas"},
-                        {"name": "Environment", "type": "string", "jsonPath": ".spec.environment"},
-                        {"name": "Ready", "type": "boolean", "jsonPath": ".status.ready"},
-                        {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
-                        {"name": "Plan", "type": "string", "jsonPath": ".status.plan.id", "priority": 1},
+                        *columns,
                         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
                     ],
                 }
@@ -160,8 +153,58 @@ def database_crd(config: StacksConfig) -> dict[str, Any]:
     }
 
 
+def database_crd(config: StacksConfig) -> dict[str, Any]:
+    spec = structural_schema(DatabaseSpec)
+    spec["x-kubernetes-validations"] = _spec_rules(config)
+    return _crd(
+        KIND,
+        PLURAL,
+        ["db"],
+        "A MySQL or PostgreSQL database run by the database operator, one Pulumi stack per Database.",
+        spec,
+        structural_schema(DatabaseStatus),
+        {
+            "status": {},
+            "scale": {
+                "specReplicasPath": ".spec.replicas",
+                "statusReplicasPath": ".status.replicas",
+                "labelSelectorPath": ".status.selector",
+            },
+        },
+        [
+            {"name": "Type", "type": "string", "jsonPath": ".spec.type"},
+            {"name": "Version", "type": "string", "jsonPath": ".spec.version"},
+            {"name": "Replicas", "type": "integer", "jsonPath": ".spec.replicas"},
+            {"name": "Environment", "type": "string", "jsonPath": ".spec.environment"},
+            {"name": "Ready", "type": "boolean", "jsonPath": ".status.ready"},
+            {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+            {"name": "Plan", "type": "string", "jsonPath": ".status.plan.id", "priority": 1},
+        ],
+    )
+
+
+def database_backup_crd() -> dict[str, Any]:
+    return _crd(
+        BACKUP_KIND,
+        BACKUP_PLURAL,
+        ["dbbackup"],
+        "One backup of a Database, taken when the object is created, with the Database's own backup script.",
+        structural_schema(DatabaseBackupSpec),
+        structural_schema(DatabaseBackupStatus),
+        {"status": {}},
+        [
+            {"name": "Database", "type": "string", "jsonPath": ".spec.database"},
+            {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+            {"name": "Artifact", "type": "string", "jsonPath": ".status.artifact"},
+            {"name": "Size", "type": "integer", "jsonPath": ".status.sizeBytes"},
+            {"name": "Completed", "type": "date", "jsonPath": ".status.completionTime"},
+        ],
+    )
+
+
 def render_crd(config: StacksConfig) -> str:
+    """Both CustomResourceDefinitions, as one multi-document file."""
     header = (
         "# Generated from the pydantic models and stacks-config/ by `database-operator crd --write`. Do not edit.\n"
     )
-    return header + yaml.safe_dump(database_crd(config), sort_keys=False, width=120)
+    return header + yaml.safe_dump_all([database_crd(config), database_backup_crd()], sort_keys=False, width=120)

@@ -126,6 +126,14 @@ class MonitoringSpec(Camel):
     logging: bool = Field(default=False, description="Log slow queries and connections to the container log.")
 
 
+class RestoreSpec(Camel):
+    backup: str = Field(
+        min_length=1,
+        max_length=253,
+        description="Name of a succeeded DatabaseBackup in the same namespace; its dump is loaded on first start.",
+    )
+
+
 class DatabaseSpec(Camel):
     """What an application team asks for. Optional fields are filled from the environment's defaults."""
 
@@ -161,6 +169,11 @@ class DatabaseSpec(Camel):
     drift_policy: DriftPolicy = Field(
         default=DriftPolicy.CORRECT,
         description="Correct: out-of-band changes are reverted. Report: they are only recorded in status.",
+    )
+    restore: RestoreSpec | None = Field(
+        default=None,
+        description="Initialise the new Database from a backup of another Database. Only at creation.",
+        json_schema_extra={"x-kubernetes-validations": [_immutable("spec.restore cannot change")]},
     )
     update_policy: UpdatePolicy | None = Field(
         default=None,
@@ -358,6 +371,8 @@ def update_violations(old: DatabaseSpec, new: DatabaseSpec) -> list[str]:
             f"spec.storage.class: cannot change (from {old.storage.storage_class or 'the default class'} "
             f"to {new.storage.storage_class or 'the default class'})"
         )
+    if new.restore != old.restore:
+        errors.append("spec.restore: can only be set when the Database is created")
     if version_numbers(new.version) < version_numbers(old.version):
         errors.append(f"spec.version: downgrades are refused (from {old.version} to {new.version})")
     return errors

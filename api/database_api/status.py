@@ -85,6 +85,14 @@ class PlanStatus(Camel):
     time: str = Field(description="When the preview ran (RFC 3339).")
 
 
+class RestoredFrom(Camel):
+    """The backup a Database was initialised from, resolved once at creation."""
+
+    backup: str = Field(description="The DatabaseBackup named in spec.restore.")
+    volume: str = Field(description="The backup volume the dump is read from.")
+    artifact: str = Field(description="Path of the dump on that volume.")
+
+
 class DatabaseStatus(Camel):
     phase: Phase = Field(
         default=Phase.PENDING,
@@ -101,6 +109,7 @@ class DatabaseStatus(Camel):
     outputs: StackOutputs | None = Field(default=None, description="Outputs of the Database's Pulumi stack.")
     last_operation: OperationSummary | None = Field(default=None, description="Summary of the last Pulumi operation.")
     stack: str | None = Field(default=None, description="Name of the Database's Pulumi stack.")
+    restored_from: RestoredFrom | None = Field(default=None, description="The backup loaded on first start.")
     plan: PlanStatus | None = Field(
         default=None, description="The change plan awaiting approval or last applied (updatePolicy RequireApproval)."
     )

@@ -3,6 +3,7 @@ preview it into a plan that waits for approval), report the result."""
 
 import time
 from collections.abc import Callable, Mapping
+from pathlib import PurePosixPath
 from typing import Any
 
 import kopf
@@ -11,6 +12,7 @@ from database_api.profiles import DeletionPolicy, UpdatePolicy
 from database_api.spec import SpecError, checked_spec
 from database_api.status import PlanState
 from database_operator import events
+from database_operator.backups import BackupNotReady, resolve_restore
 from database_operator.gate import APPROVAL_ANNOTATION, Decision, approval_required, decide
 from database_operator.plan import build_plan, plan_id, plan_status
 from database_operator.runtime import DatabaseTracker, Runtime
@@ -28,6 +30,7 @@ from database_operator.status import (
     readiness_status,
     set_condition,
 )
+from database_program.backup import BACKUP_DIRECTORY
 from database_program.context import credentials_secret_name
 
 
@@ -36,10 +39,21 @@ def backoff_seconds(settings: OperatorSettings, retry: int) -> float:
     return float(min(settings.retry_max_seconds, settings.retry_base_seconds * 2**retry))
 
 
-async def stack_input(rt: Runtime, namespace: str, name: str, raw_spec: Mapping[str, Any]) -> StackInput:
-    """The stack configuration for a Database; raise SpecError (naming each field) if its spec is invalid."""
+async def stack_input(
+    rt: Runtime,
+    namespace: str,
+    name: str,
+    raw_spec: Mapping[str, Any],
+    restored_from: Mapping[str, Any] | None = None,
+) -> StackInput:
+    """The stack configuration for a Database; raise SpecError (naming each field) if its spec is invalid.
+    `restored_from`: the backup it is initialised from (status.restoredFrom, see backups.resolve_restore)."""
     spec = checked_spec(dict(raw_spec), rt.stacks_config)
     live = await rt.kube.read_secret(namespace, credentials_secret_name(name)) or {}
+    restore = None
+    if restored_from:
+        file = PurePosixPath(restored_from["artifact"]).relative_to(BACKUP_DIRECTORY)
+        restore = {"claim": restored_from["volume"], "file": str(file)}
     return StackInput(
         namespace=namespace,
         name=name,
@@ -52,6 +66,7 @@ async def stack_input(rt: Runtime, namespace: str, name: str, raw_spec: Mapping[
         engine_profile=rt.stacks_config.engine(spec.type).model_dump(by_alias=True, mode="json"),
         environment_profile=rt.stacks_config.environment(spec.environment).model_dump(by_alias=True, mode="json"),
         service_monitor_available=rt.service_monitor_available,
+        restore=restore,
     )
 
 
@@ -158,13 +173,21 @@ async def apply_database(rt: Runtime, body: kopf.Body, retry: int, approval_chan
     )
     tracker = rt.tracker(namespace, name, dict(body.status))
     try:
-        request = await stack_input(rt, namespace, name, body.spec)
+        restored_from = await resolve_restore(rt, namespace, body.spec, tracker.status.get("restoredFrom"))
+        request = await stack_input(rt, namespace, name, body.spec, restored_from)
     except SpecError as error:
         await record_failure(
             rt, tracker, "InvalidSpec", str(error), generation, failed_operation_summary("up", str(error), 0)
         )
         events.warning(body, "InvalidSpec", str(error))
         raise kopf.PermanentError(str(error)) from error
+    except BackupNotReady as waiting:
+        message = f"spec.restore.backup: {waiting}; the Database is created once it has succeeded"
+        await record_failure(
+            rt, tracker, "WaitingForBackup", message, generation, failed_operation_summary("up", message, 0)
+        )
+        events.normal(body, "WaitingForBackup", message)
+        raise kopf.TemporaryError(message, delay=15) from waiting
 
     plan = tracker.status.get("plan")
     gated = approval_required(request.spec.get("updatePolicy"), plan)
@@ -186,6 +209,8 @@ async def apply_database(rt: Runtime, body: kopf.Body, retry: int, approval_chan
     result = await run_stack_operation(rt, tracker, body, retry, "up", lambda: rt.stacks.up(request))
     tracker.applied_generation = generation
     status = succeeded_status(tracker, result, generation)
+    if restored_from:
+        status["restoredFrom"] = restored_from
     if gated:
         # Leaving the gate (policy now Automatic) drops the plan; otherwise the plan is marked applied.
         stays_gated = request.spec.get("updatePolicy") == UpdatePolicy.REQUIRE_APPROVAL.value

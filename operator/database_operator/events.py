@@ -1,4 +1,4 @@
-"""Kubernetes Events on the Database: one for every operation and every failure."""
+"""Kubernetes Events on a Database or DatabaseBackup: one for every operation and every failure."""
 
 import kopf
 

@@ -6,10 +6,12 @@ from typing import Any
 
 import kopf
 
+from database_api.backup import BACKUP_PLURAL
 from database_api.crd import GROUP, PLURAL, VERSION
 from database_api.profiles import load_stacks_config
 from database_operator.admission import admission_errors, defaulted_spec
 from database_operator.apply import apply_database
+from database_operator.backups import BACKUP_LABEL, observe_on_demand_job, start_backup
 from database_operator.deletion import delete_database
 from database_operator.gate import APPROVAL_ANNOTATION
 from database_operator.kube import Kube
@@ -130,4 +132,11 @@ for _group, _version, _plural in OWNED_KINDS:
 
 @kopf.on.event("batch", "v1", "jobs", labels={**MANAGED, "app.kubernetes.io/component": "backup"})
 async def backup_job(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    observe_backup_job(_runtime(memo), body)
+    observe_backup_job(_runtime(memo), body)  # the Database's lastBackup and BackupFailed
+    if BACKUP_LABEL in body.metadata.labels:
+        await observe_on_demand_job(_runtime(memo), body)  # the DatabaseBackup's status
+
+
+@kopf.on.create(GROUP, VERSION, BACKUP_PLURAL)
+async def backup_now(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    await start_backup(_runtime(memo), body)

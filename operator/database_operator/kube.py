@@ -2,14 +2,27 @@
 
 import base64
 import logging
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from database_api.backup import BACKUP_PLURAL
 from database_api.crd import GROUP, PLURAL, VERSION
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+async def _unless_missing(read: Awaitable[T]) -> T | None:
+    """The object a read returns, or None when it does not exist."""
+    try:
+        return await read
+    except ApiException as error:
+        if error.status == 404:
+            return None
+        raise
 
 
 class Kube:
@@ -31,14 +44,14 @@ class Kube:
     async def close(self) -> None:
         await self._api.close()
 
-    async def patch_database_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
-        """Merge-patch the Database's status subresource; a Database deleted meanwhile is not an error."""
+    async def _patch_status(self, plural: str, namespace: str, name: str, status: dict[str, Any]) -> None:
+        """Merge-patch a custom object's status subresource; an object deleted meanwhile is not an error."""
         try:
             await self._custom.patch_namespaced_custom_object_status(
                 GROUP,
                 VERSION,
                 namespace,
-                PLURAL,
+                plural,
                 name,
                 {"status": status},
                 _content_type="application/merge-patch+json",
@@ -46,28 +59,66 @@ class Kube:
         except ApiException as error:
             if error.status != 404:
                 raise
-            logger.debug("Database %s/%s is gone; status not written", namespace, name)
+            logger.debug("%s %s/%s is gone; status not written", plural, namespace, name)
+
+    async def patch_database_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+        await self._patch_status(PLURAL, namespace, name, status)
+
+    async def patch_backup_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+        await self._patch_status(BACKUP_PLURAL, namespace, name, status)
+
+    async def _read_custom(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+        found: dict[str, Any] | None = await _unless_missing(
+            self._custom.get_namespaced_custom_object(GROUP, VERSION, namespace, plural, name)
+        )
+        return found
+
+    async def read_database_backup(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The stored DatabaseBackup, or None when it does not exist."""
+        return await self._read_custom(BACKUP_PLURAL, namespace, name)
+
+    async def read_cron_job(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """A CronJob as plain JSON (camelCase keys), or None when it does not exist."""
+        cron_job = await _unless_missing(client.BatchV1Api(self._api).read_namespaced_cron_job(name, namespace))
+        if cron_job is None:
+            return None
+        plain: dict[str, Any] = self._api.sanitize_for_serialization(cron_job)
+        return plain
+
+    async def create_job(self, namespace: str, job: dict[str, Any]) -> None:
+        """Create a Job; one that exists already (a retried handler) is not an error."""
+        try:
+            await client.BatchV1Api(self._api).create_namespaced_job(namespace, job)
+        except ApiException as error:
+            if error.status != 409:
+                raise
+
+    async def delete_jobs(self, namespace: str, label_selector: str) -> None:
+        """Delete the Jobs a selector matches, and (in the background) their pods."""
+        await client.BatchV1Api(self._api).delete_collection_namespaced_job(
+            namespace, label_selector=label_selector, propagation_policy="Background"
+        )
+
+    async def termination_messages(self, namespace: str, job: str) -> list[str]:
+        """What the containers of a Job's pods wrote to their termination log, newest pod first."""
+        pods = await client.CoreV1Api(self._api).list_namespaced_pod(namespace, label_selector=f"job-name={job}")
+        ordered = sorted(pods.items, key=lambda pod: pod.metadata.creation_timestamp, reverse=True)
+        return [
+            status.state.terminated.message
+            for pod in ordered
+            for status in (pod.status.container_statuses or [])
+            if status.state and status.state.terminated and status.state.terminated.message
+        ]
 
     async def read_database(self, namespace: str, name: str) -> dict[str, Any] | None:
         """The stored Database, or None when it does not exist."""
-        try:
-            database: dict[str, Any] = await self._custom.get_namespaced_custom_object(
-                GROUP, VERSION, namespace, PLURAL, name
-            )
-        except ApiException as error:
-            if error.status == 404:
-                return None
-            raise
-        return database
+        return await self._read_custom(PLURAL, namespace, name)
 
     async def read_secret(self, namespace: str, name: str) -> dict[str, str] | None:
         """A Secret's decoded values, or None when it does not exist."""
-        try:
-            secret = await client.CoreV1Api(self._api).read_namespaced_secret(name, namespace)
-        except ApiException as error:
-            if error.status == 404:
-                return None
-            raise
+        secret = await _unless_missing(client.CoreV1Api(self._api).read_namespaced_secret(name, namespace))
+        if secret is None:
+            return None
         return {key: base64.b64decode(value).decode() for key, value in (secret.data or {}).items()}
 
     async def serves_api_group(self, group: str) -> bool:

@@ -17,6 +17,7 @@ from database_api.profiles import DeletionPolicy
 from database_api.spec import SpecError
 from database_operator.admission import admission_errors, defaulted_spec
 from database_operator.apply import stack_input
+from database_operator.backups import BackupNotReady, resolve_restore
 from database_operator.plan import Plan, build_plan
 from database_operator.runtime import Runtime
 
@@ -75,6 +76,11 @@ async def review(rt: Runtime, proposed: ProposedDatabase) -> Plan:
     errors = admission_errors(spec, old_spec, rt.stacks_config)
     if errors:
         raise SpecError(errors)
-    request = await stack_input(rt, proposed.namespace, proposed.name, spec)
+    recorded = (stored.get("status") or {}).get("restoredFrom") if stored else None
+    try:
+        restored_from = await resolve_restore(rt, proposed.namespace, spec, recorded)
+    except BackupNotReady as waiting:
+        raise SpecError([f"spec.restore.backup: {waiting}"]) from waiting
+    request = await stack_input(rt, proposed.namespace, proposed.name, spec, restored_from)
     result = await asyncio.to_thread(rt.stacks.preview_proposed, request)
     return build_plan(result.steps, request.spec.get("deletionPolicy") == DeletionPolicy.DELETE.value)

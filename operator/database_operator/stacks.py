@@ -98,6 +98,8 @@ class StackInput:
     engine_profile: Mapping[str, Any]
     environment_profile: Mapping[str, Any]
     service_monitor_available: bool = False
+    restore: Mapping[str, str] | None = None
+    """The dump to load on first start: {"claim": backup volume, "file": dump file on it} (config `restore`)."""
     live_passwords: Mapping[str, str] = field(default_factory=dict)
     """Passwords in the Database's existing credentials Secret (`adminPassword`, `userPassword`), if any: a stack
     without passwords of its own adopts them, so a database that already runs keeps its credentials."""
@@ -116,6 +118,7 @@ class StackInput:
             "engineProfile": self.engine_profile,
             "environmentProfile": self.environment_profile,
             "serviceMonitorAvailable": self.service_monitor_available,
+            "restore": self.restore,
         }
 
 
@@ -230,6 +233,8 @@ class Stacks:
             "environmentProfile": auto.ConfigValue(json.dumps(request.environment_profile, sort_keys=True)),
             "serviceMonitorAvailable": auto.ConfigValue(json.dumps(request.service_monitor_available)),
         }
+        if request.restore is not None:
+            values["restore"] = auto.ConfigValue(json.dumps(request.restore, sort_keys=True))
         present = self._configured_keys(stack)
         for key in PASSWORD_KEYS:
             if f"{CONFIG_NAMESPACE}:{key}" not in present:

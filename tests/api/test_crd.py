@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 import yaml
 
-from database_api.crd import CRD_FILE, database_crd, render_crd
+from database_api.crd import CRD_FILE, database_backup_crd, database_crd, render_crd
 from database_api.profiles import StacksConfig
 from database_operator.cli import main
 
@@ -72,3 +72,16 @@ def test_changing_stacks_config_changes_the_cel_rules(stacks_config: StacksConfi
         "x-kubernetes-validations"
     ]
     assert any("'staging'" in rule["rule"] and ">= 3" in rule["rule"] for rule in rules)
+
+
+def test_the_database_backup_kind() -> None:
+    crd = database_backup_crd()
+    assert crd["metadata"]["name"] == "databasebackups.database.example.com"
+    [version] = crd["spec"]["versions"]
+    assert version["subresources"] == {"status": {}}
+    schema = version["schema"]["openAPIV3Schema"]["properties"]
+    assert schema["spec"]["required"] == ["database"]
+    assert schema["spec"]["properties"]["database"]["x-kubernetes-validations"][0]["rule"] == "self == oldSelf"
+    assert {"phase", "inProgress", "startTime", "completionTime", "artifact", "sizeBytes"} <= set(
+        schema["status"]["properties"]
+    )

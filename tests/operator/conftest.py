@@ -81,6 +81,31 @@ class FakeKube:
     secrets: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
 
     databases: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    database_backups: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    cron_jobs: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    jobs: list[dict[str, Any]] = field(default_factory=list)
+    messages: dict[str, list[str]] = field(default_factory=dict)
+    backup_statuses: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+
+    async def read_database_backup(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.database_backups.get((namespace, name))
+
+    async def read_cron_job(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.cron_jobs.get((namespace, name))
+
+    async def create_job(self, namespace: str, job: dict[str, Any]) -> None:
+        self.jobs.append(job)
+
+    deleted_jobs: list[tuple[str, str]] = field(default_factory=list)
+
+    async def delete_jobs(self, namespace: str, label_selector: str) -> None:
+        self.deleted_jobs.append((namespace, label_selector))
+
+    async def termination_messages(self, namespace: str, job: str) -> list[str]:
+        return self.messages.get(job, [])
+
+    async def patch_backup_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+        self.backup_statuses[(namespace, name)] = status
 
     async def read_secret(self, namespace: str, name: str) -> dict[str, str] | None:
         return self.secrets.get((namespace, name))

@@ -63,6 +63,7 @@ def test_a_broken_spec_is_left_for_validation_to_refuse(stacks_config: StacksCon
         ({"storage": {"size": "1Gi", "class": "a"}}, {"storage": {"size": "1Gi", "class": "b"}}, "spec.storage.class"),
         ({"storage": {"size": "1Gi"}}, {"storage": {"size": "1Gi", "class": "b"}}, "spec.storage.class"),
         ({"version": "8.4"}, {"version": "8.0"}, "spec.version: downgrades are refused (from 8.4 to 8.0)"),
+        ({}, {"restore": {"backup": "nightly"}}, "spec.restore: can only be set when the Database is created"),
         (
             {"backup": {"storageSize": "20Gi"}},
             {"backup": {"storageSize": "10Gi"}},
