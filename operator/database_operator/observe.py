@@ -16,6 +16,7 @@ from database_operator.runtime import DatabaseTracker, Runtime
 from database_operator.status import BackupJob, backup_status, finished_backup_job, readiness, readiness_status
 
 INSTANCE_LABEL = "app.kubernetes.io/instance"
+COMPONENT_LABEL = "app.kubernetes.io/component"
 # pulumi-kubernetes writes with server-side apply under field managers named pulumi-kubernetes-<id>.
 PULUMI_FIELD_MANAGER = "pulumi-kubernetes"
 

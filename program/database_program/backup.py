@@ -99,9 +99,11 @@ def backup_pod(ctx: DatabaseContext, backup: ResolvedBackup) -> PodSpecArgs:
     )
 
 
-def declare_backup_cron_job(ctx: DatabaseContext, backup: ResolvedBackup) -> CronJob:
+def declare_backup_cron_job(ctx: DatabaseContext, backup: ResolvedBackup, volume: PersistentVolumeClaim) -> CronJob:
     return CronJob(
         ctx.backup_name,
+        # Deleted before the volume: its Jobs' pods, removed with it, would keep the volume from going.
+        opts=pulumi.ResourceOptions(depends_on=[volume]),
         metadata=ctx.metadata(ctx.backup_name, component="backup"),
         spec=CronJobSpecArgs(
             schedule=backup.schedule,

@@ -40,9 +40,9 @@ def declare_database(ctx: DatabaseContext) -> dict[str, Any]:
         "selector": ",".join(f"{key}={value}" for key, value in sorted(ctx.selector_labels.items())),
     }
     if ctx.spec.backup is not None:
-        declare_backup_volume(ctx, ctx.spec.backup)
+        volume = declare_backup_volume(ctx, ctx.spec.backup)
         declare_backup_script(ctx)
-        outputs["backupCronJob"] = declare_backup_cron_job(ctx, ctx.spec.backup).metadata.name
+        outputs["backupCronJob"] = declare_backup_cron_job(ctx, ctx.spec.backup, volume).metadata.name
     return outputs
 
 

@@ -20,6 +20,8 @@ def test_delete_destroys_the_stack_and_forgets_the_database(
     asyncio.run(delete_database(runtime, database(), retry=0))
 
     assert stacks.calls[-1][:2] == ("destroy", ("shop", "orders"))
+    # Its backup Jobs go first: their pods, even finished, would keep the backup volume from being deleted.
+    assert kube.deleted_jobs == [("shop", "app.kubernetes.io/instance=orders,app.kubernetes.io/component=backup")]
     assert kube.status()["phase"] == "Deleting"
     assert events.posted[-1] == ("Normal", "Deleted", "pulumi destroy: 6 to delete; stack removed")
     assert ("shop", "orders") not in runtime.trackers
