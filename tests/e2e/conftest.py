@@ -46,7 +46,8 @@ def cluster_env() -> Iterator[dict[str, str]]:
 def kubectl(cluster_env: dict[str, str]) -> Kubectl:
     client = Kubectl(cluster_env)
     client.run("apply", "--server-side", "-f", str(REPO / "crds" / "database.yaml"))
-    client.run("wait", "--for=condition=Established", "crd/databases.database.example.com", "--timeout=60s")
+    for crd in ("databases", "databasebackups"):
+        client.run("wait", "--for=condition=Established", f"crd/{crd}.database.example.com", "--timeout=60s")
     return client
 
 

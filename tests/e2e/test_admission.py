@@ -15,9 +15,10 @@ def test_minimal_database_is_stored_with_every_default(kubectl: Kubectl, namespa
         "requests": {"cpu": "100m", "memory": "256Mi"},
         "limits": {"cpu": "500m", "memory": "512Mi"},
     }
-    assert spec["backup"] == {"enabled": False, "schedule": "0 2 * * *", "retention": "7d"}
+    assert spec["backup"] == {"enabled": False, "schedule": "0 2 * * *", "retention": "7d", "storageSize": "5Gi"}
     assert spec["monitoring"] == {"enabled": False, "metrics": False, "logging": False}
     assert spec["deletionPolicy"] == "Delete" and spec["driftPolicy"] == "Correct"
+    assert spec["updatePolicy"] == "Automatic"
     # Applying the same YAML again changes nothing.
     generation = kubectl.get("database", "minimal", namespace)["metadata"]["generation"]
     kubectl.apply(database("minimal", namespace))
