@@ -1,0 +1,245 @@
+"""`python -m benchmark`: the real operator on a local cluster of its own, against the physical floor.
+
+For 1, 10 and 50 Databases applied at once: latency from `kubectl apply` to the StatefulSet and to status
+Ready; then a one-field change (replicas) to the StatefulSet updated; operator CPU (children included) and
+peak memory; the CPU cost per hour of the 50 idle, in-sync Databases, drift checks included. The floor, in
+the same run: server-side apply (kubectl) of the very manifests the operator produced, into a fresh namespace.
+Prints a table, writes JSON and a PNG chart.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from benchmark.process import Usage, cpu_seconds
+from benchmark.report import Result, write_chart, write_table
+from tests.e2e.cluster import REPO, Kubectl, OperatorProcess, toolchain_bin
+
+CLUSTER = str(REPO / "toolchain" / "cluster.sh")
+# A cluster of its own (state and ports), so the benchmark never meets the demo's or the tests' objects.
+CLUSTER_ENV = {
+    "DBOP_CLUSTER_DIR": str(Path(os.environ.get("DBOP_CACHE", Path.home() / ".cache" / "dbop")) / "bench-cluster"),
+    "DBOP_ETCD_PORT": "24790",
+    "DBOP_ETCD_PEER_PORT": "24800",
+    "DBOP_APISERVER_PORT": "27443",
+    "DBOP_CONTROLLER_MANAGER_PORT": "21257",
+    "DBOP_SCHEDULER_PORT": "21259",
+}
+POLL_SECONDS = 0.2
+
+
+def database(name: str, namespace: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "database.example.com/v1",
+        "kind": "Database",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"type": "mysql", "version": "8.0", "storage": {"size": "1Gi"}},
+    }
+
+
+def items(kubectl: Kubectl, kinds: str, namespace: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = json.loads(kubectl.run("get", kinds, "-n", namespace, "-o", "json").stdout)["items"]
+    return found
+
+
+def wait_all(
+    what: str, names: list[str], seen: Callable[[], dict[str, bool]], usage: Usage, started: float, timeout: float
+) -> dict[str, float]:
+    """Seconds from `started` until each name was first seen done, polling."""
+    done: dict[str, float] = {}
+    deadline = time.monotonic() + timeout
+    while len(done) < len(names):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what}: {len(done)}/{len(names)} after {timeout:.0f}s")
+        now, state = time.monotonic(), seen()
+        done.update({name: now - started for name in names if state.get(name) and name not in done})
+        usage.sample()
+        time.sleep(POLL_SECONDS)
+    return done
+
+
+def statefulsets_seen(kubectl: Kubectl, namespace: str, ready: bool) -> Callable[[], dict[str, bool]]:
+    def probe() -> dict[str, bool]:
+        return {
+            sts["metadata"]["name"]: not ready
+            or (sts.get("status") or {}).get("readyReplicas", 0) >= sts["spec"].get("replicas", 1)
+            for sts in items(kubectl, "statefulsets", namespace)
+        }
+
+    return probe
+
+
+def databases_ready(kubectl: Kubectl, namespace: str) -> Callable[[], dict[str, bool]]:
+    def probe() -> dict[str, bool]:
+        result = {}
+        for db in items(kubectl, "databases", namespace):
+            status = db.get("status") or {}
+            current = status.get("observedGeneration") == db["metadata"]["generation"]
+            result[db["metadata"]["name"]] = bool(current and status.get("ready"))
+        return result
+
+    return probe
+
+
+def rendered_manifests(kubectl: Kubectl, namespace: str, target: str) -> list[dict[str, Any]]:
+    """The objects the operator's stacks created, as plain manifests for another namespace."""
+    manifests = []
+    for item in items(kubectl, "secrets,configmaps,services,statefulsets", namespace):
+        if item["metadata"].get("labels", {}).get("app.kubernetes.io/managed-by") != "database-operator":
+            continue
+        metadata = item["metadata"]
+        spec = item.get("spec") or {}
+        if item["kind"] == "Service" and spec.get("clusterIP") != "None":
+            spec.pop("clusterIP", None)
+            spec.pop("clusterIPs", None)
+        for template in spec.get("volumeClaimTemplates", []):
+            template.pop("status", None)
+        manifest = {
+            "apiVersion": item["apiVersion"],
+            "kind": item["kind"],
+            "metadata": {"name": metadata["name"], "namespace": target, "labels": metadata.get("labels", {})},
+        }
+        manifest.update({key: value for key, value in item.items() if key in ("spec", "data", "type")})
+        manifests.append(manifest)
+    return manifests
+
+
+def run_size(kubectl: Kubectl, operator: OperatorProcess, usage: Usage, count: int) -> tuple[Result, str, str]:
+    namespace, floor = f"bench-{count}-{uuid.uuid4().hex[:6]}", f"floor-{count}-{uuid.uuid4().hex[:6]}"
+    kubectl.run("create", "namespace", namespace)
+    kubectl.run("create", "namespace", floor)
+    names = [f"db-{index:02d}" for index in range(count)]
+    manifests = {"apiVersion": "v1", "kind": "List", "items": [database(name, namespace) for name in names]}
+    timeout = 120 + 10 * count
+    assert operator.process is not None
+    cpu_before = cpu_seconds(operator.process.pid)
+    started = time.monotonic()
+    kubectl.run("apply", "-f", "-", stdin=json.dumps(manifests))
+    created = wait_all("StatefulSets", names, statefulsets_seen(kubectl, namespace, False), usage, started, timeout)
+    ready = wait_all("Ready", names, databases_ready(kubectl, namespace), usage, started, timeout)
+    cpu = cpu_seconds(operator.process.pid) - cpu_before
+
+    floor_manifests = {"apiVersion": "v1", "kind": "List", "items": rendered_manifests(kubectl, namespace, floor)}
+    started = time.monotonic()
+    kubectl.run("apply", "--server-side", "-f", "-", stdin=json.dumps(floor_manifests))
+    floor_created = wait_all("floor", names, statefulsets_seen(kubectl, floor, False), usage, started, timeout)
+    floor_ready = wait_all("floor ready", names, statefulsets_seen(kubectl, floor, True), usage, started, timeout)
+    result = Result(
+        count=count,
+        statefulset=list(created.values()),
+        ready=list(ready.values()),
+        floor_statefulset=list(floor_created.values()),
+        floor_ready=list(floor_ready.values()),
+        cpu_seconds=cpu,
+    )
+    return result, namespace, floor
+
+
+def one_field_changes(kubectl: Kubectl, namespace: str, usage: Usage, floor: bool) -> list[float]:
+    """Replicas 1 -> 2, one Database (or StatefulSet, for the floor) after the other."""
+    latencies: list[float] = []
+    for sts in items(kubectl, "statefulsets", namespace):
+        name = sts["metadata"]["name"]
+        kind = "statefulset" if floor else "database"
+        started = time.monotonic()
+        kubectl.run("patch", kind, name, "-n", namespace, "--type=merge", "-p", '{"spec":{"replicas":2}}')
+
+        def scaled(name: str = name) -> dict[str, bool]:
+            current = kubectl.get("statefulset", name, namespace) or {}
+            return {name: current.get("spec", {}).get("replicas") == 2}
+
+        latencies += wait_all(f"{name} scaled", [name], scaled, usage, started, 120).values()
+    return latencies
+
+
+def idle_cpu(operator: OperatorProcess, seconds: float, usage: Usage) -> tuple[float, int]:
+    """CPU of the operator (and finished children) over an idle window, and the drift checks run in it."""
+    assert operator.process is not None
+    log_before = operator.log_path.read_text(errors="replace").count(": preview finished")
+    cpu_before, deadline = cpu_seconds(operator.process.pid), time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        usage.sample()
+        time.sleep(1)
+    checks = operator.log_path.read_text(errors="replace").count(": preview finished") - log_before
+    return cpu_seconds(operator.process.pid) - cpu_before, checks
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="scripts/benchmark", description=__doc__)
+    parser.add_argument("--sizes", default="1,10,50", help="Databases applied at once, per round")
+    parser.add_argument("--idle-seconds", type=float, default=240, help="idle window for the CPU-per-hour figure")
+    parser.add_argument("--drift-interval", type=float, default=120, help="DBOP_DRIFT_INTERVAL during the run")
+    parser.add_argument("--out", type=Path, default=REPO / "benchmark-results", help="where JSON and PNG go")
+    args = parser.parse_args()
+    sizes = [int(size) for size in args.sizes.split(",")]
+
+    env = {**os.environ, **CLUSTER_ENV}
+    subprocess.run([CLUSTER, "reset"], env=env, check=True, capture_output=True)
+    subprocess.run([CLUSTER, "start"], env=env, check=True)
+    kubeconfig = subprocess.check_output([CLUSTER, "kubeconfig"], env=env, text=True).strip()
+    env |= {"PATH": f"{toolchain_bin()}:{env['PATH']}", "KUBECONFIG": kubeconfig}
+    kubectl = Kubectl(env)
+    kubectl.run("apply", "--server-side", "-f", str(REPO / "crds" / "database.yaml"))
+    kubectl.run("wait", "--for=condition=Established", "crd/databases.database.example.com", "--timeout=60s")
+    state = Path(env["DBOP_CLUSTER_DIR"]) / "operator-state"
+    state.mkdir(parents=True, exist_ok=True)
+    operator = OperatorProcess(
+        env={
+            **env,
+            "DBOP_STATE_DIR": str(state),
+            "PULUMI_HOME": str(state / "pulumi-home"),
+            "PULUMI_CONFIG_PASSPHRASE": "benchmark",
+            "DBOP_DRIFT_INTERVAL": str(args.drift_interval),
+            "DBOP_WEBHOOK_PORT": "29443",
+            "DBOP_NAMESPACES": "bench-*",
+        },
+        log_path=state / "operator.log",
+        port=28089,
+    )
+    operator.start()
+    assert operator.process is not None
+    usage = Usage(operator.process.pid)
+    try:
+        results, namespaces = [], {}
+        for count in sizes:
+            result, *namespaces[count] = run_size(kubectl, operator, usage, count)
+            results.append(result)
+            print(f"{count} at once: done", flush=True)
+        changed = next((result for result in results if result.count == 10), results[0])
+        namespace, floor = namespaces[changed.count]
+        changed.change = one_field_changes(kubectl, namespace, usage, floor=False)
+        changed.floor_change = one_field_changes(kubectl, floor, usage, floor=True)
+        idle, checks = idle_cpu(operator, args.idle_seconds, usage)
+    finally:
+        operator.stop()
+        subprocess.run([CLUSTER, "reset"], env=env, check=False, capture_output=True)
+    databases = sum(result.count for result in results)
+    summary = {
+        "databases": databases,
+        "operator_cpu_seconds": sum(result.cpu_seconds for result in results),
+        "peak_operator_rss_mb": usage.peak_operator_bytes / 2**20,
+        "peak_tree_rss_mb": usage.peak_tree_bytes / 2**20,
+        "idle_databases": databases,
+        "idle_window_seconds": args.idle_seconds,
+        "idle_cpu_seconds": idle,
+        "idle_drift_checks": checks,
+        "idle_cpu_seconds_per_hour": idle / args.idle_seconds * 3600,
+        "drift_interval_seconds": args.drift_interval,
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    document = {"results": [result.as_json() for result in results], "summary": summary}
+    (args.out / f"benchmark-{stamp}.json").write_text(json.dumps(document, indent=2))
+    write_chart(results, args.out / f"benchmark-{stamp}.png")
+    print(write_table(results, summary))
+    print(f"wrote {args.out / f'benchmark-{stamp}.json'} and .png")
+
+
+if __name__ == "__main__":
+    main()

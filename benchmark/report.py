@@ -1,0 +1,99 @@
+"""Benchmark figures: percentiles, ratios to the floor, the printed table and the PNG chart."""
+
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """Nearest-rank percentile (p50 of [1, 2, 3, 4] is 2)."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)] if ordered else math.nan
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    return {"p50": percentile(values, 0.5), "p95": percentile(values, 0.95), "max": max(values, default=math.nan)}
+
+
+@dataclass
+class Result:
+    """One round: `count` Databases applied at once. Latencies in seconds from the apply."""
+
+    count: int
+    statefulset: list[float]
+    ready: list[float]
+    floor_statefulset: list[float]
+    floor_ready: list[float]
+    cpu_seconds: float
+    change: list[float] = field(default_factory=list)
+    floor_change: list[float] = field(default_factory=list)
+
+    def rows(self) -> list[tuple[str, list[float], list[float]]]:
+        rows = [
+            (f"{self.count} at once: apply -> StatefulSet", self.statefulset, self.floor_statefulset),
+            (f"{self.count} at once: apply -> Ready", self.ready, self.floor_ready),
+        ]
+        if self.change:
+            rows.append((f"replicas change -> StatefulSet ({len(self.change)}x)", self.change, self.floor_change))
+        return rows
+
+    def as_json(self) -> dict[str, Any]:
+        figures = {
+            name: {**spread(values), "floor": spread(floor), "ratio_p50": ratio(values, floor)}
+            for name, values, floor in self.rows()
+        }
+        return {**asdict(self), "figures": figures, "cpu_seconds_per_database": self.cpu_seconds / self.count}
+
+
+def ratio(values: list[float], floor: list[float]) -> float:
+    floor_p50 = percentile(floor, 0.5)
+    return percentile(values, 0.5) / floor_p50 if floor_p50 > 0 else math.nan
+
+
+def write_table(results: list[Result], summary: dict[str, Any]) -> str:
+    lines = [f"{'measure':<46} {'p50':>7} {'p95':>7} {'max':>7} {'floor p50':>10} {'x floor':>8}"]
+    for result in results:
+        for name, values, floor in result.rows():
+            figures = spread(values)
+            lines.append(
+                f"{name:<46} {figures['p50']:>6.2f}s {figures['p95']:>6.2f}s {figures['max']:>6.2f}s "
+                f"{percentile(floor, 0.5):>9.2f}s {ratio(values, floor):>7.1f}x"
+            )
+    lines.append("")
+    for result in results:
+        lines.append(
+            f"{result.count} at once: operator CPU {result.cpu_seconds:.1f}s "
+            f"({result.cpu_seconds / result.count:.2f}s per Database, children included)"
+        )
+    lines += [
+        f"peak memory: operator {summary['peak_operator_rss_mb']:.0f} MB "
+        f"({summary['peak_operator_rss_mb'] / summary['databases']:.1f} MB per Database), "
+        f"operator with its Pulumi processes {summary['peak_tree_rss_mb']:.0f} MB",
+        f"idle: {summary['idle_databases']} in-sync Databases cost {summary['idle_cpu_seconds_per_hour']:.0f} "
+        f"CPU-seconds per hour ({summary['idle_drift_checks']} drift checks in {summary['idle_window_seconds']:.0f}s, "
+        f"drift interval {summary['drift_interval_seconds']:.0f}s)",
+    ]
+    return "\n".join(lines)
+
+
+def write_chart(results: list[Result], path: Path) -> None:
+    import matplotlib  # noqa: PLC0415  (only the benchmark needs it)
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    rows = [row for result in results for row in result.rows()]
+    labels = [name for name, _, _ in rows]
+    positions = range(len(rows))
+    figure, axis = plt.subplots(figsize=(10, 0.6 * len(rows) + 1.5))
+    axis.barh([p + 0.2 for p in positions], [percentile(v, 0.5) for _, v, _ in rows], 0.4, label="operator p50")
+    axis.barh([p - 0.2 for p in positions], [percentile(f, 0.5) for _, _, f in rows], 0.4, label="floor p50")
+    axis.set_yticks(list(positions), labels)
+    axis.invert_yaxis()
+    axis.set_xlabel("seconds")
+    axis.set_title("database-operator: latency against server-side apply of the same manifests")
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
