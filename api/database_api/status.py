@@ -109,6 +109,11 @@ class DatabaseStatus(Camel):
     outputs: StackOutputs | None = Field(default=None, description="Outputs of the Database's Pulumi stack.")
     last_operation: OperationSummary | None = Field(default=None, description="Summary of the last Pulumi operation.")
     stack: str | None = Field(default=None, description="Name of the Database's Pulumi stack.")
+    applied_configuration: str | None = Field(
+        default=None,
+        description="Generation and hash of the stack configuration last applied; the same configuration is not "
+        "applied again when the operator restarts (drift checks verify the objects instead).",
+    )
     restored_from: RestoredFrom | None = Field(default=None, description="The backup loaded on first start.")
     plan: PlanStatus | None = Field(
         default=None, description="The change plan awaiting approval or last applied (updatePolicy RequireApproval)."

@@ -28,6 +28,7 @@ from database_operator.status import (
     outputs_status,
     readiness,
     readiness_status,
+    reconciled,
     set_condition,
 )
 from database_program.backup import BACKUP_DIRECTORY
@@ -162,10 +163,13 @@ async def propose_plan(
         events.normal(body, "PlanReady", message)
 
 
-async def apply_database(rt: Runtime, body: kopf.Body, retry: int, approval_changed: bool = False) -> None:
+async def apply_database(
+    rt: Runtime, body: kopf.Body, retry: int, approval_changed: bool = False, resumed: bool = False
+) -> None:
     """Bring the Database's objects to its spec, through the approval gate when the spec asks for it.
     Raises kopf's Temporary/PermanentError to drive retries. `approval_changed`: the approval annotation was
-    just set, so an approval that names another plan is reported as refused."""
+    just set, so an approval that names another plan is reported as refused. `resumed`: the operator (re)started;
+    a configuration applied before is not applied again, drift checks verify the live objects instead."""
     namespace, name, generation = (
         body.metadata.namespace or "default",
         body.metadata.name or "",
@@ -192,6 +196,13 @@ async def apply_database(rt: Runtime, body: kopf.Body, retry: int, approval_chan
     plan = tracker.status.get("plan")
     gated = approval_required(request.spec.get("updatePolicy"), plan)
     id_ = plan_id(generation, request.configuration)
+    if (
+        resumed
+        and tracker.status.get("appliedConfiguration") == id_
+        and reconciled(tracker.status.get("conditions", []), generation)
+    ):
+        tracker.applied_generation = generation  # in sync as far as the spec goes: no `up`
+        return
     outcome = decide(gated, id_, plan, body.metadata.annotations.get(APPROVAL_ANNOTATION))
     if approval_changed and outcome.refused_approval:
         events.warning(
@@ -209,6 +220,7 @@ async def apply_database(rt: Runtime, body: kopf.Body, retry: int, approval_chan
     result = await run_stack_operation(rt, tracker, body, retry, "up", lambda: rt.stacks.up(request))
     tracker.applied_generation = generation
     status = succeeded_status(tracker, result, generation)
+    status["appliedConfiguration"] = id_
     if restored_from:
         status["restoredFrom"] = restored_from
     if gated:

@@ -98,9 +98,13 @@ async def rules(spec: kopf.Spec, memo: kopf.Memo, **kwargs: Any) -> None:
 
 @kopf.on.create(*DATABASE)
 @kopf.on.update(*DATABASE, field="spec")
-@kopf.on.resume(*DATABASE)
 async def reconcile(body: kopf.Body, retry: int, memo: kopf.Memo, **_: Any) -> None:
     await apply_database(_runtime(memo), body, retry)
+
+
+@kopf.on.resume(*DATABASE)
+async def resume(body: kopf.Body, retry: int, memo: kopf.Memo, **_: Any) -> None:
+    await apply_database(_runtime(memo), body, retry, resumed=True)
 
 
 @kopf.on.update(*DATABASE, id="approval", field=("metadata", "annotations", APPROVAL_ANNOTATION))

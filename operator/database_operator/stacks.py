@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from importlib.metadata import version as package_version
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import grpc
 import yaml
@@ -37,6 +37,8 @@ logger = logging.getLogger(__name__)
 PROJECT = "database"
 STACK_NAME_LIMIT = 100
 PASSWORD_KEYS = ("adminPassword", "userPassword")
+SECRET_SENTINEL = "[secret]"
+"""What `pulumi stack output --json` shows for a secret output."""
 # Written before an operation starts and removed when it ends: finding it means the operator died mid-operation.
 IN_FLIGHT_MARKER = ".operation-in-flight"
 # Environment for every CLI call: never download a plugin or check for updates.
@@ -54,6 +56,24 @@ _TRANSIENT_MARKERS = (
     "connection reset",
     "no such host",
 )
+
+
+class OperatorWorkspace(auto.LocalWorkspace):
+    """A LocalWorkspace whose plain `stack_outputs` reads only the masked outputs. The Automation API reads the
+    outputs after every `up`; the full read decrypts them (a second CLI run, with the passphrase's key
+    derivation), and the operator reports only plain outputs. Secret values: `secret_stack_outputs`."""
+
+    def stack_outputs(self, stack_name: str) -> auto.OutputMap:
+        result = self.pulumi_command.run(
+            ["--non-interactive", "stack", "output", "--json", "--stack", stack_name], self.work_dir, self.env_vars
+        )
+        return {
+            key: auto.OutputValue(value=value, secret=value == SECRET_SENTINEL)
+            for key, value in json.loads(result.stdout).items()
+        }
+
+    def secret_stack_outputs(self, stack_name: str) -> auto.OutputMap:
+        return super().stack_outputs(stack_name)
 
 
 def stack_name(namespace: str, name: str) -> str:
@@ -176,6 +196,10 @@ class Stacks:
         self._settings = settings
         self._program = program
         self._command = check_toolchain()
+        self._selected: dict[str, auto.Stack] = {}
+        """Stacks already selected in the operator's workspaces: selecting costs a CLI run, once per stack."""
+        self._created: set[str] = set()
+        """Stacks this process created: they have no outputs to recover passwords from."""
 
     # -- workspaces -------------------------------------------------------------------------------------
 
@@ -199,7 +223,7 @@ class Stacks:
         work_dir.mkdir(parents=True, exist_ok=True)
         if create and backend_url.startswith("file://"):
             Path(backend_url.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
-        options = auto.LocalWorkspaceOptions(
+        workspace = OperatorWorkspace(
             work_dir=str(work_dir),
             program=self._program,
             env_vars={**self._env(), "PULUMI_BACKEND_URL": backend_url},
@@ -209,48 +233,70 @@ class Stacks:
             ),
             pulumi_command=self._command,
         )
-        select = auto.create_or_select_stack if create else auto.select_stack
-        return select(stack, project_name=PROJECT, program=self._program, opts=options)
+        if not create:
+            return auto.Stack.select(stack, workspace)
+        # Try the likely case first: a workspace with settings has a stack; one without is new.
+        if (work_dir / f"Pulumi.{stack}.yaml").exists():
+            try:
+                return auto.Stack.select(stack, workspace)
+            except auto.StackNotFoundError:
+                pass
+        try:
+            created = auto.Stack.create(stack, workspace)
+        except auto.StackAlreadyExistsError:
+            return auto.Stack.select(stack, workspace)
+        self._created.add(stack)
+        return created
+
+    def _selected_stack(self, stack: str) -> auto.Stack:
+        if stack not in self._selected:
+            self._selected[stack] = self._select(stack)
+        return self._selected[stack]
 
     def stack_settings_file(self, stack: str) -> Path:
         return self._workspace_dir(stack) / f"Pulumi.{stack}.yaml"
 
-    @staticmethod
-    def _configured_keys(stack: auto.Stack) -> set[str]:
-        path = Path(str(stack.workspace.work_dir)) / f"Pulumi.{stack.name}.yaml"
-        if not path.exists():
-            return set()
-        document = yaml.safe_load(path.read_text()) or {}
-        return set((document.get("config") or {}).keys())
-
     def _configure(self, stack: auto.Stack, request: StackInput) -> None:
-        """Write the spec and environment data to the stack's configuration; generate passwords only once."""
-        values = {
-            "name": auto.ConfigValue(request.name),
-            "namespace": auto.ConfigValue(request.namespace),
-            "spec": auto.ConfigValue(json.dumps(request.spec, sort_keys=True)),
-            "engineProfile": auto.ConfigValue(json.dumps(request.engine_profile, sort_keys=True)),
-            "environmentProfile": auto.ConfigValue(json.dumps(request.environment_profile, sort_keys=True)),
-            "serviceMonitorAvailable": auto.ConfigValue(json.dumps(request.service_monitor_available)),
+        """Write the spec and environment data to the stack's configuration; generate passwords only once.
+        Plain values go straight into the stack's settings file (what `pulumi config set` would write, without
+        running the CLI); only the passwords, encrypted, need the CLI, and only the first time."""
+        path = Path(str(stack.workspace.work_dir)) / f"Pulumi.{stack.name}.yaml"
+        document = (yaml.safe_load(path.read_text()) if path.exists() else None) or {}
+        config = document.get("config") or {}
+        document["config"] = config
+        plain = {
+            "name": request.name,
+            "namespace": request.namespace,
+            "spec": json.dumps(request.spec, sort_keys=True),
+            "engineProfile": json.dumps(request.engine_profile, sort_keys=True),
+            "environmentProfile": json.dumps(request.environment_profile, sort_keys=True),
+            "serviceMonitorAvailable": json.dumps(request.service_monitor_available),
         }
         if request.restore is not None:
-            values["restore"] = auto.ConfigValue(json.dumps(request.restore, sort_keys=True))
-        present = self._configured_keys(stack)
-        for key in PASSWORD_KEYS:
-            if f"{CONFIG_NAMESPACE}:{key}" not in present:
-                password = self._recover_password(stack, key) or request.live_passwords.get(key) or new_password()
-                values[key] = auto.ConfigValue(password, secret=True)
-        stack.set_all_config({f"{CONFIG_NAMESPACE}:{key}": value for key, value in values.items()})
+            plain["restore"] = json.dumps(request.restore, sort_keys=True)
+        config.update({f"{CONFIG_NAMESPACE}:{key}": value for key, value in plain.items()})
+        path.write_text(yaml.safe_dump(document, sort_keys=True))
+        missing = [key for key in PASSWORD_KEYS if f"{CONFIG_NAMESPACE}:{key}" not in config]
+        if missing:
+            recovered = {} if stack.name in self._created else self._recover_passwords(stack)
+            stack.set_all_config(
+                {
+                    f"{CONFIG_NAMESPACE}:{key}": auto.ConfigValue(
+                        recovered.get(key) or request.live_passwords.get(key) or new_password(), secret=True
+                    )
+                    for key in missing
+                }
+            )
 
     @staticmethod
-    def _recover_password(stack: auto.Stack, key: str) -> str | None:
+    def _recover_passwords(stack: auto.Stack) -> dict[str, str]:
         """A lost workspace (new volume, other backend host) must not mean new passwords for an existing
         database: the stack's secret outputs still hold them (and failing those, the live Secret does)."""
         try:
-            output = stack.outputs().get(key)
+            outputs = cast(OperatorWorkspace, stack.workspace).secret_stack_outputs(stack.name)
         except auto.CommandError:
-            return None
-        return str(output.value) if output is not None else None
+            return {}
+        return {key: str(outputs[key].value) for key in PASSWORD_KEYS if key in outputs}
 
     # -- recovery ---------------------------------------------------------------------------------------
 
@@ -279,7 +325,7 @@ class Stacks:
     ) -> OperationResult:
         """Select (or create) the stack, recover it if needed, configure it, run one operation, summarise it."""
         started = time.monotonic()
-        stack = self._select(name)
+        stack = self._selected_stack(name)
         self._recover_if_interrupted(stack, name)
         if request is not None:
             self._configure(stack, request)
@@ -313,7 +359,8 @@ class Stacks:
         return self._run(
             request.stack,
             "up",
-            lambda stack: stack.up(refresh=refresh, suppress_progress=True, suppress_outputs=True),
+            # show_secrets=False: the summary needs no decryption (one key derivation less per `up`).
+            lambda stack: stack.up(refresh=refresh, suppress_progress=True, suppress_outputs=True, show_secrets=False),
             request,
             changes_of=lambda result: result.summary.resource_changes,
             outputs_of=lambda result: {key: out.value for key, out in result.outputs.items() if not out.secret},
@@ -390,6 +437,7 @@ class Stacks:
             changes_of=lambda result: result.summary.resource_changes,
         )
         shutil.rmtree(self._workspace_dir(stack_id), ignore_errors=True)
+        self._selected.pop(stack_id, None)
         return result
 
 

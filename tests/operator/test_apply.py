@@ -191,3 +191,19 @@ def test_an_existing_credentials_secret_is_adopted_not_replaced(
     kube.secrets[("shop", "orders-credentials")] = {"admin-password": "kept-admin", "password": "kept-user"}
     asyncio.run(apply_database(runtime, database(), retry=0))
     assert stacks.calls[0][1].live_passwords == {"adminPassword": "kept-admin", "userPassword": "kept-user"}
+
+
+def test_a_restart_applies_nothing_that_was_applied_already(
+    runtime: Runtime, stacks: FakeStacks, kube: FakeKube, database: MakeDatabase
+) -> None:
+    asyncio.run(apply_database(runtime, database(generation=1), retry=0))
+    assert kube.status()["appliedConfiguration"].startswith("1-")
+    runtime.trackers.clear()  # the operator restarts: what it knows comes from the stored status
+
+    asyncio.run(apply_database(runtime, database(generation=1, status=kube.status()), retry=0, resumed=True))
+    assert stacks.kinds() == ["up"]  # in sync: no `up`
+    assert runtime.trackers[("shop", "orders")].applied_generation == 1  # drift checks take over
+
+    changed_while_down = database(generation=2, status=kube.status(), replicas=2)
+    asyncio.run(apply_database(runtime, changed_while_down, retry=0, resumed=True))
+    assert stacks.kinds() == ["up", "up"]

@@ -1,6 +1,7 @@
 """The Automation API layer with the CLI mocked out: naming, configuration, passwords, errors, recovery."""
 
 import dataclasses
+import json
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -74,18 +75,26 @@ class FakeStack:
     def __init__(self, settings_file: Path) -> None:
         self.settings_file = settings_file
         self.name = settings_file.name.removeprefix("Pulumi.").removesuffix(".yaml")
-        self.workspace = SimpleNamespace(work_dir=str(settings_file.parent))
+        self.workspace = SimpleNamespace(work_dir=str(settings_file.parent), secret_stack_outputs=self.outputs)
         self.calls: list[str] = []
         self.config: dict[str, Any] = {}
         self.up_error: Exception | None = None
         self.stored_outputs: dict[str, auto.OutputValue] = {}
 
     def set_all_config(self, values: dict[str, auto.ConfigValue]) -> None:
+        """Like `pulumi config set-all`: the given keys (encrypted when secret) join the settings file."""
         self.calls.append("set_all_config")
         self.config.update({key: value.value for key, value in values.items()})
-        self.settings_file.write_text(yaml.safe_dump({"config": {key: "enc" for key in self.config}}))
+        document = yaml.safe_load(self.settings_file.read_text()) if self.settings_file.exists() else {}
+        document.setdefault("config", {}).update({key: {"secure": "enc"} for key in values})
+        self.settings_file.write_text(yaml.safe_dump(document))
 
-    def outputs(self) -> dict[str, auto.OutputValue]:
+    def settings(self) -> dict[str, Any]:
+        """The stack's configuration as its settings file holds it."""
+        config: dict[str, Any] = yaml.safe_load(self.settings_file.read_text())["config"]
+        return config
+
+    def outputs(self, name: str = "") -> dict[str, auto.OutputValue]:
         self.calls.append("outputs")
         return self.stored_outputs
 
@@ -117,7 +126,8 @@ class FakeStack:
 @pytest.fixture
 def fake_stack(tmp_path: Path, mocker: MockerFixture) -> FakeStack:
     stack = FakeStack(tmp_path / "workspaces" / "shop.orders" / "Pulumi.shop.orders.yaml")
-    mocker.patch.object(stacks_module.auto, "create_or_select_stack", return_value=stack)
+    mocker.patch.object(stacks_module.auto.Stack, "create", return_value=stack)
+    mocker.patch.object(stacks_module.auto.Stack, "select", return_value=stack)
     mocker.patch.object(stacks_module, "check_toolchain", return_value=MagicMock())
     return stack
 
@@ -140,26 +150,42 @@ def test_up_configures_the_stack_and_keeps_secret_outputs_out(stacks: Stacks, fa
     outcome = stacks.up(REQUEST)
     assert outcome.changes == {"create": 6} and outcome.changed
     assert outcome.outputs == {"endpoint": "orders.shop.svc:3306"}
-    assert fake_stack.config["database:name"] == "orders"
-    assert fake_stack.config["database:spec"] == '{"storage": {"size": "1Gi"}, "type": "mysql", "version": "8.0"}'
+    assert fake_stack.settings()["database:name"] == "orders"
+    assert fake_stack.settings()["database:spec"] == '{"storage": {"size": "1Gi"}, "type": "mysql", "version": "8.0"}'
+    assert fake_stack.settings()["database:adminPassword"] == {"secure": "enc"}  # set through the CLI, encrypted
     assert len(fake_stack.config["database:adminPassword"]) >= 32
 
 
-def test_passwords_are_generated_once(stacks: Stacks, fake_stack: FakeStack) -> None:
+def test_passwords_are_generated_once_and_later_updates_run_no_config_command(
+    stacks: Stacks, fake_stack: FakeStack
+) -> None:
     stacks.up(REQUEST)
-    first = fake_stack.config["database:adminPassword"]
-    fake_stack.config.clear()
-    stacks.up(REQUEST)
-    assert "database:adminPassword" not in fake_stack.config  # already in the stack's config file: left alone
-    assert first
+    assert fake_stack.calls.count("set_all_config") == 1
+    stacks.up(dataclasses.replace(REQUEST, spec={**REQUEST.spec, "replicas": 3}))
+    assert fake_stack.calls.count("set_all_config") == 1  # passwords are in the file already: no CLI run
+    assert json.loads(fake_stack.settings()["database:spec"])["replicas"] == 3
+    assert fake_stack.settings()["database:adminPassword"] == {"secure": "enc"}  # the encrypted value is kept
 
 
-def test_a_lost_workspace_recovers_passwords_from_secret_outputs(stacks: Stacks, fake_stack: FakeStack) -> None:
+@pytest.mark.usefixtures("fake_stack")
+def test_a_stack_is_selected_once(stacks: Stacks) -> None:
+    stacks.up(REQUEST)
+    stacks.preview(REQUEST)
+    assert stacks_module.auto.Stack.create.call_count == 1  # type: ignore[attr-defined]
+    assert stacks_module.auto.Stack.select.call_count == 0  # type: ignore[attr-defined]
+
+
+def test_a_lost_workspace_recovers_passwords_from_secret_outputs(
+    stacks: Stacks, fake_stack: FakeStack, mocker: MockerFixture
+) -> None:
+    exists = auto.StackAlreadyExistsError(CommandResult(stdout="", stderr="stack already exists", code=255))
+    mocker.patch.object(stacks_module.auto.Stack, "create", side_effect=exists)  # in the backend, not here
     fake_stack.stored_outputs = {
         "adminPassword": auto.OutputValue("kept-admin", True),
         "userPassword": auto.OutputValue("kept-user", True),
     }
     stacks.up(REQUEST)
+    assert stacks_module.auto.Stack.select.call_count == 1  # type: ignore[attr-defined]
     assert fake_stack.config["database:adminPassword"] == "kept-admin"
     assert fake_stack.config["database:userPassword"] == "kept-user"
 
@@ -213,14 +239,14 @@ def selected(mocker: MockerFixture) -> list[tuple[str, Any]]:
     opened: list[tuple[str, Any]] = []
 
     def open_stack(kind: str) -> Any:
-        def _open(name: str, project_name: str, program: Any, opts: auto.LocalWorkspaceOptions) -> FakeStack:
-            opened.append((kind, opts))
-            return FakeStack(Path(str(opts.work_dir)) / f"Pulumi.{name}.yaml")
+        def _open(name: str, workspace: auto.LocalWorkspace) -> FakeStack:
+            opened.append((kind, workspace))
+            return FakeStack(Path(str(workspace.work_dir)) / f"Pulumi.{name}.yaml")
 
         return _open
 
-    mocker.patch.object(stacks_module.auto, "select_stack", side_effect=open_stack("select"))
-    mocker.patch.object(stacks_module.auto, "create_or_select_stack", side_effect=open_stack("create"))
+    mocker.patch.object(stacks_module.auto.Stack, "select", side_effect=open_stack("select"))
+    mocker.patch.object(stacks_module.auto.Stack, "create", side_effect=open_stack("create"))
     return opened
 
 
@@ -238,13 +264,13 @@ def test_a_proposed_change_is_previewed_in_a_scratch_copy_of_the_workspace(
 
     outcome = stacks.preview_proposed(dataclasses.replace(REQUEST, spec={**REQUEST.spec, "replicas": 3}))
 
-    [(kind, opts)] = selected
+    [(kind, workspace)] = selected
     assert kind == "select"  # an existing stack is previewed, never created
-    assert opts.env_vars["PULUMI_BACKEND_URL"] == f"file://{tmp_path / 'backend'}"
-    assert not str(opts.work_dir).startswith(str(tmp_path))  # a scratch workspace, not the operator's
+    assert workspace.env_vars["PULUMI_BACKEND_URL"] == f"file://{tmp_path / 'backend'}"
+    assert not str(workspace.work_dir).startswith(str(tmp_path))  # a scratch workspace, not the operator's
     assert operator_file.read_text() == before  # the operator's configuration is untouched
     assert (operator_file.parent / IN_FLIGHT_MARKER).exists()  # and its operation is not "recovered"
-    assert not Path(str(opts.work_dir)).exists()  # the scratch copy is gone
+    assert not Path(str(workspace.work_dir)).exists()  # the scratch copy is gone
     assert [step.op for step in outcome.steps] == ["refresh", "update", "replace", "delete"]
 
 
@@ -253,15 +279,15 @@ def test_a_proposed_new_database_is_previewed_in_a_scratch_backend(
     tmp_path: Path, mocker: MockerFixture, selected: list[tuple[str, Any]]
 ) -> None:
     missing = auto.StackNotFoundError(CommandResult(stdout="", stderr="no stack named 'shop.orders' found", code=255))
-    mocker.patch.object(stacks_module.auto, "select_stack", side_effect=missing)
+    mocker.patch.object(stacks_module.auto.Stack, "select", side_effect=missing)
     (tmp_path / "backend").mkdir()
     stacks = Stacks(OperatorSettings(state_dir=tmp_path, passphrase="secret"), program=lambda: None)
 
     stacks.preview_proposed(REQUEST)
 
-    [(kind, opts)] = selected
+    [(kind, workspace)] = selected
     assert kind == "create"
-    assert opts.env_vars["PULUMI_BACKEND_URL"].startswith("file:///tmp/")
+    assert workspace.env_vars["PULUMI_BACKEND_URL"].startswith("file:///tmp/")
     assert list((tmp_path / "backend").iterdir()) == [] and not (tmp_path / "workspaces").exists()
 
 
@@ -319,3 +345,16 @@ def test_a_provider_plugin_of_another_version_fails_fast(mocker: MockerFixture) 
         ToolchainError, match=r"is version 4\.0\.0; this operator's pulumi-kubernetes SDK needs 4\.25\.0"
     ):
         check_toolchain()
+
+
+def test_plain_outputs_are_read_without_decrypting(tmp_path: Path) -> None:
+    command = MagicMock()
+    command.run.return_value = CommandResult(
+        stdout='{"endpoint": "db:3306", "adminPassword": "[secret]"}', stderr="", code=0
+    )
+    workspace = stacks_module.OperatorWorkspace(work_dir=str(tmp_path), pulumi_command=command)
+    outputs = workspace.stack_outputs("shop.orders")
+    [args] = [call.args[0] for call in command.run.call_args_list]
+    assert "--show-secrets" not in args  # one CLI run, no key derivation
+    assert (outputs["endpoint"].value, outputs["endpoint"].secret) == ("db:3306", False)
+    assert outputs["adminPassword"].secret
