@@ -10,6 +10,7 @@ Prints a table, writes JSON and a PNG chart.
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import time
 import uuid
@@ -19,7 +20,7 @@ from typing import Any
 
 from benchmark.process import Usage, cpu_seconds
 from benchmark.report import Result, write_chart, write_table
-from tests.e2e.cluster import REPO, Kubectl, OperatorProcess, toolchain_bin
+from tests.e2e.cluster import REPO, Kubectl, OperatorProcess, toolchain_bin, wait_for
 
 CLUSTER = str(REPO / "toolchain" / "cluster.sh")
 # A cluster of its own (state and ports), so the benchmark never meets the demo's or the tests' objects.
@@ -187,6 +188,8 @@ def main() -> None:
     kubectl = Kubectl(env)
     kubectl.run("apply", "--server-side", "-f", str(REPO / "crds" / "database.yaml"))
     kubectl.run("wait", "--for=condition=Established", "crd/databases.database.example.com", "--timeout=60s")
+    # A fresh API server answers "storage is (re)initializing" for a new kind a little longer than that.
+    wait_for("Databases to be served", lambda: kubectl.run("get", "databases", "-A", check=False).returncode == 0)
     state = Path(env["DBOP_CLUSTER_DIR"]) / "operator-state"
     state.mkdir(parents=True, exist_ok=True)
     operator = OperatorProcess(
@@ -218,6 +221,8 @@ def main() -> None:
         idle, checks = idle_cpu(operator, args.idle_seconds, usage)
     finally:
         operator.stop()
+        args.out.mkdir(parents=True, exist_ok=True)
+        shutil.copy(operator.log_path, args.out / "operator.log")  # the cluster's state, log included, goes now
         subprocess.run([CLUSTER, "reset"], env=env, check=False, capture_output=True)
     databases = sum(result.count for result in results)
     summary = {

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.cluster import REPO, Kubectl, OperatorProcess, toolchain_bin
+from tests.e2e.cluster import REPO, Kubectl, OperatorProcess, toolchain_bin, wait_for
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -48,6 +48,9 @@ def kubectl(cluster_env: dict[str, str]) -> Kubectl:
     client.run("apply", "--server-side", "-f", str(REPO / "crds" / "database.yaml"))
     for crd in ("databases", "databasebackups"):
         client.run("wait", "--for=condition=Established", f"crd/{crd}.database.example.com", "--timeout=60s")
+        # A fresh API server answers "storage is (re)initializing" for a new kind a little longer than that,
+        # and an operator that starts watching then may give up on it.
+        wait_for(f"{crd} to be served", lambda crd=crd: client.run("get", crd, "-A", check=False).returncode == 0)
     return client
 
 
