@@ -23,7 +23,7 @@ PULUMI_FIELD_MANAGER = "pulumi-kubernetes"
 
 def _tracker_for(rt: Runtime, body: kopf.Body) -> DatabaseTracker | None:
     instance = body.metadata.labels.get(INSTANCE_LABEL)
-    return rt.trackers.get((body.metadata.namespace or "default", instance)) if instance else None
+    return rt.observed(body.metadata.namespace or "default", instance) if instance else None
 
 
 def written_by_someone_else(body: kopf.Body) -> bool:

@@ -55,6 +55,9 @@ class Runtime:
     kube: Kube
     service_monitor_available: bool = False
     trackers: dict[tuple[str, str], DatabaseTracker] = field(default_factory=dict)
+    unclaimed: dict[tuple[str, str], DatabaseTracker] = field(default_factory=dict)
+    """What the watches saw of Databases before their first handler ran (the initial listing after a start):
+    handed to the Database's tracker when it is made, so no StatefulSet or finished Job is missed."""
     executor: ThreadPoolExecutor = field(init=False)
     operations: asyncio.Semaphore = field(init=False)
 
@@ -66,11 +69,24 @@ class Runtime:
     def tracker(self, namespace: str, name: str, status: dict[str, Any] | None = None) -> DatabaseTracker:
         key = (namespace, name)
         if key not in self.trackers:
-            self.trackers[key] = DatabaseTracker(namespace, name, status=dict(status or {}))
+            seen = self.unclaimed.pop(key, None)
+            tracker = DatabaseTracker(namespace, name, status=dict(status or {}))
+            if seen is not None:
+                tracker.statefulset, tracker.backup_jobs = seen.statefulset, seen.backup_jobs
+                tracker.backups_changed = bool(seen.backup_jobs)
+            self.trackers[key] = tracker
         return self.trackers[key]
+
+    def observed(self, namespace: str, name: str) -> DatabaseTracker:
+        """The tracker watches record into: the Database's, or a placeholder until its first handler runs."""
+        key = (namespace, name)
+        if key in self.trackers:
+            return self.trackers[key]
+        return self.unclaimed.setdefault(key, DatabaseTracker(namespace, name))
 
     def forget(self, namespace: str, name: str) -> None:
         self.trackers.pop((namespace, name), None)
+        self.unclaimed.pop((namespace, name), None)
 
     async def run_operation(self, tracker: DatabaseTracker, operation: Callable[[], T]) -> T:
         """Run a blocking stack operation in a worker thread: one per Database, a bounded number in all."""

@@ -137,3 +137,13 @@ def test_watcher_corrects_suspected_drift(
     assert stacks.kinds()[-2:] == ["preview", "up"]
     assert kube.condition("Drifted")["reason"] == "DriftCorrected"
     assert kube.status()["phase"] == "Creating"  # the StatefulSet is gone until up recreates it
+
+
+def test_what_watches_see_before_a_databases_first_handler_is_kept(
+    runtime: Runtime, kube: FakeKube, database: MakeDatabase
+) -> None:
+    """After a restart the initial listing can deliver the StatefulSet before the Database's handler runs."""
+    observe_owned_object(runtime, None, statefulset(replicas=1, ready=1))
+    body = database(generation=1)
+    asyncio.run(apply_database(runtime, body, retry=0))
+    assert kube.status()["phase"] == "Ready" and kube.status()["ready"] is True
