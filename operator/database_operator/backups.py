@@ -7,7 +7,6 @@ Builders and status functions are pure; Kubernetes IO goes through `kube.py`.
 import copy
 import hashlib
 import json
-import logging
 from collections.abc import Mapping
 from typing import Any, cast
 
@@ -22,8 +21,7 @@ from database_operator import events
 from database_operator.runtime import Runtime
 from database_operator.status import finished_backup_job, now
 from database_program.backup import BACKUP_DIRECTORY
-
-logger = logging.getLogger(__name__)
+from database_program.context import backup_name
 
 BACKUP_LABEL = f"{GROUP}/backup"
 """On a Job: the DatabaseBackup it takes."""
@@ -40,10 +38,6 @@ def job_name(backup: str) -> str:
     if len(name) <= _NAME_LIMIT:
         return name
     return f"{name[: _NAME_LIMIT - 7]}-{hashlib.sha256(name.encode()).hexdigest()[:6]}"
-
-
-def backup_volume(database: str) -> str:
-    return f"{database}-backup"
 
 
 def artifact_path(backup: str, engine: Engine) -> str:
@@ -104,7 +98,7 @@ def status_from_job(job: Mapping[str, Any], engine: Engine, messages: list[str])
     labels = job["metadata"].get("labels", {})
     backup, database = labels[BACKUP_LABEL], labels.get("app.kubernetes.io/instance", "")
     started = (job.get("status") or {}).get("startTime") or job["metadata"].get("creationTimestamp")
-    common = {"job": job["metadata"]["name"], "start_time": started, "volume": backup_volume(database)}
+    common = {"job": job["metadata"]["name"], "start_time": started, "volume": backup_name(database)}
     finished = finished_backup_job(job)
     if finished is None:
         return _status(phase=BackupPhase.RUNNING, in_progress=True, **common)
@@ -143,7 +137,7 @@ async def start_backup(rt: Runtime, body: kopf.Body) -> None:
     if not (stored.get("spec", {}).get("backup") or {}).get("enabled"):
         await fail(f"spec.database: Database {database} has no backup storage (set spec.backup.enabled: true on it)")
         return
-    cron_job = await rt.kube.read_cron_job(namespace, backup_volume(database))
+    cron_job = await rt.kube.read_cron_job(namespace, backup_name(database))
     if cron_job is None:
         message = f"waiting for Database {database}'s backup CronJob to exist"
         await rt.kube.patch_backup_status(namespace, name, _status(phase=BackupPhase.PENDING, message=message))
@@ -155,7 +149,7 @@ async def start_backup(rt: Runtime, body: kopf.Body) -> None:
         in_progress=True,
         job=job["metadata"]["name"],
         start_time=now(),
-        volume=backup_volume(database),
+        volume=backup_name(database),
     )
     await rt.kube.patch_backup_status(namespace, name, running)
     events.normal(body, "BackupStarted", f"Job {job['metadata']['name']} backs up Database {database}")

@@ -20,6 +20,11 @@ def credentials_secret_name(database: str) -> str:
     return f"{database}-credentials"
 
 
+def backup_name(database: str) -> str:
+    """The backup volume, script ConfigMap and CronJob of a Database with backups on."""
+    return f"{database}-backup"
+
+
 @dataclass(frozen=True)
 class Credentials:
     """Generated once by the operator, kept encrypted in the stack's configuration."""
@@ -65,7 +70,7 @@ class DatabaseContext:
 
     @property
     def backup_name(self) -> str:
-        return f"{self.name}-backup"
+        return backup_name(self.name)
 
     @property
     def database_name(self) -> str:

@@ -75,6 +75,14 @@ def engine(request: pytest.FixtureRequest) -> tuple[Server, EngineScripts]:
     return server, ENGINES[request.param]
 
 
+@pytest.fixture
+def backups(tmp_path: Path) -> Path:
+    """The backup volume, as the Job mounts it; the script's termination log goes beside it."""
+    directory = tmp_path / "backups"
+    directory.mkdir()
+    return directory
+
+
 def new_database(server: Server, schema: str = "") -> str:
     name = f"db_{uuid.uuid4().hex[:10]}"
     server.sql("postgres" if server.engine == "postgresql" else "mysql", f"CREATE DATABASE {name}")
@@ -110,11 +118,11 @@ def restore_env(server: Server, database: str, dump: Path) -> dict[str, str]:
     }
 
 
-def test_a_dump_restores_to_identical_contents(engine: tuple[Server, EngineScripts], tmp_path: Path) -> None:
+def test_a_dump_restores_to_identical_contents(
+    engine: tuple[Server, EngineScripts], tmp_path: Path, backups: Path
+) -> None:
     server, scripts = engine
     source = new_database(server, scripts.schema)
-    backups = tmp_path / "backups"
-    backups.mkdir()
 
     backup = run_script(scripts.backup, server.backup_env(source, backups))
 
@@ -142,12 +150,10 @@ def test_a_dump_restores_to_identical_contents(engine: tuple[Server, EngineScrip
 
 
 def test_an_on_demand_backup_has_its_name_and_is_never_overwritten(
-    engine: tuple[Server, EngineScripts], tmp_path: Path
+    engine: tuple[Server, EngineScripts], backups: Path
 ) -> None:
     server, scripts = engine
     source = new_database(server, scripts.schema)
-    backups = tmp_path / "backups"
-    backups.mkdir()
     env = server.backup_env(source, backups, BACKUP_NAME="before-migration")
 
     assert run_script(scripts.backup, env).returncode == 0
@@ -166,12 +172,10 @@ def age(path: Path, days: float) -> None:
 
 
 def test_retention_prunes_only_scheduled_dumps_older_than_it(
-    engine: tuple[Server, EngineScripts], tmp_path: Path
+    engine: tuple[Server, EngineScripts], backups: Path
 ) -> None:
     server, scripts = engine
     source = new_database(server, scripts.schema)
-    backups = tmp_path / "backups"
-    backups.mkdir()
     suffix = scripts.suffix
     age(backups / f"scheduled-20260101T020000Z{suffix}", days=8)
     age(backups / f"scheduled-20260108T020000Z{suffix}", days=2)
@@ -194,12 +198,10 @@ def test_retention_prunes_only_scheduled_dumps_older_than_it(
 
 @pytest.mark.parametrize("failure", ["wrong password", "server down", "disk full"])
 def test_a_failed_backup_exits_non_zero_and_leaves_nothing_that_looks_valid(
-    engine: tuple[Server, EngineScripts], tmp_path: Path, failure: str
+    engine: tuple[Server, EngineScripts], tmp_path: Path, backups: Path, failure: str
 ) -> None:
     server, scripts = engine
     source = new_database(server, scripts.schema)
-    backups = tmp_path / "backups"
-    backups.mkdir()
     env = server.backup_env(source, backups)
     limit = None
     if failure == "wrong password":
@@ -224,15 +226,15 @@ def _closed_port() -> int:
     return _free_port()  # bound and released: nothing listens there
 
 
-def test_a_missing_or_corrupt_dump_fails_the_restore(engine: tuple[Server, EngineScripts], tmp_path: Path) -> None:
+def test_a_missing_or_corrupt_dump_fails_the_restore(
+    engine: tuple[Server, EngineScripts], tmp_path: Path, backups: Path
+) -> None:
     server, scripts = engine
     target = new_database(server)
     missing = run_script(scripts.restore, restore_env(server, target, tmp_path / f"nothing{scripts.suffix}"))
     assert missing.returncode != 0 and "not found" in missing.stderr
 
     source = new_database(server, scripts.schema)
-    backups = tmp_path / "backups"
-    backups.mkdir()
     assert run_script(scripts.backup, server.backup_env(source, backups)).returncode == 0
     [artifact] = artifacts(backups)
     corrupt = tmp_path / f"corrupt{scripts.suffix}"
