@@ -58,6 +58,11 @@ _TRANSIENT_MARKERS = (
 )
 
 
+def settings_file(work_dir: Path | str, stack: str) -> Path:
+    """`Pulumi.<stack>.yaml` in a workspace: the stack's configuration, encrypted secrets and salt."""
+    return Path(work_dir) / f"Pulumi.{stack}.yaml"
+
+
 class OperatorWorkspace(auto.LocalWorkspace):
     """A LocalWorkspace whose plain `stack_outputs` reads only the masked outputs. The Automation API reads the
     outputs after every `up`; the full read decrypts them (a second CLI run, with the passphrase's key
@@ -157,8 +162,15 @@ class OperationResult:
         return any(count for op, count in self.changes.items() if op != "same")
 
 
-def _summarize(changes: Mapping[Any, int] | None) -> dict[str, int]:
-    return {str(getattr(op, "value", op)): count for op, count in (changes or {}).items()}
+def _finished(kind: str, started: float, changes: Mapping[Any, int] | None, **details: Any) -> OperationResult:
+    """The summary of an operation that began at `started` (monotonic) and just ended."""
+    return OperationResult(
+        kind=kind,
+        changes={str(getattr(op, "value", op)): count for op, count in (changes or {}).items()},
+        duration_seconds=time.monotonic() - started,
+        finished_at=datetime.now(UTC),
+        **details,
+    )
 
 
 def resource_step(event: auto.EngineEvent) -> ResourceStep | None:
@@ -236,7 +248,7 @@ class Stacks:
         if not create:
             return auto.Stack.select(stack, workspace)
         # Try the likely case first: a workspace with settings has a stack; one without is new.
-        if (work_dir / f"Pulumi.{stack}.yaml").exists():
+        if settings_file(work_dir, stack).exists():
             try:
                 return auto.Stack.select(stack, workspace)
             except auto.StackNotFoundError:
@@ -254,13 +266,13 @@ class Stacks:
         return self._selected[stack]
 
     def stack_settings_file(self, stack: str) -> Path:
-        return self._workspace_dir(stack) / f"Pulumi.{stack}.yaml"
+        return settings_file(self._workspace_dir(stack), stack)
 
     def _configure(self, stack: auto.Stack, request: StackInput) -> None:
         """Write the spec and environment data to the stack's configuration; generate passwords only once.
         Plain values go straight into the stack's settings file (what `pulumi config set` would write, without
         running the CLI); only the passwords, encrypted, need the CLI, and only the first time."""
-        path = Path(str(stack.workspace.work_dir)) / f"Pulumi.{stack.name}.yaml"
+        path = settings_file(str(stack.workspace.work_dir), stack.name)
         document = (yaml.safe_load(path.read_text()) if path.exists() else None) or {}
         config = document.get("config") or {}
         document["config"] = config
@@ -343,13 +355,7 @@ class Stacks:
             raise classify(error) from error
         marker.unlink(missing_ok=True)
         logger.info("stack %s: %s finished", name, kind)
-        return OperationResult(
-            kind=kind,
-            changes=_summarize(changes_of(result)),
-            duration_seconds=time.monotonic() - started,
-            finished_at=datetime.now(UTC),
-            outputs=outputs_of(result),
-        )
+        return _finished(kind, started, changes_of(result), outputs=outputs_of(result))
 
     # -- operations -------------------------------------------------------------------------------------
 
@@ -399,13 +405,7 @@ class Stacks:
                 result = self._preview(stack, exists, steps)
             except auto.CommandError as error:
                 raise classify(error) from error
-        return OperationResult(
-            kind="preview",
-            changes=_summarize(result.change_summary),
-            duration_seconds=time.monotonic() - started,
-            finished_at=datetime.now(UTC),
-            steps=tuple(steps),
-        )
+        return _finished("preview", started, result.change_summary, steps=tuple(steps))
 
     def _select_existing(self, stack: str, work_dir: Path) -> auto.Stack | None:
         """The stack if the backend has it; None, and nothing created, if not."""
