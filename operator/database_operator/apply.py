@@ -8,7 +8,7 @@ from typing import Any
 
 import kopf
 
-from database_api.profiles import DeletionPolicy, UpdatePolicy
+from database_api.profiles import UpdatePolicy
 from database_api.spec import SpecError, checked_spec
 from database_api.status import PlanState
 from database_operator import events
@@ -134,7 +134,7 @@ async def propose_plan(
     result = await run_stack_operation(
         rt, tracker, body, retry, "preview", lambda: rt.stacks.preview(request, refresh=True)
     )
-    plan = build_plan(result.steps, request.spec.get("deletionPolicy") == DeletionPolicy.DELETE.value)
+    plan = build_plan(result.steps, request.deletes_volumes)
     approve = f"kubectl -n {tracker.namespace} annotate database {tracker.name} {APPROVAL_ANNOTATION}={id_} --overwrite"
     conditions = set_condition(
         tracker.status.get("conditions", []),

@@ -13,7 +13,6 @@ from typing import Any
 import yaml
 
 from database_api.crd import GROUP
-from database_api.profiles import DeletionPolicy
 from database_api.spec import SpecError
 from database_operator.admission import admission_errors, defaulted_spec
 from database_operator.apply import stack_input
@@ -83,4 +82,4 @@ async def review(rt: Runtime, proposed: ProposedDatabase) -> Plan:
         raise SpecError([f"spec.restore.backup: {waiting}"]) from waiting
     request = await stack_input(rt, proposed.namespace, proposed.name, spec, restored_from)
     result = await asyncio.to_thread(rt.stacks.preview_proposed, request)
-    return build_plan(result.steps, request.spec.get("deletionPolicy") == DeletionPolicy.DELETE.value)
+    return build_plan(result.steps, request.deletes_volumes)

@@ -28,6 +28,7 @@ from pulumi import automation as auto
 from pulumi.runtime.proto import provider_pb2_grpc
 from semver import VersionInfo
 
+from database_api.profiles import DeletionPolicy
 from database_operator.plan import ResourceStep
 from database_operator.settings import OperatorSettings
 from database_program.program import CONFIG_NAMESPACE, declare_from_stack_config
@@ -132,6 +133,11 @@ class StackInput:
     @property
     def stack(self) -> str:
         return stack_name(self.namespace, self.name)
+
+    @property
+    def deletes_volumes(self) -> bool:
+        """The data volumes go with the StatefulSet (deletionPolicy Delete): replacing it loses data."""
+        return bool(self.spec.get("deletionPolicy") == DeletionPolicy.DELETE.value)
 
     @property
     def configuration(self) -> dict[str, Any]:
