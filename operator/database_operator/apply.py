@@ -3,6 +3,7 @@ preview it into a plan that waits for approval), report the result."""
 
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -40,7 +41,7 @@ def backoff_seconds(settings: OperatorSettings, retry: int) -> float:
     return float(min(settings.retry_max_seconds, settings.retry_base_seconds * 2**retry))
 
 
-async def stack_input(
+def stack_input(
     rt: Runtime,
     namespace: str,
     name: str,
@@ -50,7 +51,6 @@ async def stack_input(
     """The stack configuration for a Database; raise SpecError (naming each field) if its spec is invalid.
     `restored_from`: the backup it is initialised from (status.restoredFrom, see backups.resolve_restore)."""
     spec = checked_spec(dict(raw_spec), rt.stacks_config)
-    live = await rt.kube.read_secret(namespace, credentials_secret_name(name)) or {}
     restore = None
     if restored_from:
         file = PurePosixPath(restored_from["artifact"]).relative_to(BACKUP_DIRECTORY)
@@ -58,17 +58,25 @@ async def stack_input(
     return StackInput(
         namespace=namespace,
         name=name,
-        live_passwords={
-            key: live[secret_key]
-            for key, secret_key in (("adminPassword", "admin-password"), ("userPassword", "password"))
-            if secret_key in live
-        },
         spec=spec.model_dump(by_alias=True, exclude_none=True, mode="json"),
         engine_profile=rt.stacks_config.engine(spec.type).model_dump(by_alias=True, mode="json"),
         environment_profile=rt.stacks_config.environment(spec.environment).model_dump(by_alias=True, mode="json"),
         service_monitor_available=rt.service_monitor_available,
         restore=restore,
     )
+
+
+async def with_live_passwords(rt: Runtime, request: StackInput) -> StackInput:
+    """The request with the passwords of the Database's existing credentials Secret, for a stack that may have
+    none of its own yet (a new or re-created stack adopts them). Read only before operations that can create
+    a stack, not on every drift check or restart."""
+    live = await rt.kube.read_secret(request.namespace, credentials_secret_name(request.name)) or {}
+    passwords = {
+        key: live[secret_key]
+        for key, secret_key in (("adminPassword", "admin-password"), ("userPassword", "password"))
+        if secret_key in live
+    }
+    return replace(request, live_passwords=passwords)
 
 
 def succeeded_status(tracker: DatabaseTracker, result: OperationResult, generation: int | None) -> dict[str, Any]:
@@ -178,7 +186,7 @@ async def apply_database(
     tracker = rt.tracker(namespace, name, dict(body.status))
     try:
         restored_from = await resolve_restore(rt, namespace, body.spec, tracker.status.get("restoredFrom"))
-        request = await stack_input(rt, namespace, name, body.spec, restored_from)
+        request = stack_input(rt, namespace, name, body.spec, restored_from)
     except SpecError as error:
         await record_failure(
             rt, tracker, "InvalidSpec", str(error), generation, failed_operation_summary("up", str(error), 0)
@@ -213,6 +221,7 @@ async def apply_database(
         )
     if outcome.decision is Decision.WAIT:
         return
+    request = await with_live_passwords(rt, request)
     if outcome.decision is Decision.PLAN:
         await propose_plan(rt, tracker, body, request, id_, retry)
         return

@@ -19,7 +19,7 @@ async def check_drift(rt: Runtime, tracker: DatabaseTracker, body: kopf.Body) ->
     generation = body.metadata.get("generation")
     try:
         restored_from = tracker.status.get("restoredFrom")
-        request = await stack_input(rt, tracker.namespace, tracker.name, body.spec, restored_from)
+        request = stack_input(rt, tracker.namespace, tracker.name, body.spec, restored_from)
         preview = await rt.run_operation(tracker, lambda: rt.stacks.preview(request, refresh=True))
         conditions = tracker.status.get("conditions", [])
         if not preview.changed:

@@ -15,7 +15,7 @@ import yaml
 from database_api.crd import GROUP
 from database_api.spec import SpecError
 from database_operator.admission import admission_errors, defaulted_spec
-from database_operator.apply import stack_input
+from database_operator.apply import stack_input, with_live_passwords
 from database_operator.backups import BackupNotReady, resolve_restore
 from database_operator.plan import Plan, build_plan
 from database_operator.runtime import Runtime
@@ -80,6 +80,6 @@ async def review(rt: Runtime, proposed: ProposedDatabase) -> Plan:
         restored_from = await resolve_restore(rt, proposed.namespace, spec, recorded)
     except BackupNotReady as waiting:
         raise SpecError([f"spec.restore.backup: {waiting}"]) from waiting
-    request = await stack_input(rt, proposed.namespace, proposed.name, spec, restored_from)
+    request = await with_live_passwords(rt, stack_input(rt, proposed.namespace, proposed.name, spec, restored_from))
     result = await asyncio.to_thread(rt.stacks.preview_proposed, request)
     return build_plan(result.steps, request.deletes_volumes)
