@@ -19,16 +19,18 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from importlib.metadata import version as package_version
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import grpc
 import yaml
 from google.protobuf import empty_pb2
 from pulumi import automation as auto
+from pulumi.automation._stack import StackInitMode  # to construct OperatorStack like Stack.create does
 from pulumi.runtime.proto import provider_pb2_grpc
 from semver import VersionInfo
 
 from database_api.profiles import DeletionPolicy
+from database_operator.passphrase import Passphrase
 from database_operator.plan import ResourceStep
 from database_operator.settings import OperatorSettings
 from database_program.program import CONFIG_NAMESPACE, declare_from_stack_config
@@ -38,8 +40,9 @@ logger = logging.getLogger(__name__)
 PROJECT = "database"
 STACK_NAME_LIMIT = 100
 PASSWORD_KEYS = ("adminPassword", "userPassword")
-SECRET_SENTINEL = "[secret]"
-"""What `pulumi stack output --json` shows for a secret output."""
+SECRET_SIGNATURE = "4dabf18193072939515e22adb298388d"
+"""The key that marks a secret value in the engine's serialized properties (and so in its event stream)."""
+ROOT_TYPE = "pulumi:pulumi:Stack"
 # Written before an operation starts and removed when it ends: finding it means the operator died mid-operation.
 IN_FLIGHT_MARKER = ".operation-in-flight"
 # Environment for every CLI call: never download a plugin or check for updates.
@@ -62,24 +65,6 @@ _TRANSIENT_MARKERS = (
 def settings_file(work_dir: Path | str, stack: str) -> Path:
     """`Pulumi.<stack>.yaml` in a workspace: the stack's configuration, encrypted secrets and salt."""
     return Path(work_dir) / f"Pulumi.{stack}.yaml"
-
-
-class OperatorWorkspace(auto.LocalWorkspace):
-    """A LocalWorkspace whose plain `stack_outputs` reads only the masked outputs. The Automation API reads the
-    outputs after every `up`; the full read decrypts them (a second CLI run, with the passphrase's key
-    derivation), and the operator reports only plain outputs. Secret values: `secret_stack_outputs`."""
-
-    def stack_outputs(self, stack_name: str) -> auto.OutputMap:
-        result = self.pulumi_command.run(
-            ["--non-interactive", "stack", "output", "--json", "--stack", stack_name], self.work_dir, self.env_vars
-        )
-        return {
-            key: auto.OutputValue(value=value, secret=value == SECRET_SENTINEL)
-            for key, value in json.loads(result.stdout).items()
-        }
-
-    def secret_stack_outputs(self, stack_name: str) -> auto.OutputMap:
-        return super().stack_outputs(stack_name)
 
 
 def stack_name(namespace: str, name: str) -> str:
@@ -207,6 +192,75 @@ def classify(error: auto.CommandError) -> StackError:
     return StackOperationFailed(message, transient=any(marker in lowered for marker in _TRANSIENT_MARKERS))
 
 
+class StackEvents:
+    """What one operation's event stream says: its resource changes and the stack's outputs (secrets masked)."""
+
+    def __init__(self) -> None:
+        self.changes: Mapping[Any, int] | None = None
+        self.outputs: dict[str, Any] = {}
+
+    def record(self, event: auto.EngineEvent) -> None:
+        if event.summary_event is not None:
+            self.changes = dict(event.summary_event.resource_changes)
+        finished = event.res_outputs_event
+        if finished is not None and finished.metadata.type == ROOT_TYPE and finished.metadata.new is not None:
+            self.outputs = dict(finished.metadata.new.outputs or {})
+
+    @property
+    def plain_outputs(self) -> dict[str, Any]:
+        """The outputs without the secret ones (the stream shows those as an object with a masked ciphertext)."""
+        return {key: value for key, value in self.outputs.items() if not _masked_secret(value)}
+
+
+def _masked_secret(value: Any) -> bool:
+    return isinstance(value, dict) and SECRET_SIGNATURE in value
+
+
+class OperatorStack(auto.Stack):
+    """A Stack whose `up` is summarised from its own event stream. The Automation API reads the outputs
+    (`stack output`) and the summary (`stack history`) after every `up`: two more CLI runs per reconcile for
+    what the event stream already carries."""
+
+    _events: StackEvents | None = None
+
+    @classmethod
+    def create(cls, stack_name: str, workspace: auto.Workspace) -> "OperatorStack":
+        return cls(stack_name, workspace, StackInitMode.CREATE)
+
+    @classmethod
+    def select(cls, stack_name: str, workspace: auto.Workspace) -> "OperatorStack":
+        return cls(stack_name, workspace, StackInitMode.SELECT)
+
+    def up_from_events(self, refresh: bool) -> StackEvents:
+        events = StackEvents()
+        self._events = events
+        try:
+            # show_secrets=False: nothing is decrypted for the summary (one key derivation less).
+            self.up(
+                refresh=refresh,
+                show_secrets=False,
+                on_event=events.record,
+                suppress_progress=True,
+                suppress_outputs=True,
+            )
+        finally:
+            self._events = None
+        if events.changes is None:
+            raise StackOperationFailed("the operation's event stream ended without a summary", transient=True)
+        return events
+
+    def outputs(self) -> auto.OutputMap:
+        return {} if self._events is not None else super().outputs()
+
+    def info(self, show_secrets: bool = True) -> auto.UpdateSummary | None:
+        if self._events is None:
+            return super().info(show_secrets)
+        # What `up` returns is not used: the events are.
+        return auto.UpdateSummary(
+            kind="update", start_time=datetime.now(UTC), message="", environment={}, config={}, result="succeeded"
+        )
+
+
 class Stacks:
     """Creates, updates, previews and destroys the stacks. One instance per operator process."""
 
@@ -214,10 +268,11 @@ class Stacks:
         self._settings = settings
         self._program = program
         self._command = check_toolchain()
-        self._selected: dict[str, auto.Stack] = {}
+        self._selected: dict[str, OperatorStack] = {}
         """Stacks already selected in the operator's workspaces: selecting costs a CLI run, once per stack."""
         self._created: set[str] = set()
         """Stacks this process created: they have no outputs to recover passwords from."""
+        self._passphrase = Passphrase(settings.passphrase)
 
     # -- workspaces -------------------------------------------------------------------------------------
 
@@ -233,7 +288,7 @@ class Stacks:
 
     def _select(
         self, stack: str, work_dir: Path | None = None, backend_url: str | None = None, create: bool = True
-    ) -> auto.Stack:
+    ) -> OperatorStack:
         """The stack in its workspace (by default the operator's own); with create=False a missing stack raises
         StackNotFoundError instead of being created."""
         work_dir = work_dir or self._workspace_dir(stack)
@@ -241,7 +296,7 @@ class Stacks:
         work_dir.mkdir(parents=True, exist_ok=True)
         if create and backend_url.startswith("file://"):
             Path(backend_url.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
-        workspace = OperatorWorkspace(
+        workspace = auto.LocalWorkspace(
             work_dir=str(work_dir),
             program=self._program,
             env_vars={**self._env(), "PULUMI_BACKEND_URL": backend_url},
@@ -252,21 +307,23 @@ class Stacks:
             pulumi_command=self._command,
         )
         if not create:
-            return auto.Stack.select(stack, workspace)
+            return OperatorStack.select(stack, workspace)
         # Try the likely case first: a workspace with settings has a stack; one without is new.
         if settings_file(work_dir, stack).exists():
             try:
-                return auto.Stack.select(stack, workspace)
+                return OperatorStack.select(stack, workspace)
             except auto.StackNotFoundError:
                 pass
+        # `stack init` adopts a salt it finds in the settings file: this process's, whose key is known already.
+        self._edit_settings(settings_file(work_dir, stack), lambda _: None)
         try:
-            created = auto.Stack.create(stack, workspace)
+            created = OperatorStack.create(stack, workspace)
         except auto.StackAlreadyExistsError:
-            return auto.Stack.select(stack, workspace)
+            return OperatorStack.select(stack, workspace)
         self._created.add(stack)
         return created
 
-    def _selected_stack(self, stack: str) -> auto.Stack:
+    def _selected_stack(self, stack: str) -> OperatorStack:
         if stack not in self._selected:
             self._selected[stack] = self._select(stack)
         return self._selected[stack]
@@ -274,14 +331,19 @@ class Stacks:
     def stack_settings_file(self, stack: str) -> Path:
         return settings_file(self._workspace_dir(stack), stack)
 
-    def _configure(self, stack: auto.Stack, request: StackInput) -> None:
-        """Write the spec and environment data to the stack's configuration; generate passwords only once.
-        Plain values go straight into the stack's settings file (what `pulumi config set` would write, without
-        running the CLI); only the passwords, encrypted, need the CLI, and only the first time."""
-        path = settings_file(str(stack.workspace.work_dir), stack.name)
+    def _edit_settings(self, path: Path, edit: Callable[[dict[str, Any]], None]) -> None:
+        """Change a stack's settings file the way `pulumi config set` would, without running the CLI. A file
+        without a salt gets this process's: the CLI takes it as the stack's."""
         document = (yaml.safe_load(path.read_text()) if path.exists() else None) or {}
-        config = document.get("config") or {}
-        document["config"] = config
+        document.setdefault("encryptionsalt", self._passphrase.salt_state)
+        document["config"] = document.get("config") or {}
+        edit(document)
+        path.write_text(yaml.safe_dump(document, sort_keys=True))
+
+    def _configure(self, stack: OperatorStack, request: StackInput) -> None:
+        """Write the spec and environment data to the stack's configuration; generate passwords only once,
+        encrypted under the stack's salt."""
+        path = settings_file(str(stack.workspace.work_dir), stack.name)
         plain = {
             "name": request.name,
             "namespace": request.namespace,
@@ -292,33 +354,34 @@ class Stacks:
         }
         if request.restore is not None:
             plain["restore"] = json.dumps(request.restore, sort_keys=True)
-        config.update({f"{CONFIG_NAMESPACE}:{key}": value for key, value in plain.items()})
-        path.write_text(yaml.safe_dump(document, sort_keys=True))
-        missing = [key for key in PASSWORD_KEYS if f"{CONFIG_NAMESPACE}:{key}" not in config]
-        if missing:
+
+        def configure(document: dict[str, Any]) -> None:
+            config = document["config"]
+            config.update({f"{CONFIG_NAMESPACE}:{key}": value for key, value in plain.items()})
+            missing = [key for key in PASSWORD_KEYS if f"{CONFIG_NAMESPACE}:{key}" not in config]
+            if not missing:
+                return
             recovered = {} if stack.name in self._created else self._recover_passwords(stack)
-            stack.set_all_config(
-                {
-                    f"{CONFIG_NAMESPACE}:{key}": auto.ConfigValue(
-                        recovered.get(key) or request.live_passwords.get(key) or new_password(), secret=True
-                    )
-                    for key in missing
-                }
-            )
+            for key in missing:
+                password = recovered.get(key) or request.live_passwords.get(key) or new_password()
+                secure = self._passphrase.encrypt(document["encryptionsalt"], password)
+                config[f"{CONFIG_NAMESPACE}:{key}"] = {"secure": secure}
+
+        self._edit_settings(path, configure)
 
     @staticmethod
-    def _recover_passwords(stack: auto.Stack) -> dict[str, str]:
+    def _recover_passwords(stack: OperatorStack) -> dict[str, str]:
         """A lost workspace (new volume, other backend host) must not mean new passwords for an existing
         database: the stack's secret outputs still hold them (and failing those, the live Secret does)."""
         try:
-            outputs = cast(OperatorWorkspace, stack.workspace).secret_stack_outputs(stack.name)
+            outputs = stack.outputs()
         except auto.CommandError:
             return {}
         return {key: str(outputs[key].value) for key in PASSWORD_KEYS if key in outputs}
 
     # -- recovery ---------------------------------------------------------------------------------------
 
-    def _recover_if_interrupted(self, stack: auto.Stack, name: str) -> None:
+    def _recover_if_interrupted(self, stack: OperatorStack, name: str) -> None:
         """After a crash mid-operation: release the dead operation's lock and drop its pending creates.
         Objects it did create are adopted by the next `up` (server-side apply upserts), never duplicated."""
         marker = self._workspace_dir(name) / IN_FLIGHT_MARKER
@@ -336,7 +399,7 @@ class Stacks:
         self,
         name: str,
         kind: str,
-        operation: Callable[[auto.Stack], Any],
+        operation: Callable[[OperatorStack], Any],
         request: StackInput | None,
         changes_of: Callable[[Any], Mapping[Any, int] | None],
         outputs_of: Callable[[Any], Mapping[str, Any]] = lambda _: {},
@@ -371,11 +434,10 @@ class Stacks:
         return self._run(
             request.stack,
             "up",
-            # show_secrets=False: the summary needs no decryption (one key derivation less per `up`).
-            lambda stack: stack.up(refresh=refresh, suppress_progress=True, suppress_outputs=True, show_secrets=False),
+            lambda stack: stack.up_from_events(refresh),
             request,
-            changes_of=lambda result: result.summary.resource_changes,
-            outputs_of=lambda result: {key: out.value for key, out in result.outputs.items() if not out.secret},
+            changes_of=lambda events: events.changes,
+            outputs_of=lambda events: events.plain_outputs,
         )
 
     def preview(self, request: StackInput, refresh: bool = False) -> OperationResult:
@@ -413,7 +475,7 @@ class Stacks:
                 raise classify(error) from error
         return _finished("preview", started, result.change_summary, steps=tuple(steps))
 
-    def _select_existing(self, stack: str, work_dir: Path) -> auto.Stack | None:
+    def _select_existing(self, stack: str, work_dir: Path) -> OperatorStack | None:
         """The stack if the backend has it; None, and nothing created, if not."""
         backend_url = self._settings.effective_backend_url
         if backend_url.startswith("file://") and not Path(backend_url.removeprefix("file://")).is_dir():
@@ -424,7 +486,7 @@ class Stacks:
             return None
 
     @staticmethod
-    def _preview(stack: auto.Stack, refresh: bool, steps: list[ResourceStep]) -> auto.PreviewResult:
+    def _preview(stack: OperatorStack, refresh: bool, steps: list[ResourceStep]) -> auto.PreviewResult:
         def record(event: auto.EngineEvent) -> None:
             step = resource_step(event)
             if step is not None:

@@ -14,10 +14,13 @@ from pulumi.automation._cmd import CommandResult
 from pytest_mock import MockerFixture
 
 from database_operator import stacks as stacks_module
+from database_operator.passphrase import Passphrase, decrypt_with_key
 from database_operator.settings import OperatorSettings
 from database_operator.stacks import (
     IN_FLIGHT_MARKER,
+    SECRET_SIGNATURE,
     StackBusy,
+    StackEvents,
     StackInput,
     StackOperationFailed,
     Stacks,
@@ -26,6 +29,8 @@ from database_operator.stacks import (
     classify,
     stack_name,
 )
+
+PASSPHRASE = "secret"
 
 
 def test_stack_names_are_deterministic_and_collision_free() -> None:
@@ -69,46 +74,71 @@ PREVIEW_EVENTS = [
 ]
 
 
+SECRET_TYPE = "1b47061264138c4ac30d75fd1eb44270"
+UP_EVENTS = [
+    {
+        "sequence": 5,
+        "timestamp": 0,
+        "resOutputsEvent": {
+            "metadata": {
+                "op": "create",
+                "urn": "urn:pulumi:shop.orders::database::pulumi:pulumi:Stack::database-shop.orders",
+                "type": "pulumi:pulumi:Stack",
+                "provider": "",
+                "new": {
+                    "type": "pulumi:pulumi:Stack",
+                    "urn": "urn:pulumi:shop.orders::database::pulumi:pulumi:Stack::database-shop.orders",
+                    "outputs": {
+                        "endpoint": "orders.shop.svc:3306",
+                        # How the event stream shows a secret output when secrets are not shown.
+                        "adminPassword": {
+                            SECRET_SIGNATURE: "1b47061264138c4ac30d75fd1eb44270",
+                            "ciphertext": "[secret]",
+                        },
+                    },
+                },
+            }
+        },
+    },
+    {"sequence": 6, "timestamp": 0, "summaryEvent": {"resourceChanges": {"create": 6}, "durationSeconds": 1}},
+]
+
+
 class FakeStack:
-    """A pulumi.automation Stack that writes config to the workspace file like the CLI would."""
+    """A pulumi.automation Stack; its configuration is the settings file in its workspace, as for the CLI."""
 
     def __init__(self, settings_file: Path) -> None:
         self.settings_file = settings_file
         self.name = settings_file.name.removeprefix("Pulumi.").removesuffix(".yaml")
-        self.workspace = SimpleNamespace(work_dir=str(settings_file.parent), secret_stack_outputs=self.outputs)
+        self.workspace = SimpleNamespace(work_dir=str(settings_file.parent))
         self.calls: list[str] = []
-        self.config: dict[str, Any] = {}
         self.up_error: Exception | None = None
         self.stored_outputs: dict[str, auto.OutputValue] = {}
-
-    def set_all_config(self, values: dict[str, auto.ConfigValue]) -> None:
-        """Like `pulumi config set-all`: the given keys (encrypted when secret) join the settings file."""
-        self.calls.append("set_all_config")
-        self.config.update({key: value.value for key, value in values.items()})
-        document = yaml.safe_load(self.settings_file.read_text()) if self.settings_file.exists() else {}
-        document.setdefault("config", {}).update({key: {"secure": "enc"} for key in values})
-        self.settings_file.write_text(yaml.safe_dump(document))
 
     def settings(self) -> dict[str, Any]:
         """The stack's configuration as its settings file holds it."""
         config: dict[str, Any] = yaml.safe_load(self.settings_file.read_text())["config"]
         return config
 
-    def outputs(self, name: str = "") -> dict[str, auto.OutputValue]:
+    def password(self, key: str) -> str:
+        """A password as the CLI would decrypt it from the settings file."""
+        document = yaml.safe_load(self.settings_file.read_text())
+        key_bytes = Passphrase(PASSPHRASE).key(document["encryptionsalt"])
+        return decrypt_with_key(key_bytes, document["config"][f"database:{key}"]["secure"])
+
+    def outputs(self) -> dict[str, auto.OutputValue]:
         self.calls.append("outputs")
         return self.stored_outputs
 
-    def up(self, **_: Any) -> Any:
+    def up_from_events(self, refresh: bool) -> StackEvents:
         self.calls.append("up")
         if self.up_error is not None:
             error, self.up_error = self.up_error, None
             raise error
-        summary = SimpleNamespace(resource_changes={"create": 6})
-        outputs = {
-            "endpoint": auto.OutputValue("orders.shop.svc:3306", False),
-            "adminPassword": auto.OutputValue("pw", True),
-        }
-        return SimpleNamespace(summary=summary, outputs=outputs)
+        events = StackEvents()
+        for event in UP_EVENTS:
+            events.record(auto.EngineEvent.from_json(event))
+        return events
 
     def preview(self, **options: Any) -> Any:
         self.calls.append(f"preview refresh={options.get('refresh')}")
@@ -126,15 +156,15 @@ class FakeStack:
 @pytest.fixture
 def fake_stack(tmp_path: Path, mocker: MockerFixture) -> FakeStack:
     stack = FakeStack(tmp_path / "workspaces" / "shop.orders" / "Pulumi.shop.orders.yaml")
-    mocker.patch.object(stacks_module.auto.Stack, "create", return_value=stack)
-    mocker.patch.object(stacks_module.auto.Stack, "select", return_value=stack)
+    mocker.patch.object(stacks_module.OperatorStack, "create", return_value=stack)
+    mocker.patch.object(stacks_module.OperatorStack, "select", return_value=stack)
     mocker.patch.object(stacks_module, "check_toolchain", return_value=MagicMock())
     return stack
 
 
 @pytest.fixture
 def stacks(tmp_path: Path, fake_stack: FakeStack) -> Stacks:
-    return Stacks(OperatorSettings(state_dir=tmp_path, passphrase="secret"), program=lambda: None)
+    return Stacks(OperatorSettings(state_dir=tmp_path, passphrase=PASSPHRASE), program=lambda: None)
 
 
 REQUEST = StackInput(
@@ -152,49 +182,48 @@ def test_up_configures_the_stack_and_keeps_secret_outputs_out(stacks: Stacks, fa
     assert outcome.outputs == {"endpoint": "orders.shop.svc:3306"}
     assert fake_stack.settings()["database:name"] == "orders"
     assert fake_stack.settings()["database:spec"] == '{"storage": {"size": "1Gi"}, "type": "mysql", "version": "8.0"}'
-    assert fake_stack.settings()["database:adminPassword"] == {"secure": "enc"}  # set through the CLI, encrypted
-    assert len(fake_stack.config["database:adminPassword"]) >= 32
+    assert set(fake_stack.settings()["database:adminPassword"]) == {"secure"}  # encrypted, never plain
+    assert len(fake_stack.password("adminPassword")) >= 32
+    assert fake_stack.password("userPassword") != fake_stack.password("adminPassword")
+    assert fake_stack.calls == ["up"]  # no CLI run besides `up` itself
 
 
-def test_passwords_are_generated_once_and_later_updates_run_no_config_command(
-    stacks: Stacks, fake_stack: FakeStack
-) -> None:
+def test_passwords_are_generated_once(stacks: Stacks, fake_stack: FakeStack) -> None:
     stacks.up(REQUEST)
-    assert fake_stack.calls.count("set_all_config") == 1
+    encrypted = fake_stack.settings()["database:adminPassword"]
     stacks.up(dataclasses.replace(REQUEST, spec={**REQUEST.spec, "replicas": 3}))
-    assert fake_stack.calls.count("set_all_config") == 1  # passwords are in the file already: no CLI run
     assert json.loads(fake_stack.settings()["database:spec"])["replicas"] == 3
-    assert fake_stack.settings()["database:adminPassword"] == {"secure": "enc"}  # the encrypted value is kept
+    assert fake_stack.settings()["database:adminPassword"] == encrypted  # kept as it was
 
 
 @pytest.mark.usefixtures("fake_stack")
 def test_a_stack_is_selected_once(stacks: Stacks) -> None:
     stacks.up(REQUEST)
     stacks.preview(REQUEST)
-    assert stacks_module.auto.Stack.create.call_count == 1  # type: ignore[attr-defined]
-    assert stacks_module.auto.Stack.select.call_count == 0  # type: ignore[attr-defined]
+    assert stacks_module.OperatorStack.create.call_count == 1  # type: ignore[attr-defined]
+    assert stacks_module.OperatorStack.select.call_count == 0  # type: ignore[attr-defined]
 
 
 def test_a_lost_workspace_recovers_passwords_from_secret_outputs(
     stacks: Stacks, fake_stack: FakeStack, mocker: MockerFixture
 ) -> None:
     exists = auto.StackAlreadyExistsError(CommandResult(stdout="", stderr="stack already exists", code=255))
-    mocker.patch.object(stacks_module.auto.Stack, "create", side_effect=exists)  # in the backend, not here
+    mocker.patch.object(stacks_module.OperatorStack, "create", side_effect=exists)  # in the backend, not here
     fake_stack.stored_outputs = {
         "adminPassword": auto.OutputValue("kept-admin", True),
         "userPassword": auto.OutputValue("kept-user", True),
     }
     stacks.up(REQUEST)
-    assert stacks_module.auto.Stack.select.call_count == 1  # type: ignore[attr-defined]
-    assert fake_stack.config["database:adminPassword"] == "kept-admin"
-    assert fake_stack.config["database:userPassword"] == "kept-user"
+    assert stacks_module.OperatorStack.select.call_count == 1  # type: ignore[attr-defined]
+    assert fake_stack.password("adminPassword") == "kept-admin"
+    assert fake_stack.password("userPassword") == "kept-user"
 
 
 def test_a_new_stack_adopts_the_live_secrets_passwords(stacks: Stacks, fake_stack: FakeStack) -> None:
     live = {"adminPassword": "live-admin", "userPassword": "live-user"}
     stacks.up(dataclasses.replace(REQUEST, live_passwords=live))
-    assert fake_stack.config["database:adminPassword"] == "live-admin"
-    assert fake_stack.config["database:userPassword"] == "live-user"
+    assert fake_stack.password("adminPassword") == "live-admin"
+    assert fake_stack.password("userPassword") == "live-user"
 
 
 def test_a_stale_lock_is_cleared_and_the_operation_retried(stacks: Stacks, fake_stack: FakeStack) -> None:
@@ -245,8 +274,8 @@ def selected(mocker: MockerFixture) -> list[tuple[str, Any]]:
 
         return _open
 
-    mocker.patch.object(stacks_module.auto.Stack, "select", side_effect=open_stack("select"))
-    mocker.patch.object(stacks_module.auto.Stack, "create", side_effect=open_stack("create"))
+    mocker.patch.object(stacks_module.OperatorStack, "select", side_effect=open_stack("select"))
+    mocker.patch.object(stacks_module.OperatorStack, "create", side_effect=open_stack("create"))
     return opened
 
 
@@ -260,7 +289,7 @@ def test_a_proposed_change_is_previewed_in_a_scratch_copy_of_the_workspace(
     (operator_file.parent / IN_FLIGHT_MARKER).touch()  # the operator is busy with this stack right now
     (tmp_path / "backend").mkdir()
     before = operator_file.read_text()
-    stacks = Stacks(OperatorSettings(state_dir=tmp_path, passphrase="secret"), program=lambda: None)
+    stacks = Stacks(OperatorSettings(state_dir=tmp_path, passphrase=PASSPHRASE), program=lambda: None)
 
     outcome = stacks.preview_proposed(dataclasses.replace(REQUEST, spec={**REQUEST.spec, "replicas": 3}))
 
@@ -279,9 +308,9 @@ def test_a_proposed_new_database_is_previewed_in_a_scratch_backend(
     tmp_path: Path, mocker: MockerFixture, selected: list[tuple[str, Any]]
 ) -> None:
     missing = auto.StackNotFoundError(CommandResult(stdout="", stderr="no stack named 'shop.orders' found", code=255))
-    mocker.patch.object(stacks_module.auto.Stack, "select", side_effect=missing)
+    mocker.patch.object(stacks_module.OperatorStack, "select", side_effect=missing)
     (tmp_path / "backend").mkdir()
-    stacks = Stacks(OperatorSettings(state_dir=tmp_path, passphrase="secret"), program=lambda: None)
+    stacks = Stacks(OperatorSettings(state_dir=tmp_path, passphrase=PASSPHRASE), program=lambda: None)
 
     stacks.preview_proposed(REQUEST)
 
@@ -345,16 +374,3 @@ def test_a_provider_plugin_of_another_version_fails_fast(mocker: MockerFixture) 
         ToolchainError, match=r"is version 4\.0\.0; this operator's pulumi-kubernetes SDK needs 4\.25\.0"
     ):
         check_toolchain()
-
-
-def test_plain_outputs_are_read_without_decrypting(tmp_path: Path) -> None:
-    command = MagicMock()
-    command.run.return_value = CommandResult(
-        stdout='{"endpoint": "db:3306", "adminPassword": "[secret]"}', stderr="", code=0
-    )
-    workspace = stacks_module.OperatorWorkspace(work_dir=str(tmp_path), pulumi_command=command)
-    outputs = workspace.stack_outputs("shop.orders")
-    [args] = [call.args[0] for call in command.run.call_args_list]
-    assert "--show-secrets" not in args  # one CLI run, no key derivation
-    assert (outputs["endpoint"].value, outputs["endpoint"].secret) == ("db:3306", False)
-    assert outputs["adminPassword"].secret
