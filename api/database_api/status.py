@@ -36,13 +36,32 @@ class Condition(Camel):
 class StackOutputs(Camel):
     """The Pulumi stack's outputs: where to connect and which objects belong to the Database."""
 
-    endpoint: str | None = Field(default=None, description="host:port of the client Service.")
+    endpoint: str | None = Field(default=None, description="host:port of the client Service (read-write: the primary).")
     service: str | None = Field(default=None, description="Client Service name.")
+    read_only_endpoint: str | None = Field(
+        default=None, description="host:port of the read-only Service (the replicas; no endpoints with one replica)."
+    )
+    read_only_service: str | None = Field(default=None, description="Read-only Service name.")
     headless_service: str | None = Field(default=None, description="Headless Service the StatefulSet uses.")
     stateful_set: str | None = Field(default=None, description="StatefulSet name.")
     config_map: str | None = Field(default=None, description="ConfigMap with the engine configuration.")
     secret: str | None = Field(default=None, description="Secret holding the generated credentials.")
     backup_cron_job: str | None = Field(default=None, description="Backup CronJob name, when backups are on.")
+
+
+class Instance(Camel):
+    """One database pod, as the operator sees it."""
+
+    pod: str
+    role: str = Field(description="primary (pod 0) or replica.")
+    ready: bool = Field(
+        description="The pod's readiness probe passes: the primary accepts queries; a replica replicates from the "
+        "primary (PostgreSQL: streaming WAL; MySQL: both replication threads running)."
+    )
+    lag_seconds: float | None = Field(
+        default=None,
+        description="A replica's replication lag as its metrics exporter reports it; absent when metrics are off.",
+    )
 
 
 class OperationSummary(Camel):
@@ -101,6 +120,9 @@ class DatabaseStatus(Camel):
     ready: bool = Field(default=False, description="All requested replicas are ready.")
     replicas: int = Field(default=0, description="Ready replicas (the scale subresource reads this).")
     selector: str | None = Field(default=None, description="Label selector of the pods (for the scale subresource).")
+    instances: list[Instance] = Field(
+        default_factory=list, description="Each database pod: its role, readiness and replication lag."
+    )
     last_backup: str | None = Field(
         default=None, description="Completion time of the last successful backup Job; never a made-up time."
     )

@@ -39,7 +39,7 @@ logger = logging.getLogger(__name__)
 
 PROJECT = "database"
 STACK_NAME_LIMIT = 100
-PASSWORD_KEYS = ("adminPassword", "userPassword")
+PASSWORD_KEYS = ("adminPassword", "userPassword", "replicationPassword")
 SECRET_SIGNATURE = "4dabf18193072939515e22adb298388d"
 """The key that marks a secret value in the engine's serialized properties (and so in its event stream)."""
 ROOT_TYPE = "pulumi:pulumi:Stack"

@@ -16,6 +16,13 @@ SKIP_AWAIT = {"pulumi.com/skipAwait": "true"}
 """`pulumi up` must not block until pods are ready or volumes bound; the operator reports readiness itself."""
 
 
+ROLE_LABEL = "database.example.com/role"
+"""On database pods, set by the operator from the pod's ordinal: `primary` (pod 0) or `replica`."""
+PRIMARY_ROLE, REPLICA_ROLE = "primary", "replica"
+POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
+"""Set by the StatefulSet controller on every pod: selects pod 0, the primary, without anyone's help."""
+
+
 def credentials_secret_name(database: str) -> str:
     return f"{database}-credentials"
 
@@ -31,6 +38,7 @@ class Credentials:
 
     admin_password: pulumi.Input[str]
     user_password: pulumi.Input[str]
+    replication_password: pulumi.Input[str]
 
 
 @dataclass(frozen=True)
@@ -65,8 +73,25 @@ class DatabaseContext:
         return credentials_secret_name(self.name)
 
     @property
+    def replication_secret_name(self) -> str:
+        return f"{self.name}-replication"
+
+    @property
     def headless_service_name(self) -> str:
         return f"{self.name}-headless"
+
+    @property
+    def read_only_service_name(self) -> str:
+        return f"{self.name}-ro"
+
+    @property
+    def primary_pod_name(self) -> str:
+        return f"{self.name}-0"
+
+    @property
+    def primary_host(self) -> str:
+        """Pod 0's stable name through the headless Service: where replicas copy and stream from."""
+        return f"{self.primary_pod_name}.{self.headless_service_name}"
 
     @property
     def backup_name(self) -> str:

@@ -5,7 +5,7 @@ Numbers and paths live in `stacks-config/engines.yaml`; this module holds only t
 
 from importlib.resources import files
 
-from pulumi_kubernetes.core.v1 import EnvVarArgs, EnvVarSourceArgs, SecretKeySelectorArgs
+from pulumi_kubernetes.core.v1 import EnvVarArgs, EnvVarSourceArgs, ObjectFieldSelectorArgs, SecretKeySelectorArgs
 
 from database_api.profiles import Engine
 from database_program.context import DatabaseContext
@@ -13,7 +13,12 @@ from database_program.context import DatabaseContext
 ADMIN_USERNAME = {Engine.MYSQL: "root", Engine.POSTGRESQL: "postgres"}
 RESTORE_DIRECTORY = "/restore"
 """Where a restored Database's pods mount the source's backup volume, read-only."""
+POD_SCRIPTS_DIRECTORY = "/scripts"
+"""Where the database pods mount the scripts they run besides the image's own: start, clone, readiness."""
 APP_USERNAME = "app"
+REPLICATION_USERNAME = "replicator"
+POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"
+"""Set by the StatefulSet controller: the pod's ordinal. 0 is the primary."""
 
 
 def script(name: str) -> str:
@@ -21,11 +26,28 @@ def script(name: str) -> str:
     return (files("database_program") / "scripts" / name).read_text()
 
 
-def secret_env(name: str, ctx: DatabaseContext, key: str) -> EnvVarArgs:
-    """An env var whose value comes from the credentials Secret: the only way a password reaches a container."""
+def secret_env(name: str, ctx: DatabaseContext, key: str, secret: str | None = None) -> EnvVarArgs:
+    """An env var whose value comes from a Secret (by default the credentials Secret): the only way a password
+    reaches a container."""
     return EnvVarArgs(
-        name=name, value_from=EnvVarSourceArgs(secret_key_ref=SecretKeySelectorArgs(name=ctx.secret_name, key=key))
+        name=name,
+        value_from=EnvVarSourceArgs(secret_key_ref=SecretKeySelectorArgs(name=secret or ctx.secret_name, key=key)),
     )
+
+
+def replication_env(ctx: DatabaseContext) -> list[EnvVarArgs]:
+    """What the pod scripts need to know about the topology: this pod's ordinal, the primary, the account."""
+    return [
+        EnvVarArgs(
+            name="POD_INDEX",
+            value_from=EnvVarSourceArgs(
+                field_ref=ObjectFieldSelectorArgs(field_path=f"metadata.labels['{POD_INDEX_LABEL}']")
+            ),
+        ),
+        EnvVarArgs(name="PRIMARY_HOST", value=ctx.primary_host),
+        secret_env("REPLICATION_USER", ctx, "username", ctx.replication_secret_name),
+        secret_env("REPLICATION_PASSWORD", ctx, "password", ctx.replication_secret_name),
+    ]
 
 
 def server_settings(ctx: DatabaseContext) -> dict[str, str | int]:
@@ -69,22 +91,26 @@ def server_env(ctx: DatabaseContext) -> list[EnvVarArgs]:
         ]
     if ctx.restore is not None:
         env.append(EnvVarArgs(name="RESTORE_FILE", value=f"{RESTORE_DIRECTORY}/{ctx.restore.file}"))
-    return env
+    return env + replication_env(ctx)
 
 
-def server_args(ctx: DatabaseContext) -> list[str] | None:
-    """PostgreSQL is told where its config file is; MySQL finds it through the image's `!includedir`."""
-    if ctx.spec.engine is Engine.POSTGRESQL:
-        return ["postgres", "-c", f"config_file={ctx.engine.config_directory}/{ctx.engine.config_file}"]
+def server_command(ctx: DatabaseContext) -> list[str] | None:
+    """MySQL starts through start-mysql.sh, which gives each pod its server id (and replicas read-only)."""
+    if ctx.spec.engine is Engine.MYSQL:
+        return ["sh", f"{POD_SCRIPTS_DIRECTORY}/start-mysql.sh", "docker-entrypoint.sh"]
     return None
 
 
+def server_args(ctx: DatabaseContext) -> list[str]:
+    """PostgreSQL is told where its config file is; MySQL finds it through the image's `!includedir`."""
+    if ctx.spec.engine is Engine.POSTGRESQL:
+        return ["postgres", "-c", f"config_file={ctx.engine.config_directory}/{ctx.engine.config_file}"]
+    return ["mysqld"]
+
+
 def readiness_command(ctx: DatabaseContext) -> list[str]:
-    """Ready means the server accepts an authenticated query (MySQL) or connections (PostgreSQL)."""
-    port = ctx.engine.port
-    if ctx.spec.engine is Engine.MYSQL:
-        return ["sh", "-c", f'MYSQL_PWD="$MYSQL_ROOT_PASSWORD" mysql -h 127.0.0.1 -P {port} -u root -e "SELECT 1"']
-    return ["sh", "-c", f'pg_isready -h 127.0.0.1 -p {port} -U "$POSTGRES_USER"']
+    """Ready means the primary accepts queries (MySQL) or connections (PostgreSQL), and a replica replicates."""
+    return ["sh", f"{POD_SCRIPTS_DIRECTORY}/ready-{ctx.spec.engine.value}.sh"]
 
 
 def liveness_command(ctx: DatabaseContext) -> list[str]:
@@ -97,11 +123,22 @@ def liveness_command(ctx: DatabaseContext) -> list[str]:
 
 def init_scripts(ctx: DatabaseContext) -> dict[str, str]:
     """Scripts the official image runs once on an empty data directory, in name order, before the server
-    accepts clients: the application user (PostgreSQL), then the restore of a backup when asked for."""
+    accepts clients: the application user (PostgreSQL), the restore of a backup when asked for, then
+    replication (the replication user on the primary; for MySQL replicas, the copy of the primary)."""
+    engine = ctx.spec.engine.value
     scripts = {"10-app-user.sh": script("init-postgresql-app-user.sh")} if ctx.spec.engine is Engine.POSTGRESQL else {}
     if ctx.restore is not None:
-        scripts["20-restore.sh"] = script(f"restore-{ctx.spec.engine.value}.sh")
+        scripts["20-restore.sh"] = script(f"restore-{engine}.sh")
+    scripts["30-replication.sh"] = script(f"init-{engine}-replication.sh")
     return scripts
+
+
+def pod_scripts(ctx: DatabaseContext) -> dict[str, str]:
+    """Scripts the pods run from POD_SCRIPTS_DIRECTORY: readiness, and the start (MySQL) or the copy of the
+    primary for a new replica (PostgreSQL, in an init container)."""
+    names = [f"ready-{ctx.spec.engine.value}.sh"]
+    names.append("start-mysql.sh" if ctx.spec.engine is Engine.MYSQL else "clone-postgresql.sh")
+    return {name: script(name) for name in names}
 
 
 def exporter_env(ctx: DatabaseContext) -> list[EnvVarArgs]:

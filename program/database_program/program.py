@@ -11,8 +11,8 @@ from database_program.backup import declare_backup_cron_job, declare_backup_scri
 from database_program.configmap import declare_config_map
 from database_program.context import Credentials, DatabaseContext, RestoreSource
 from database_program.monitoring import declare_service_monitor
-from database_program.secret import declare_secret
-from database_program.services import declare_client_service, declare_headless_service
+from database_program.secret import declare_replication_secret, declare_secret
+from database_program.services import declare_client_service, declare_headless_service, declare_read_only_service
 from database_program.statefulset import declare_statefulset
 
 CONFIG_NAMESPACE = "database"
@@ -22,8 +22,10 @@ CONFIG_NAMESPACE = "database"
 def declare_database(ctx: DatabaseContext) -> dict[str, Any]:
     """Declare every object of one Database; return the stack outputs for its status."""
     declare_secret(ctx)
+    declare_replication_secret(ctx)
     declare_config_map(ctx)
     service = declare_client_service(ctx)
+    read_only_service = declare_read_only_service(ctx)
     declare_headless_service(ctx)
     statefulset = declare_statefulset(ctx)
     declare_disruption_budget(ctx)
@@ -31,6 +33,8 @@ def declare_database(ctx: DatabaseContext) -> dict[str, Any]:
     outputs: dict[str, Any] = {
         "endpoint": f"{ctx.name}.{ctx.namespace}.svc:{ctx.engine.port}",
         "service": service.metadata.name,
+        "readOnlyEndpoint": f"{ctx.read_only_service_name}.{ctx.namespace}.svc:{ctx.engine.port}",
+        "readOnlyService": read_only_service.metadata.name,
         "headlessService": ctx.headless_service_name,
         "statefulSet": statefulset.metadata.name,
         "configMap": ctx.config_map_name,
@@ -62,7 +66,9 @@ def context_from_config(config: pulumi.Config) -> DatabaseContext:
         engine=engine,
         environment=environment,
         credentials=Credentials(
-            admin_password=config.require_secret("adminPassword"), user_password=config.require_secret("userPassword")
+            admin_password=config.require_secret("adminPassword"),
+            user_password=config.require_secret("userPassword"),
+            replication_password=config.require_secret("replicationPassword"),
         ),
         service_monitor_available=config.get_bool("serviceMonitorAvailable") or False,
         restore=RestoreSource(claim=restore["claim"], file=restore["file"]) if restore else None,
@@ -77,3 +83,4 @@ def declare_from_stack_config() -> None:
     # workspace is ever lost. They never reach the status.
     pulumi.export("adminPassword", pulumi.Output.secret(ctx.credentials.admin_password))
     pulumi.export("userPassword", pulumi.Output.secret(ctx.credentials.user_password))
+    pulumi.export("replicationPassword", pulumi.Output.secret(ctx.credentials.replication_password))

@@ -1,4 +1,5 @@
-"""The credentials Secret: generated passwords (kept in the stack's encrypted config) plus connection facts."""
+"""The Secrets: generated passwords (kept in the stack's encrypted config) plus connection facts. Passwords are
+generated once by the operator and stay the same on every later update."""
 
 import pulumi
 from pulumi_kubernetes.core.v1 import Secret
@@ -7,13 +8,16 @@ from database_program import engines
 from database_program.context import DatabaseContext
 
 
+def _secret(ctx: DatabaseContext, name: str, data: dict[str, pulumi.Input[str]]) -> Secret:
+    return Secret(name, metadata=ctx.metadata(name), type="Opaque", string_data=data)
+
+
 def declare_secret(ctx: DatabaseContext) -> Secret:
-    """Passwords are generated once by the operator and stay the same on every later update."""
-    return Secret(
+    """`<name>-credentials`: what clients and the backup Job connect with."""
+    return _secret(
+        ctx,
         ctx.secret_name,
-        metadata=ctx.metadata(ctx.secret_name),
-        type="Opaque",
-        string_data={
+        {
             "admin-username": engines.ADMIN_USERNAME[ctx.spec.engine],
             "admin-password": pulumi.Output.secret(ctx.credentials.admin_password),
             "username": engines.APP_USERNAME,
@@ -23,3 +27,9 @@ def declare_secret(ctx: DatabaseContext) -> Secret:
             "port": str(ctx.engine.port),
         },
     )
+
+
+def declare_replication_secret(ctx: DatabaseContext) -> Secret:
+    """`<name>-replication`: the account replicas copy and stream the primary with, apart from the admin's."""
+    password = pulumi.Output.secret(ctx.credentials.replication_password)
+    return _secret(ctx, ctx.replication_secret_name, {"username": engines.REPLICATION_USERNAME, "password": password})

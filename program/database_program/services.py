@@ -1,8 +1,9 @@
-"""The client Service `<name>` and the headless Service that gives the StatefulSet's pods stable names."""
+"""The client Services, `<name>` (read-write, the primary) and `<name>-ro` (read-only, the replicas), and the
+headless Service that gives the StatefulSet's pods stable names."""
 
 from pulumi_kubernetes.core.v1 import Service, ServicePortArgs, ServiceSpecArgs
 
-from database_program.context import SKIP_AWAIT, DatabaseContext
+from database_program.context import POD_NAME_LABEL, REPLICA_ROLE, ROLE_LABEL, SKIP_AWAIT, DatabaseContext
 
 
 def _ports(ctx: DatabaseContext) -> list[ServicePortArgs]:
@@ -12,12 +13,22 @@ def _ports(ctx: DatabaseContext) -> list[ServicePortArgs]:
     return ports
 
 
-def declare_client_service(ctx: DatabaseContext) -> Service:
+def _client_service(ctx: DatabaseContext, name: str, component: str, selector: dict[str, str]) -> Service:
     return Service(
-        ctx.name,
-        metadata=ctx.metadata(ctx.name, annotations=SKIP_AWAIT),
-        spec=ServiceSpecArgs(type="ClusterIP", selector=ctx.selector_labels, ports=_ports(ctx)),
+        name,
+        metadata=ctx.metadata(name, component=component, annotations=SKIP_AWAIT),
+        spec=ServiceSpecArgs(type="ClusterIP", selector={**ctx.selector_labels, **selector}, ports=_ports(ctx)),
     )
+
+
+def declare_client_service(ctx: DatabaseContext) -> Service:
+    """Read-write: pod 0, by the name label the StatefulSet controller puts on it."""
+    return _client_service(ctx, ctx.name, "database", {POD_NAME_LABEL: ctx.primary_pod_name})
+
+
+def declare_read_only_service(ctx: DatabaseContext) -> Service:
+    """Read-only: the replicas, by the role label the operator puts on them. No endpoints with one replica."""
+    return _client_service(ctx, ctx.read_only_service_name, "read-only", {ROLE_LABEL: REPLICA_ROLE})
 
 
 def declare_headless_service(ctx: DatabaseContext) -> Service:

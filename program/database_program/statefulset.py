@@ -10,6 +10,7 @@ from pulumi_kubernetes.core.v1 import (
     ContainerArgs,
     ContainerPortArgs,
     EmptyDirVolumeSourceArgs,
+    EnvVarArgs,
     ExecActionArgs,
     KeyToPathArgs,
     PersistentVolumeClaimArgs,
@@ -36,9 +37,10 @@ from database_program.security import container_security_context, pod_security_c
 DATA_VOLUME = "data"
 CONFIG_VOLUME = "config"
 INIT_VOLUME = "initdb"
+SCRIPTS_VOLUME = "scripts"
 RESTORE_VOLUME = "restore"
 # Executable, so the image runs each in its own shell instead of sourcing it into its entrypoint.
-INIT_SCRIPT_MODE = 0o755
+SCRIPT_MODE = 0o755
 # The engines write sockets, pid files and temporary files here; the root filesystem is read-only.
 SCRATCH_DIRECTORIES = {
     Engine.MYSQL: {"run": "/var/run/mysqld", "tmp": "/tmp"},
@@ -63,42 +65,46 @@ def _probe(command: list[str], period_seconds: int, failure_threshold: int) -> P
     )
 
 
+def _shared_mounts(ctx: DatabaseContext) -> list[VolumeMountArgs]:
+    """What the server container and the clone init container both see: data, pod scripts, scratch space."""
+    return [
+        VolumeMountArgs(name=DATA_VOLUME, mount_path=ctx.engine.data_directory),
+        VolumeMountArgs(name=SCRIPTS_VOLUME, mount_path=engines.POD_SCRIPTS_DIRECTORY, read_only=True),
+        *(VolumeMountArgs(name=name, mount_path=path) for name, path in SCRATCH_DIRECTORIES[ctx.spec.engine].items()),
+    ]
+
+
 def volume_mounts(ctx: DatabaseContext) -> list[VolumeMountArgs]:
     mounts = [
-        VolumeMountArgs(name=DATA_VOLUME, mount_path=ctx.engine.data_directory),
+        *_shared_mounts(ctx),
         VolumeMountArgs(
             name=CONFIG_VOLUME,
             mount_path=f"{ctx.engine.config_directory}/{ctx.engine.config_file}",
             sub_path=ctx.engine.config_file,
             read_only=True,
         ),
+        VolumeMountArgs(name=INIT_VOLUME, mount_path="/docker-entrypoint-initdb.d", read_only=True),
     ]
-    if engines.init_scripts(ctx):
-        mounts.append(VolumeMountArgs(name=INIT_VOLUME, mount_path="/docker-entrypoint-initdb.d", read_only=True))
     if ctx.restore is not None:
         mounts.append(VolumeMountArgs(name=RESTORE_VOLUME, mount_path=engines.RESTORE_DIRECTORY, read_only=True))
-    mounts += [
-        VolumeMountArgs(name=name, mount_path=path) for name, path in SCRATCH_DIRECTORIES[ctx.spec.engine].items()
-    ]
     return mounts
+
+
+def _scripts_volume(ctx: DatabaseContext, name: str, scripts: dict[str, str]) -> VolumeArgs:
+    """Scripts from the ConfigMap, executable."""
+    items = [KeyToPathArgs(key=key, path=key, mode=SCRIPT_MODE) for key in scripts]
+    return VolumeArgs(name=name, config_map=ConfigMapVolumeSourceArgs(name=ctx.config_map_name, items=items))
 
 
 def volumes(ctx: DatabaseContext) -> list[VolumeArgs]:
     config = ConfigMapVolumeSourceArgs(
         name=ctx.config_map_name, items=[KeyToPathArgs(key=ctx.engine.config_file, path=ctx.engine.config_file)]
     )
-    result = [VolumeArgs(name=CONFIG_VOLUME, config_map=config)]
-    scripts = engines.init_scripts(ctx)
-    if scripts:
-        result.append(
-            VolumeArgs(
-                name=INIT_VOLUME,
-                config_map=ConfigMapVolumeSourceArgs(
-                    name=ctx.config_map_name,
-                    items=[KeyToPathArgs(key=key, path=key, mode=INIT_SCRIPT_MODE) for key in scripts],
-                ),
-            )
-        )
+    result = [
+        VolumeArgs(name=CONFIG_VOLUME, config_map=config),
+        _scripts_volume(ctx, INIT_VOLUME, engines.init_scripts(ctx)),
+        _scripts_volume(ctx, SCRIPTS_VOLUME, engines.pod_scripts(ctx)),
+    ]
     if ctx.restore is not None:
         result.append(
             VolumeArgs(
@@ -119,6 +125,7 @@ def database_container(ctx: DatabaseContext) -> ContainerArgs:
     return ContainerArgs(
         name=name,
         image=f"{ctx.engine.image}:{ctx.spec.version}",
+        command=engines.server_command(ctx),
         args=engines.server_args(ctx),
         env=engines.server_env(ctx),
         ports=[ContainerPortArgs(name=name, container_port=ctx.engine.port)],
@@ -129,6 +136,22 @@ def database_container(ctx: DatabaseContext) -> ContainerArgs:
         startup_probe=_probe(engines.liveness_command(ctx), period_seconds=10, failure_threshold=60),
         liveness_probe=_probe(engines.liveness_command(ctx), period_seconds=10, failure_threshold=6),
         readiness_probe=_probe(engines.readiness_command(ctx), period_seconds=5, failure_threshold=3),
+    )
+
+
+def clone_container(ctx: DatabaseContext) -> ContainerArgs | None:
+    """PostgreSQL replicas copy the primary before the server starts (clone-postgresql.sh); MySQL replicas do
+    it in a first-start init script, inside the image's own initialisation."""
+    if ctx.spec.engine is not Engine.POSTGRESQL:
+        return None
+    return ContainerArgs(
+        name="clone",
+        image=f"{ctx.engine.image}:{ctx.spec.version}",
+        command=["sh", f"{engines.POD_SCRIPTS_DIRECTORY}/clone-postgresql.sh"],
+        env=[EnvVarArgs(name="PGDATA", value=engines.data_path(ctx)), *engines.replication_env(ctx)],
+        resources=resource_requirements(ctx.spec.resources),
+        volume_mounts=_shared_mounts(ctx),
+        security_context=container_security_context(),
     )
 
 
@@ -148,6 +171,7 @@ def declare_statefulset(ctx: DatabaseContext) -> StatefulSet:
     exporter = exporter_container(ctx)
     if exporter is not None:
         containers.append(exporter)
+    clone = clone_container(ctx)
     return StatefulSet(
         ctx.name,
         metadata=ctx.metadata(ctx.name, annotations=SKIP_AWAIT),
@@ -161,6 +185,7 @@ def declare_statefulset(ctx: DatabaseContext) -> StatefulSet:
                     labels=ctx.labels, annotations={"database.example.com/config-checksum": config_checksum(ctx)}
                 ),
                 spec=PodSpecArgs(
+                    init_containers=[clone] if clone else None,
                     containers=containers,
                     volumes=volumes(ctx),
                     security_context=pod_security_context(ctx),

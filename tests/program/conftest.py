@@ -15,6 +15,7 @@ from database_program.program import declare_database
 
 ADMIN_PASSWORD = "Adm1n-pa55word-for-tests"
 USER_PASSWORD = "Us3r-pa55word-for-tests"
+REPLICATION_PASSWORD = "R3pl-pa55word-for-tests"
 # How the Pulumi wire protocol marks a secret value.
 _SECRET_SIGNATURE = "4dabf18193072939515e22adb298388d"
 
@@ -108,7 +109,9 @@ def make_context(stacks_config: StacksConfig) -> MakeContext:
             spec=resolved,
             engine=stacks_config.engine(resolved.engine),
             environment=stacks_config.environment(resolved.environment),
-            credentials=Credentials(admin_password=ADMIN_PASSWORD, user_password=USER_PASSWORD),
+            credentials=Credentials(
+                admin_password=ADMIN_PASSWORD, user_password=USER_PASSWORD, replication_password=REPLICATION_PASSWORD
+            ),
             service_monitor_available=service_monitor_available,
             restore=restore,
         )

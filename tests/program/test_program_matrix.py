@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from tests.program.conftest import ADMIN_PASSWORD, USER_PASSWORD, RenderSpec
+from tests.program.conftest import ADMIN_PASSWORD, REPLICATION_PASSWORD, USER_PASSWORD, RenderSpec
 
 ENGINES = ["mysql", "postgresql"]
 ENVIRONMENTS = ["development", "staging", "production"]
@@ -29,7 +29,7 @@ def test_declares_the_objects_each_branch_needs(
 ) -> None:
     rendered = render(spec_for(engine, environment, backup, monitoring))
 
-    expected = ["ConfigMap", "Secret", "Service", "Service", "StatefulSet"]
+    expected = ["ConfigMap", "Secret", "Secret", "Service", "Service", "Service", "StatefulSet"]
     if backup:
         expected += ["ConfigMap", "CronJob", "PersistentVolumeClaim"]
     if environment == "production":
@@ -52,13 +52,15 @@ def test_passwords_reach_containers_only_through_secret_key_refs(
 ) -> None:
     rendered = render(spec_for(engine, environment, backup, monitoring))
 
+    # Each password lives in one Secret: the replication account's in a Secret of its own.
+    holders = {"orders-credentials": {ADMIN_PASSWORD, USER_PASSWORD}, "orders-replication": {REPLICATION_PASSWORD}}
     for (kind, name), inputs in rendered.resources.items():
         text = json.dumps(inputs)
-        leaked = ADMIN_PASSWORD in text or USER_PASSWORD in text
-        assert leaked == kind.endswith(":Secret"), f"{kind} {name} carries a password"
-    assert ADMIN_PASSWORD not in json.dumps(rendered.outputs)
-    # The Secret's password values are marked secret, so Pulumi encrypts them in state and masks them in logs.
-    assert [kind for kind, _ in rendered.secret_inputs] == ["kubernetes:core/v1:Secret"]
+        carried = {password for password in (ADMIN_PASSWORD, USER_PASSWORD, REPLICATION_PASSWORD) if password in text}
+        assert carried == (holders[name] if kind.endswith(":Secret") else set()), f"{kind} {name} carries a password"
+    assert not any(password in json.dumps(rendered.outputs) for password in (ADMIN_PASSWORD, REPLICATION_PASSWORD))
+    # The Secrets' password values are marked secret, so Pulumi encrypts them in state and masks them in logs.
+    assert sorted(name for _, name in rendered.secret_inputs) == ["orders-credentials", "orders-replication"]
 
 
 @pytest.mark.parametrize(("engine", "environment", "backup", "monitoring"), MATRIX)
@@ -70,7 +72,8 @@ def test_every_env_var_is_a_plain_non_secret_value_or_a_secret_key_ref(
     if backup:
         pods.append(rendered.get("CronJob", "orders-backup")["spec"]["jobTemplate"]["spec"]["template"]["spec"])
     for pod in pods:
-        for container in pod["containers"]:
+        for container in [*pod.get("initContainers", []), *pod["containers"]]:
             for env in container.get("env", []):
                 if "PASS" in env["name"]:
-                    assert env["valueFrom"]["secretKeyRef"]["name"] == "orders-credentials", env
+                    holder = "orders-replication" if env["name"].startswith("REPLICATION_") else "orders-credentials"
+                    assert env["valueFrom"]["secretKeyRef"]["name"] == holder, env

@@ -17,8 +17,9 @@ def pod(rendered_statefulset: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
-@pytest.mark.parametrize(("engine", "version", "init"), [("postgresql", "16", ["10-app-user.sh", "20-restore.sh"]),
-                                                         ("mysql", "8.0", ["20-restore.sh"])])  # fmt: skip
+@pytest.mark.parametrize(("engine", "version", "init"),
+                         [("postgresql", "16", ["10-app-user.sh", "20-restore.sh", "30-replication.sh"]),
+                          ("mysql", "8.0", ["20-restore.sh", "30-replication.sh"])])  # fmt: skip
 def test_a_restored_database_loads_the_dump_on_first_start(
     make_context: MakeContext, engine: str, version: str, init: list[str]
 ) -> None:
@@ -36,7 +37,8 @@ def test_a_restored_database_loads_the_dump_on_first_start(
 
     [initdb] = [v for v in spec_of_pod["volumes"] if v["name"] == "initdb"]
     items = initdb["configMap"]["items"]
-    assert [item["key"] for item in items] == init  # the application user exists before the restore runs
+    # The application user exists before the restore runs; replication starts from the restored data.
+    assert [item["key"] for item in items] == init
     assert {item["mode"] for item in items} == {0o755}  # run in their own shell, not sourced by the entrypoint
     data = rendered.get("ConfigMap", "copy-config")["data"]
     assert data["20-restore.sh"] == script(f"restore-{engine}.sh")
@@ -45,5 +47,5 @@ def test_a_restored_database_loads_the_dump_on_first_start(
 def test_a_database_without_restore_mounts_no_backup_volume(make_context: MakeContext) -> None:
     rendered = render_context(make_context({"type": "mysql", "version": "8.0", "storage": {"size": "1Gi"}}))
     spec_of_pod = pod(rendered.get("StatefulSet", "orders"))
-    assert [v["name"] for v in spec_of_pod["volumes"] if v["name"] in ("restore", "initdb")] == []
+    assert [v["name"] for v in spec_of_pod["volumes"] if v["name"] == "restore"] == []
     assert "20-restore.sh" not in rendered.get("ConfigMap", "orders-config")["data"]

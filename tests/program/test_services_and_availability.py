@@ -5,15 +5,20 @@ from tests.program.conftest import RenderSpec
 MYSQL = {"type": "mysql", "version": "8.4", "storage": {"size": "1Gi"}}
 
 
-def test_client_and_headless_services(render: RenderSpec) -> None:
-    rendered = render(MYSQL)
+def test_the_client_service_routes_to_the_primary_and_the_read_only_service_to_replicas(render: RenderSpec) -> None:
+    rendered = render({**MYSQL, "replicas": 3})
     client = rendered.get("Service", "orders")["spec"]
+    read_only = rendered.get("Service", "orders-ro")["spec"]
     headless = rendered.get("Service", "orders-headless")["spec"]
-    assert client["type"] == "ClusterIP"
-    assert client["ports"] == [{"name": "mysql", "port": 3306, "targetPort": "mysql"}]
-    assert headless["clusterIP"] == "None"
-    selector = rendered.get("StatefulSet", "orders")["spec"]["selector"]["matchLabels"]
-    assert client["selector"] == headless["selector"] == selector
+    pods = rendered.get("StatefulSet", "orders")["spec"]["selector"]["matchLabels"]
+    assert client["type"] == read_only["type"] == "ClusterIP"
+    assert client["ports"] == read_only["ports"] == [{"name": "mysql", "port": 3306, "targetPort": "mysql"}]
+    # Pod 0 by the name the StatefulSet controller gives it; replicas by the role the operator labels them with.
+    assert client["selector"] == {**pods, "statefulset.kubernetes.io/pod-name": "orders-0"}
+    assert read_only["selector"] == {**pods, "database.example.com/role": "replica"}
+    # Every pod, ready or not, has a stable name: replicas find the primary through it.
+    assert headless["clusterIP"] == "None" and headless["publishNotReadyAddresses"] is True
+    assert headless["selector"] == pods
 
 
 def test_production_gets_a_disruption_budget_and_spreads_pods(render: RenderSpec) -> None:
@@ -54,6 +59,8 @@ def test_outputs_name_every_object_and_the_endpoint(render: RenderSpec) -> None:
     assert outputs == {
         "endpoint": "billing.team-a.svc:3306",
         "service": "billing",
+        "readOnlyEndpoint": "billing-ro.team-a.svc:3306",
+        "readOnlyService": "billing-ro",
         "headlessService": "billing-headless",
         "statefulSet": "billing",
         "configMap": "billing-config",

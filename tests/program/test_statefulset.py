@@ -2,6 +2,7 @@
 
 import pytest
 
+from database_program.engines import script
 from tests.program.conftest import Rendered, RenderSpec
 
 MYSQL = {"type": "mysql", "version": "8.0", "storage": {"size": "10Gi"}}
@@ -50,11 +51,17 @@ def test_mysql_gets_its_credentials_from_the_secret(render: RenderSpec) -> None:
 
 
 @pytest.mark.parametrize(("spec", "tool"), [(MYSQL, "mysql"), (POSTGRES, "pg_isready")])
-def test_probes_run_the_engine_client(render: RenderSpec, spec: dict, tool: str) -> None:
-    container = database_container(render(spec))
-    for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+def test_liveness_runs_the_engine_client_and_readiness_a_script(render: RenderSpec, spec: dict, tool: str) -> None:
+    rendered = render(spec)
+    container = database_container(rendered)
+    for probe in ("livenessProbe", "startupProbe"):
         assert any(tool in part for part in container[probe]["exec"]["command"]), probe
-    assert "127.0.0.1" in " ".join(container["readinessProbe"]["exec"]["command"])
+        assert "127.0.0.1" in " ".join(container[probe]["exec"]["command"])
+    # Readiness depends on the role (a replica must replicate), so it is a script from the ConfigMap.
+    ready = f"ready-{spec['type']}.sh"
+    assert container["readinessProbe"]["exec"]["command"] == ["sh", f"/scripts/{ready}"]
+    assert rendered.get("ConfigMap", "orders-config")["data"][ready] == script(ready)
+    assert {"name": "scripts", "mountPath": "/scripts", "readOnly": True} in container["volumeMounts"]
 
 
 @pytest.mark.parametrize(

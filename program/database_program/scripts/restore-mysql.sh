@@ -3,9 +3,13 @@
 # /docker-entrypoint-initdb.d while its first-start server listens on the local socket only.
 # Exits non-zero (and the server does not start) when the dump is missing or does not load.
 #
-# Environment: RESTORE_FILE (a .sql.gz written by backup-mysql.sh), MYSQL_ROOT_PASSWORD, MYSQL_DATABASE; optional
+# Environment: POD_INDEX (replicas skip the restore), RESTORE_FILE (a .sql.gz written by backup-mysql.sh), MYSQL_ROOT_PASSWORD, MYSQL_DATABASE; optional
 # MYSQL_SOCKET when the server's socket is not the client's default.
 set -eu
+if [ "${POD_INDEX:-0}" != 0 ]; then
+  echo "restore: a replica copies the primary instead"
+  exit 0
+fi
 : "${RESTORE_FILE:?}" "${MYSQL_ROOT_PASSWORD:?}" "${MYSQL_DATABASE:?}"
 export MYSQL_PWD="$MYSQL_ROOT_PASSWORD"
 [ -f "$RESTORE_FILE" ] || { echo "restore: backup $RESTORE_FILE not found" >&2; exit 1; }
