@@ -15,7 +15,7 @@ from database_operator.backups import BACKUP_LABEL, observe_on_demand_job, start
 from database_operator.deletion import delete_database
 from database_operator.gate import APPROVAL_ANNOTATION
 from database_operator.kube import Kube
-from database_operator.observe import observe_backup_job, observe_owned_object, watch_database
+from database_operator.observe import observe_backup_job, observe_database_pod, observe_owned_object, watch_database
 from database_operator.runtime import Runtime
 from database_operator.settings import load_settings
 from database_operator.stacks import Stacks
@@ -132,6 +132,11 @@ def _owned_object_handler(group: str, version: str, plural: str) -> None:
 
 for _group, _version, _plural in OWNED_KINDS:
     _owned_object_handler(_group, _version, _plural)
+
+
+@kopf.on.event("", "v1", "pods", labels={**MANAGED, "app.kubernetes.io/component": "database"})
+async def database_pod(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    await observe_database_pod(_runtime(memo), event.get("type"), body)  # role label, status.instances
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={**MANAGED, "app.kubernetes.io/component": "backup"})

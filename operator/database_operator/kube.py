@@ -121,6 +121,25 @@ class Kube:
             return None
         return {key: base64.b64decode(value).decode() for key, value in (secret.data or {}).items()}
 
+    async def label_pod(self, namespace: str, name: str, labels: dict[str, str]) -> None:
+        """Merge labels into a pod's; a pod deleted meanwhile is not an error."""
+        await _unless_missing(
+            client.CoreV1Api(self._api).patch_namespaced_pod(
+                name, namespace, {"metadata": {"labels": labels}}, _content_type="application/merge-patch+json"
+            )
+        )
+
+    async def pod_metrics(self, namespace: str, pod: str, port: int) -> str | None:
+        """What a pod serves on :port/metrics, through the API server's proxy; None when it cannot be had."""
+        try:
+            text: str = await client.CoreV1Api(self._api).connect_get_namespaced_pod_proxy_with_path(
+                f"{pod}:{port}", namespace, "metrics", _request_timeout=5
+            )
+        except (ApiException, OSError, TimeoutError) as error:
+            logger.debug("metrics of pod %s/%s: %s", namespace, pod, error)
+            return None
+        return text
+
     async def serves_api_group(self, group: str) -> bool:
         """Whether the cluster serves an API group, e.g. monitoring.coreos.com for ServiceMonitors."""
         groups = await client.ApisApi(self._api).get_api_versions()

@@ -1,4 +1,5 @@
-"""What the watches see: live StatefulSets (readiness), owned objects (drift), backup Jobs (lastBackup).
+"""What the watches see: live StatefulSets (readiness), database pods (roles, instances), owned objects
+(drift), backup Jobs (lastBackup).
 
 Watch handlers only record and poke; each Database's watcher daemon does the writing, so status writes for
 one Database never race each other.
@@ -10,10 +11,13 @@ import time
 
 import kopf
 
+from database_api.profiles import Engine
 from database_operator import events
 from database_operator.drift import check_drift
+from database_operator.instances import instances, pod_ready, replication_lag, role
 from database_operator.runtime import DatabaseTracker, Runtime
 from database_operator.status import BackupJob, backup_status, finished_backup_job, readiness, readiness_status
+from database_program.context import REPLICA_ROLE, ROLE_LABEL
 
 INSTANCE_LABEL = "app.kubernetes.io/instance"
 COMPONENT_LABEL = "app.kubernetes.io/component"
@@ -53,6 +57,45 @@ def observe_owned_object(rt: Runtime, event_type: str | None, body: kopf.Body) -
         tracker.suspect_drift()
 
 
+async def observe_database_pod(rt: Runtime, event_type: str | None, body: kopf.Body) -> None:
+    """A database pod changed: label it with its role, which the read-only Service selects replicas by, and
+    record it for the Database's status."""
+    tracker = _tracker_for(rt, body)
+    name = body.metadata.name or ""
+    if tracker is None:
+        return
+    if event_type == "DELETED":
+        tracker.pods.pop(name, None)
+    else:
+        wanted = role(body)
+        if body.metadata.labels.get(ROLE_LABEL) != wanted and not body.metadata.get("deletionTimestamp"):
+            await rt.kube.label_pod(tracker.namespace, name, {ROLE_LABEL: wanted})
+        tracker.pods[name] = {"metadata": dict(body.metadata), "status": dict(body.status)}
+    tracker.observe_instances()
+
+
+def _exporter_port(rt: Runtime, body: kopf.Body) -> int | None:
+    """The metrics exporter's port when the Database runs one."""
+    spec = body.get("spec") or {}
+    monitoring = spec.get("monitoring") or {}
+    if not (monitoring.get("enabled") and monitoring.get("metrics")):
+        return None
+    return rt.stacks_config.engine(Engine(spec["type"])).exporter.port
+
+
+async def write_instances(rt: Runtime, tracker: DatabaseTracker, body: kopf.Body) -> None:
+    """Each pod's role and readiness; a ready replica's lag as its metrics exporter reports it, if it runs one."""
+    port = _exporter_port(rt, body)
+    lags: dict[str, float] = {}
+    for name, pod in tracker.pods.items():
+        if port is not None and role(pod) == REPLICA_ROLE and pod_ready(pod):
+            metrics = await rt.kube.pod_metrics(tracker.namespace, name, port)
+            lag = replication_lag(metrics) if metrics is not None else None
+            if lag is not None:
+                lags[name] = lag
+    await rt.write_status(tracker, {"instances": instances(tracker.pods, lags)})
+
+
 def observe_backup_job(rt: Runtime, body: kopf.Body) -> None:
     tracker = _tracker_for(rt, body)
     finished = finished_backup_job(body)
@@ -90,13 +133,18 @@ async def watch_database(rt: Runtime, body: kopf.Body, stopped: kopf.DaemonStopp
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(tracker.poke.wait(), timeout=max(0.0, next_check - time.monotonic()))
         tracker.poke.clear()
+        due = time.monotonic() >= next_check
+        if due:  # also while nothing is deployed (a change awaiting approval): never wait zero seconds in a loop
+            next_check = time.monotonic() + interval
         if tracker.readiness_changed:
             tracker.readiness_changed = False
             await write_readiness(rt, tracker, body)
+        if tracker.instances_changed or (due and _exporter_port(rt, body) is not None):
+            tracker.instances_changed = False
+            await write_instances(rt, tracker, body)
         if tracker.backups_changed:
             tracker.backups_changed = False
             await write_backup_status(rt, tracker, body)
-        due = time.monotonic() >= next_check
         deployed = tracker.applied_generation == body.metadata.get("generation")
         if (tracker.drift_suspected or due) and deployed and not body.metadata.get("deletionTimestamp"):
             if tracker.drift_suspected:

@@ -35,8 +35,11 @@ class DatabaseTracker:
     """Held for the whole of a stack operation: one Database never has two at once."""
     poke: asyncio.Event = field(default_factory=asyncio.Event)
     """Set when something changed that the Database's watcher daemon should look at."""
+    pods: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """The Database's pods by name, as last seen by the watch."""
     drift_suspected: bool = False
     readiness_changed: bool = False
+    instances_changed: bool = False
 
     def suspect_drift(self) -> None:
         self.drift_suspected = True
@@ -44,6 +47,10 @@ class DatabaseTracker:
 
     def observe_readiness(self) -> None:
         self.readiness_changed = True
+        self.poke.set()
+
+    def observe_instances(self) -> None:
+        self.instances_changed = True
         self.poke.set()
 
 
@@ -72,8 +79,8 @@ class Runtime:
             seen = self.unclaimed.pop(key, None)
             tracker = DatabaseTracker(namespace, name, status=dict(status or {}))
             if seen is not None:
-                tracker.statefulset, tracker.backup_jobs = seen.statefulset, seen.backup_jobs
-                tracker.backups_changed = bool(seen.backup_jobs)
+                tracker.statefulset, tracker.backup_jobs, tracker.pods = seen.statefulset, seen.backup_jobs, seen.pods
+                tracker.backups_changed, tracker.instances_changed = bool(seen.backup_jobs), bool(seen.pods)
             self.trackers[key] = tracker
         return self.trackers[key]
 

@@ -1,0 +1,59 @@
+"""Database pods as the status shows them: each pod's role (from its ordinal), readiness and replication lag.
+
+Pure functions; the pod watch (observe.py) feeds them and the Database's watcher daemon writes the result.
+"""
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from database_api.status import Instance
+from database_program.context import PRIMARY_ROLE, REPLICA_ROLE
+from database_program.engines import POD_INDEX_LABEL
+
+# What the metrics exporters report for a replica: mysqld_exporter's slave_status collector (the column is
+# Seconds_Behind_Master before MySQL 8.0.22 and in MariaDB, Seconds_Behind_Source after) and
+# postgres_exporter's replication collector.
+LAG_METRICS = re.compile(
+    r"^(?:mysql_slave_status_seconds_behind_(?:master|source)|pg_replication_lag_seconds)(?:\{[^}]*\})?\s+(\S+)$",
+    re.MULTILINE,
+)
+
+
+def ordinal(pod: Mapping[str, Any]) -> int:
+    """The pod's ordinal in its StatefulSet: the controller's pod-index label, else the name's suffix."""
+    metadata = pod.get("metadata") or {}
+    label = (metadata.get("labels") or {}).get(POD_INDEX_LABEL)
+    return int(label if label is not None else str(metadata.get("name", "")).rsplit("-", 1)[-1])
+
+
+def role(pod: Mapping[str, Any]) -> str:
+    return PRIMARY_ROLE if ordinal(pod) == 0 else REPLICA_ROLE
+
+
+def pod_ready(pod: Mapping[str, Any]) -> bool:
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+def replication_lag(metrics: str) -> float | None:
+    """The lag a replica's exporter reports, in seconds; None when it reports none (e.g. not replicating)."""
+    found = LAG_METRICS.search(metrics)
+    if found is None:
+        return None
+    value = float(found.group(1))
+    return value if value >= 0 else None  # -1 or NaN: the exporter does not know
+
+
+def instances(pods: Mapping[str, Mapping[str, Any]], lags: Mapping[str, float]) -> list[dict[str, Any]]:
+    """The status entries of a Database's pods, primary first."""
+    ordered = sorted(pods.values(), key=ordinal)
+    return [
+        Instance(
+            pod=pod["metadata"]["name"],
+            role=role(pod),
+            ready=pod_ready(pod),
+            lag_seconds=lags.get(pod["metadata"]["name"]) if role(pod) == REPLICA_ROLE else None,
+        ).model_dump(by_alias=True, exclude_none=True)
+        for pod in ordered
+    ]

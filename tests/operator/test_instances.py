@@ -1,0 +1,98 @@
+"""Database pods: each is labelled with its role (the read-only Service selects replicas by it), and the status
+lists every pod's role, readiness and, where its metrics exporter reports it, replication lag."""
+
+import asyncio
+from typing import Any
+
+import kopf
+import pytest
+
+from database_operator.apply import apply_database
+from database_operator.instances import replication_lag
+from database_operator.observe import observe_database_pod, write_instances
+from database_operator.runtime import DatabaseTracker, Runtime
+from tests.operator.conftest import FakeKube, MakeDatabase
+
+
+def pod(index: int, ready: bool = True, role: str | None = None) -> kopf.Body:
+    labels = {"app.kubernetes.io/instance": "orders", "apps.kubernetes.io/pod-index": str(index)}
+    if role is not None:
+        labels["database.example.com/role"] = role
+    condition = {"type": "Ready", "status": "True" if ready else "False"}
+    return kopf.Body(
+        {"kind": "Pod", "metadata": {"name": f"orders-{index}", "namespace": "shop", "labels": labels},
+         "status": {"conditions": [condition]}}
+    )  # fmt: skip
+
+
+@pytest.fixture
+def tracker(runtime: Runtime, database: MakeDatabase) -> DatabaseTracker:
+    asyncio.run(apply_database(runtime, database(replicas=3), retry=0))
+    return runtime.trackers[("shop", "orders")]
+
+
+def observe(runtime: Runtime, *pods: kopf.Body, event: str | None = "ADDED") -> None:
+    for body in pods:
+        asyncio.run(observe_database_pod(runtime, event, body))
+
+
+@pytest.mark.usefixtures("tracker")
+def test_pod_zero_is_labelled_primary_and_the_others_replica(runtime: Runtime, kube: FakeKube) -> None:
+    observe(runtime, pod(0), pod(1), pod(2))
+    assert kube.pod_labels == {
+        ("shop", "orders-0"): {"database.example.com/role": "primary"},
+        ("shop", "orders-1"): {"database.example.com/role": "replica"},
+        ("shop", "orders-2"): {"database.example.com/role": "replica"},
+    }
+
+
+@pytest.mark.usefixtures("tracker")
+def test_a_pod_labelled_already_is_not_patched_again(runtime: Runtime, kube: FakeKube) -> None:
+    observe(runtime, pod(0, role="primary"), pod(1, role="replica"))
+    assert kube.pod_labels == {}
+
+
+def test_the_status_lists_each_pod_primary_first(
+    runtime: Runtime, tracker: DatabaseTracker, kube: FakeKube, database: MakeDatabase
+) -> None:
+    observe(runtime, pod(2, ready=False), pod(0), pod(1))
+    asyncio.run(write_instances(runtime, tracker, database(replicas=3)))
+    assert kube.status()["instances"] == [
+        {"pod": "orders-0", "role": "primary", "ready": True},
+        {"pod": "orders-1", "role": "replica", "ready": True},
+        {"pod": "orders-2", "role": "replica", "ready": False},
+    ]
+    observe(runtime, pod(2), event="DELETED")  # scaled down
+    asyncio.run(write_instances(runtime, tracker, database(replicas=2)))
+    assert [item["pod"] for item in kube.status()["instances"]] == ["orders-0", "orders-1"]
+
+
+def test_lag_comes_from_the_replicas_exporter_and_only_from_there(
+    runtime: Runtime, tracker: DatabaseTracker, kube: FakeKube, database: MakeDatabase
+) -> None:
+    kube.metrics = {
+        "orders-0": "mysql_up 1\n",
+        "orders-1": 'mysql_slave_status_seconds_behind_master{channel_name="",master_host="orders-0"} 3\n',
+    }
+    observe(runtime, pod(0), pod(1), pod(2))  # orders-2's exporter does not answer
+    monitored = database(replicas=3, monitoring={"enabled": True, "metrics": True})
+    asyncio.run(write_instances(runtime, tracker, monitored))
+    lags = {item["pod"]: item.get("lagSeconds") for item in kube.status()["instances"]}
+    assert lags == {"orders-0": None, "orders-1": 3.0, "orders-2": None}
+
+    asyncio.run(write_instances(runtime, tracker, database(replicas=3)))  # metrics off: no exporter to ask
+    assert all("lagSeconds" not in item for item in kube.status()["instances"])
+
+
+@pytest.mark.parametrize(
+    ("metrics", "lag"),
+    [
+        ('mysql_slave_status_seconds_behind_source{channel_name=""} 12\n', 12.0),
+        ("# TYPE pg_replication_lag_seconds gauge\npg_replication_lag_seconds 0.25\n", 0.25),
+        ('mysql_slave_status_seconds_behind_master{channel_name=""} -1\n', None),  # not replicating: unknown
+        ("pg_replication_lag_seconds NaN\n", None),
+        ("mysql_up 1\n", None),
+    ],
+)
+def test_replication_lag_is_read_from_exporter_metrics(metrics: str, lag: Any) -> None:
+    assert replication_lag(metrics) == lag
