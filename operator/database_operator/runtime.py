@@ -33,6 +33,8 @@ class DatabaseTracker:
     """The Database generation the last successful `up` deployed; drift checks wait for one."""
     operation: asyncio.Lock = field(default_factory=asyncio.Lock)
     """Held for the whole of a stack operation: one Database never has two at once."""
+    status_writes: asyncio.Lock = field(default_factory=asyncio.Lock)
+    """Held while a status patch is in flight: patches reach the API server in the order they were made."""
     poke: asyncio.Event = field(default_factory=asyncio.Event)
     """Set when something changed that the Database's watcher daemon should look at."""
     pods: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -106,4 +108,7 @@ class Runtime:
         if not patch:
             return
         tracker.status.update(patch)
-        await self.kube.patch_database_status(tracker.namespace, tracker.name, patch)
+        # Two patches in flight at once (an operation's result, a watch's readiness) could land out of order and
+        # leave a stale list, e.g. of conditions, stored for good; the lock keeps the order of the updates above.
+        async with tracker.status_writes:
+            await self.kube.patch_database_status(tracker.namespace, tracker.name, patch)
