@@ -46,14 +46,10 @@ def replication_lag(metrics: str) -> float | None:
 
 
 def instances(pods: Mapping[str, Mapping[str, Any]], lags: Mapping[str, float]) -> list[dict[str, Any]]:
-    """The status entries of a Database's pods, primary first."""
-    ordered = sorted(pods.values(), key=ordinal)
+    """The status entries of a Database's pods, primary first; `lags`: replicas' lag by pod name."""
     return [
-        Instance(
-            pod=pod["metadata"]["name"],
-            role=role(pod),
-            ready=pod_ready(pod),
-            lag_seconds=lags.get(pod["metadata"]["name"]) if role(pod) == REPLICA_ROLE else None,
-        ).model_dump(by_alias=True, exclude_none=True)
-        for pod in ordered
+        Instance(pod=name, role=role(pod), ready=pod_ready(pod), lag_seconds=lags.get(name)).model_dump(
+            by_alias=True, exclude_none=True
+        )
+        for name, pod in sorted(pods.items(), key=lambda item: ordinal(item[1]))
     ]

@@ -1,8 +1,8 @@
 """What the watches see: live StatefulSets (readiness), database pods (roles, instances), owned objects
 (drift), backup Jobs (lastBackup).
 
-Watch handlers only record and poke; each Database's watcher daemon does the writing, so status writes for
-one Database never race each other.
+Watch handlers only record and poke (and label pods); each Database's watcher daemon writes what they saw,
+besides the operations' own status writes, which Runtime.write_status keeps in order.
 """
 
 import asyncio
@@ -61,9 +61,9 @@ async def observe_database_pod(rt: Runtime, event_type: str | None, body: kopf.B
     """A database pod changed: label it with its role, which the read-only Service selects replicas by, and
     record it for the Database's status."""
     tracker = _tracker_for(rt, body)
-    name = body.metadata.name or ""
     if tracker is None:
         return
+    name = body.metadata.name or ""
     if event_type == "DELETED":
         tracker.pods.pop(name, None)
     else:

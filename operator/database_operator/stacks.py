@@ -335,7 +335,8 @@ class Stacks:
         """Change a stack's settings file the way `pulumi config set` would, without running the CLI. A file
         without a salt gets this process's: the CLI takes it as the stack's."""
         document = (yaml.safe_load(path.read_text()) if path.exists() else None) or {}
-        document.setdefault("encryptionsalt", self._passphrase.salt_state)
+        if "encryptionsalt" not in document:  # not setdefault: the process's salt costs a key derivation
+            document["encryptionsalt"] = self._passphrase.salt_state
         document["config"] = document.get("config") or {}
         edit(document)
         path.write_text(yaml.safe_dump(document, sort_keys=True))
