@@ -30,6 +30,7 @@ from pulumi.runtime.proto import provider_pb2_grpc
 from semver import VersionInfo
 
 from database_api.profiles import DeletionPolicy
+from database_operator.file_backend import FileBackend, directory
 from database_operator.passphrase import Passphrase
 from database_operator.plan import ResourceStep
 from database_operator.settings import OperatorSettings
@@ -261,6 +262,31 @@ class OperatorStack(auto.Stack):
         )
 
 
+class OperatorWorkspace(auto.LocalWorkspace):
+    """A LocalWorkspace that, in a file backend, selects and creates stacks on disk (file_backend.py) rather
+    than with a CLI run each."""
+
+    def __init__(self, backend: FileBackend | None, **options: Any) -> None:
+        super().__init__(**options)
+        self._backend = backend
+
+    def select_stack(self, stack_name: str) -> None:
+        if self._backend is None:
+            super().select_stack(stack_name)
+        elif not self._backend.has_stack(PROJECT, stack_name):
+            raise auto.StackNotFoundError(_cli_like_result(f"no stack named '{stack_name}' found"))
+
+    def create_stack(self, stack_name: str) -> None:
+        if self._backend is None:
+            super().create_stack(stack_name)
+        elif not self._backend.create_stack(PROJECT, stack_name):
+            raise auto.StackAlreadyExistsError(_cli_like_result(f"stack '{stack_name}' already exists"))
+
+
+def _cli_like_result(error: str) -> auto.CommandResult:
+    return auto.CommandResult(stdout="", stderr=f"error: {error}", code=255)
+
+
 class Stacks:
     """Creates, updates, previews and destroys the stacks. One instance per operator process."""
 
@@ -269,7 +295,8 @@ class Stacks:
         self._program = program
         self._command = check_toolchain()
         self._selected: dict[str, OperatorStack] = {}
-        """Stacks already selected in the operator's workspaces: selecting costs a CLI run, once per stack."""
+        """Stacks already selected in the operator's workspaces: selecting costs a CLI run, once per stack
+        (none in a file backend: OperatorWorkspace)."""
         self._created: set[str] = set()
         """Stacks this process created: they have no outputs to recover passwords from."""
         self._passphrase = Passphrase(settings.passphrase)
@@ -294,9 +321,10 @@ class Stacks:
         work_dir = work_dir or self._workspace_dir(stack)
         backend_url = backend_url or self._settings.effective_backend_url
         work_dir.mkdir(parents=True, exist_ok=True)
-        if create and backend_url.startswith("file://"):
-            Path(backend_url.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
-        workspace = auto.LocalWorkspace(
+        if create:
+            FileBackend.prepare(backend_url)
+        workspace = OperatorWorkspace(
+            FileBackend.of(backend_url),
             work_dir=str(work_dir),
             program=self._program,
             env_vars={**self._env(), "PULUMI_BACKEND_URL": backend_url},
@@ -314,7 +342,7 @@ class Stacks:
                 return OperatorStack.select(stack, workspace)
             except auto.StackNotFoundError:
                 pass
-        # `stack init` adopts a salt it finds in the settings file: this process's, whose key is known already.
+        # A new stack adopts the salt in its settings file: this process's, whose key is known already.
         self._edit_settings(settings_file(work_dir, stack), lambda _: None)
         try:
             created = OperatorStack.create(stack, workspace)
@@ -478,8 +506,8 @@ class Stacks:
 
     def _select_existing(self, stack: str, work_dir: Path) -> OperatorStack | None:
         """The stack if the backend has it; None, and nothing created, if not."""
-        backend_url = self._settings.effective_backend_url
-        if backend_url.startswith("file://") and not Path(backend_url.removeprefix("file://")).is_dir():
+        root = directory(self._settings.effective_backend_url)
+        if root is not None and not root.is_dir():
             return None  # no stack was ever created in this file backend
         try:
             return self._select(stack, work_dir, create=False)

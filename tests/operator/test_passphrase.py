@@ -1,14 +1,12 @@
 """Passwords the operator encrypts in Python must be exactly what the real Pulumi CLI decrypts, and back."""
 
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
 from database_operator.passphrase import Passphrase, WrongPassphrase, decrypt_with_key
-from tests.e2e.cluster import toolchain_bin
+from tests.operator.pulumi_cli import PulumiCli
 
 PASSPHRASE = "correct horse"
 
@@ -19,41 +17,11 @@ def passphrase() -> Passphrase:
 
 
 @pytest.fixture
-def pulumi(tmp_path: Path) -> "Pulumi":
-    return Pulumi(tmp_path)
+def pulumi(tmp_path: Path) -> PulumiCli:
+    return PulumiCli(tmp_path, PASSPHRASE)
 
 
-class Pulumi:
-    """The real CLI in a workspace of its own, with a file backend."""
-
-    def __init__(self, root: Path) -> None:
-        self.work_dir = root / "workspace"
-        self.work_dir.mkdir()
-        (root / "backend").mkdir()
-        (self.work_dir / "Pulumi.yaml").write_text("name: database\nruntime: python\n")
-        self.env = {
-            **os.environ,
-            "PATH": f"{toolchain_bin()}:{os.environ['PATH']}",
-            "PULUMI_BACKEND_URL": f"file://{root / 'backend'}",
-            "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
-            "PULUMI_SKIP_UPDATE_CHECK": "true",
-        }
-
-    def run(self, *args: str) -> str:
-        return subprocess.run(
-            ["pulumi", "--non-interactive", *args],
-            cwd=self.work_dir,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-
-    def settings(self, stack: str) -> Path:
-        return self.work_dir / f"Pulumi.{stack}.yaml"
-
-
-def test_the_cli_decrypts_what_the_operator_encrypted(passphrase: Passphrase, pulumi: Pulumi) -> None:
+def test_the_cli_decrypts_what_the_operator_encrypted(passphrase: Passphrase, pulumi: PulumiCli) -> None:
     salt = passphrase.salt_state
     settings = {
         "encryptionsalt": salt,
@@ -67,7 +35,7 @@ def test_the_cli_decrypts_what_the_operator_encrypted(passphrase: Passphrase, pu
     assert pulumi.run("config", "get", "database:adminPassword", "--stack", "shop.orders") == "s3cr3t"
 
 
-def test_the_operator_decrypts_what_the_cli_encrypted(passphrase: Passphrase, pulumi: Pulumi) -> None:
+def test_the_operator_decrypts_what_the_cli_encrypted(passphrase: Passphrase, pulumi: PulumiCli) -> None:
     pulumi.run("stack", "init", "shop.orders", "--secrets-provider", "passphrase")
     pulumi.run("config", "set", "--secret", "database:adminPassword", "from-the-cli", "--stack", "shop.orders")
 
