@@ -20,7 +20,7 @@ async def check_drift(rt: Runtime, tracker: DatabaseTracker, body: kopf.Body) ->
     try:
         restored_from = tracker.status.get("restoredFrom")
         request = stack_input(rt, tracker.namespace, tracker.name, body.spec, restored_from)
-        preview = await rt.run_operation(tracker, lambda: rt.stacks.preview(request, refresh=True))
+        preview = await rt.run_operation(tracker, lambda: rt.stacks.preview(request, refresh=True), background=True)
         conditions = tracker.status.get("conditions", [])
         if not preview.changed:
             if condition_is(conditions, DRIFTED, "True"):
@@ -35,7 +35,7 @@ async def check_drift(rt: Runtime, tracker: DatabaseTracker, body: kopf.Body) ->
             await rt.write_status(tracker, {"conditions": conditions})
             events.warning(body, "DriftDetected", f"live objects differ from the spec ({found}); driftPolicy is Report")
             return
-        result = await rt.run_operation(tracker, lambda: rt.stacks.up(request, refresh=True))
+        result = await rt.run_operation(tracker, lambda: rt.stacks.up(request, refresh=True), background=True)
     except (StackError, SpecError) as error:
         logger.warning("drift check of %s/%s failed: %s", tracker.namespace, tracker.name, error)
         events.warning(body, "DriftCheckFailed", str(error))

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 from database_api.profiles import StacksConfig
 from database_operator.kube import Kube
 from database_operator.settings import OperatorSettings
+from database_operator.slots import OperationSlots
 from database_operator.stacks import Stacks
 from database_operator.status import BackupJob
 
@@ -68,12 +69,12 @@ class Runtime:
     """What the watches saw of Databases before their first handler ran (the initial listing after a start):
     handed to the Database's tracker when it is made, so no StatefulSet or finished Job is missed."""
     executor: ThreadPoolExecutor = field(init=False)
-    operations: asyncio.Semaphore = field(init=False)
+    operations: OperationSlots = field(init=False)
 
     def __post_init__(self) -> None:
         limit = self.settings.max_concurrent_operations
         self.executor = ThreadPoolExecutor(max_workers=limit, thread_name_prefix="stack-operation")
-        self.operations = asyncio.Semaphore(limit)
+        self.operations = OperationSlots(limit)
 
     def tracker(self, namespace: str, name: str, status: dict[str, Any] | None = None) -> DatabaseTracker:
         key = (namespace, name)
@@ -97,9 +98,10 @@ class Runtime:
         self.trackers.pop((namespace, name), None)
         self.unclaimed.pop((namespace, name), None)
 
-    async def run_operation(self, tracker: DatabaseTracker, operation: Callable[[], T]) -> T:
-        """Run a blocking stack operation in a worker thread: one per Database, a bounded number in all."""
-        async with tracker.operation, self.operations:
+    async def run_operation(self, tracker: DatabaseTracker, operation: Callable[[], T], background: bool = False) -> T:
+        """Run a blocking stack operation in a worker thread: one per Database, a bounded number in all; a
+        background one (a drift check) only while no other waits."""
+        async with tracker.operation, self.operations.slot(background):
             return await asyncio.get_running_loop().run_in_executor(self.executor, operation)
 
     async def write_status(self, tracker: DatabaseTracker, changes: dict[str, Any]) -> None:
