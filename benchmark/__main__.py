@@ -14,12 +14,20 @@ import shutil
 import subprocess
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from benchmark.process import Usage, cpu_seconds
 from benchmark.report import Result, write_chart, write_table
+from benchmark.watch import (
+    DATABASE_FIELDS,
+    STATEFULSET_FIELDS,
+    created,
+    database_ready,
+    statefulset_ready,
+    statefulset_scaled_to,
+    watching,
+)
 from tests.e2e.cluster import REPO, Kubectl, OperatorProcess, toolchain_bin, wait_for
 
 CLUSTER = str(REPO / "toolchain" / "cluster.sh")
@@ -32,7 +40,6 @@ CLUSTER_ENV = {
     "DBOP_CONTROLLER_MANAGER_PORT": "21257",
     "DBOP_SCHEDULER_PORT": "21259",
 }
-POLL_SECONDS = 0.2
 
 
 def database(name: str, namespace: str) -> dict[str, Any]:
@@ -47,45 +54,6 @@ def database(name: str, namespace: str) -> dict[str, Any]:
 def items(kubectl: Kubectl, kinds: str, namespace: str) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = json.loads(kubectl.run("get", kinds, "-n", namespace, "-o", "json").stdout)["items"]
     return found
-
-
-def wait_all(
-    what: str, names: list[str], seen: Callable[[], dict[str, bool]], usage: Usage, started: float, timeout: float
-) -> dict[str, float]:
-    """Seconds from `started` until each name was first seen done, polling."""
-    done: dict[str, float] = {}
-    deadline = time.monotonic() + timeout
-    while len(done) < len(names):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what}: {len(done)}/{len(names)} after {timeout:.0f}s")
-        now, state = time.monotonic(), seen()
-        done.update({name: now - started for name in names if state.get(name) and name not in done})
-        usage.sample()
-        time.sleep(POLL_SECONDS)
-    return done
-
-
-def statefulsets_seen(kubectl: Kubectl, namespace: str, ready: bool) -> Callable[[], dict[str, bool]]:
-    def probe() -> dict[str, bool]:
-        return {
-            sts["metadata"]["name"]: not ready
-            or (sts.get("status") or {}).get("readyReplicas", 0) >= sts["spec"].get("replicas", 1)
-            for sts in items(kubectl, "statefulsets", namespace)
-        }
-
-    return probe
-
-
-def databases_ready(kubectl: Kubectl, namespace: str) -> Callable[[], dict[str, bool]]:
-    def probe() -> dict[str, bool]:
-        result = {}
-        for db in items(kubectl, "databases", namespace):
-            status = db.get("status") or {}
-            current = status.get("observedGeneration") == db["metadata"]["generation"]
-            result[db["metadata"]["name"]] = bool(current and status.get("ready"))
-        return result
-
-    return probe
 
 
 def rendered_manifests(kubectl: Kubectl, namespace: str, target: str) -> list[dict[str, Any]]:
@@ -111,6 +79,13 @@ def rendered_manifests(kubectl: Kubectl, namespace: str, target: str) -> list[di
     return manifests
 
 
+def warm_up(kubectl: Kubectl, manifests: dict[str, Any], *options: str) -> None:
+    """The same apply as a server-side dry run, changing nothing: a fresh API server's first request for a kind
+    (its OpenAPI schema, the first connection to the admission webhooks) took about a second, counted against
+    whichever round came first."""
+    kubectl.run("apply", *options, "--dry-run=server", "-f", "-", stdin=json.dumps(manifests))
+
+
 def run_size(
     kubectl: Kubectl, operator: OperatorProcess, usage: Usage, count: int, namespace: str, floor: str
 ) -> Result:
@@ -118,43 +93,57 @@ def run_size(
     manifests = {"apiVersion": "v1", "kind": "List", "items": [database(name, namespace) for name in names]}
     timeout = 120 + 10 * count
     assert operator.process is not None
+    statefulsets, databases = watching(
+        kubectl.env,
+        [
+            ("statefulsets", namespace, STATEFULSET_FIELDS, created),
+            ("databases", namespace, DATABASE_FIELDS, database_ready),
+        ],
+    )
+    warm_up(kubectl, manifests)
     cpu_before = cpu_seconds(operator.process.pid)
     started = time.monotonic()
     kubectl.run("apply", "-f", "-", stdin=json.dumps(manifests))
-    created = wait_all("StatefulSets", names, statefulsets_seen(kubectl, namespace, False), usage, started, timeout)
-    ready = wait_all("Ready", names, databases_ready(kubectl, namespace), usage, started, timeout)
+    created_at = statefulsets.wait("StatefulSets", names, started, timeout, usage)
+    ready_at = databases.wait("Ready", names, started, timeout, usage)
     cpu = cpu_seconds(operator.process.pid) - cpu_before
 
     floor_manifests = {"apiVersion": "v1", "kind": "List", "items": rendered_manifests(kubectl, namespace, floor)}
+    floor_created, floor_ready = watching(
+        kubectl.env,
+        [
+            ("statefulsets", floor, STATEFULSET_FIELDS, created),
+            ("statefulsets", floor, STATEFULSET_FIELDS, statefulset_ready),
+        ],
+    )
+    warm_up(kubectl, floor_manifests, "--server-side")
     started = time.monotonic()
     kubectl.run("apply", "--server-side", "-f", "-", stdin=json.dumps(floor_manifests))
-    floor_created = wait_all("floor", names, statefulsets_seen(kubectl, floor, False), usage, started, timeout)
-    floor_ready = wait_all("floor ready", names, statefulsets_seen(kubectl, floor, True), usage, started, timeout)
-    result = Result(
+    floor_created_at = floor_created.wait("floor", names, started, timeout, usage)
+    floor_ready_at = floor_ready.wait("floor ready", names, started, timeout, usage)
+    for watch in (statefulsets, databases, floor_created, floor_ready):
+        watch.close()
+    return Result(
         count=count,
-        statefulset=list(created.values()),
-        ready=list(ready.values()),
-        floor_statefulset=list(floor_created.values()),
-        floor_ready=list(floor_ready.values()),
+        statefulset=list(created_at.values()),
+        ready=list(ready_at.values()),
+        floor_statefulset=list(floor_created_at.values()),
+        floor_ready=list(floor_ready_at.values()),
         cpu_seconds=cpu,
     )
-    return result
 
 
 def one_field_changes(kubectl: Kubectl, namespace: str, usage: Usage, floor: bool) -> list[float]:
     """Replicas 1 -> 2, one Database (or StatefulSet, for the floor) after the other."""
+    (scaled,) = watching(kubectl.env, [("statefulsets", namespace, STATEFULSET_FIELDS, statefulset_scaled_to(2))])
     latencies: list[float] = []
     for sts in items(kubectl, "statefulsets", namespace):
         name = sts["metadata"]["name"]
         kind = "statefulset" if floor else "database"
         started = time.monotonic()
         kubectl.run("patch", kind, name, "-n", namespace, "--type=merge", "-p", '{"spec":{"replicas":2}}')
-
-        def scaled(name: str = name) -> dict[str, bool]:
-            current = kubectl.get("statefulset", name, namespace) or {}
-            return {name: current.get("spec", {}).get("replicas") == 2}
-
-        latencies += wait_all(f"{name} scaled", [name], scaled, usage, started, 120).values()
+        latencies += scaled.wait(f"{name} scaled", [name], started, 120, usage).values()
+    scaled.close()
     return latencies
 
 
