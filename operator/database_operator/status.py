@@ -146,13 +146,12 @@ def failed_operation_summary(kind: str, message: str, duration_seconds: float) -
     ).model_dump(by_alias=True, exclude_none=True)
 
 
+_OUTPUT_KEYS = frozenset(StackOutputs.model_json_schema(by_alias=True)["properties"])
+
+
 def outputs_status(outputs: Mapping[str, Any]) -> dict[str, Any]:
     """Only the known, non-secret outputs reach the status."""
-    known = {
-        key: value
-        for key, value in outputs.items()
-        if key in StackOutputs.model_json_schema(by_alias=True)["properties"]
-    }
+    known = {key: value for key, value in outputs.items() if key in _OUTPUT_KEYS}
     return StackOutputs.model_validate(known).model_dump(by_alias=True, exclude_none=True)
 
 

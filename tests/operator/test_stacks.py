@@ -374,3 +374,14 @@ def test_a_provider_plugin_of_another_version_fails_fast(mocker: MockerFixture) 
         ToolchainError, match=r"is version 4\.0\.0; this operator's pulumi-kubernetes SDK needs 4\.25\.0"
     ):
         check_toolchain()
+
+
+def test_pulumi_processes_get_go_runtime_defaults_unless_the_operator_has_its_own(
+    stacks: Stacks, mocker: MockerFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    workspace = mocker.patch.object(stacks_module, "OperatorWorkspace")
+    monkeypatch.setenv("GOMEMLIMIT", "1GiB")
+    stacks.up(REQUEST)
+    env = workspace.call_args.kwargs["env_vars"]
+    assert env["GOGC"] == "400"  # the CLI and the provider collect garbage less often
+    assert env["GOMEMLIMIT"] == "1GiB"  # the operator's own setting wins
