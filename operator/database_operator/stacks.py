@@ -424,8 +424,9 @@ class Stacks:
     # -- recovery ---------------------------------------------------------------------------------------
 
     def _recover_if_interrupted(self, stack: OperatorStack, name: str) -> None:
-        """After a crash mid-operation: release the dead operation's lock and drop its pending creates.
-        Objects it did create are adopted by the next `up` (server-side apply upserts), never duplicated."""
+        """After a crash mid-operation: release the dead operation's lock and refresh the state from the live
+        objects, which the dead operation may have changed (state is written only when an operation ends:
+        CLI_ENV). Objects it created are adopted by the next `up` (server-side apply upserts), never duplicated."""
         marker = self._workspace_dir(name) / IN_FLIGHT_MARKER
         if not marker.exists():
             return
