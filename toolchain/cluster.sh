@@ -14,7 +14,7 @@
 # The binaries come from the toolchain bin dir (run toolchain/build.sh first).
 # Ports (all on 127.0.0.1), overridable by env:
 #   DBOP_ETCD_PORT=23790 DBOP_ETCD_PEER_PORT=23800 DBOP_APISERVER_PORT=26443
-#   DBOP_CONTROLLER_MANAGER_PORT=20257 DBOP_SCHEDULER_PORT=20259
+#   DBOP_CONTROLLER_MANAGER_PORT=20257 DBOP_SCHEDULER_PORT=20259 DBOP_KWOK_NODE_PORT=10250
 # Other knobs: DBOP_KWOK_NODES=3 (number of fake nodes), DBOP_CLUSTER_TIMEOUT=120 (seconds).
 set -euo pipefail
 
@@ -33,6 +33,7 @@ ETCD_PEER_PORT="${DBOP_ETCD_PEER_PORT:-23800}"
 APISERVER_PORT="${DBOP_APISERVER_PORT:-26443}"
 KCM_PORT="${DBOP_CONTROLLER_MANAGER_PORT:-20257}"
 SCHEDULER_PORT="${DBOP_SCHEDULER_PORT:-20259}"
+KWOK_NODE_PORT="${DBOP_KWOK_NODE_PORT:-10250}"   # kwok's fake kubelet API
 NODES="${DBOP_KWOK_NODES:-3}"
 TIMEOUT="${DBOP_CLUSTER_TIMEOUT:-120}"
 SERVICE_CIDR="10.96.0.0/16"   # never routed: there is no kube-proxy, no CNI
@@ -376,7 +377,7 @@ cmd_start() {
         --config="$DBOP_TOOLCHAIN_DIR/kwok/stages.yaml" \
         --manage-all-nodes=false \
         --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
-        --node-ip=127.0.0.1 --node-port=10250 \
+        --node-ip=127.0.0.1 --node-port="$KWOK_NODE_PORT" \
         --cidr="$POD_CIDR" \
         --node-lease-duration-seconds=40
 
