@@ -9,22 +9,22 @@ import pytest
 
 from tests.images.conftest import Image, run_in_root
 
+# On the image's default unix socket only (its directory is part of the image), never on this machine's ports.
 POSTGRESQL = """
 set -e
 initdb -D /tmp/pgdata -U postgres --auth=trust >/dev/null
-pg_ctl -D /tmp/pgdata -o "-k /tmp -c listen_addresses=" -l /tmp/postgresql.log -w start >/dev/null
-psql -h /tmp -U postgres -Atc "select 1"
+pg_ctl -D /tmp/pgdata -o "-c listen_addresses=" -l /tmp/postgresql.log -w start >/dev/null
+psql -U postgres -Atc "select 1"
 pg_ctl -D /tmp/pgdata -w stop >/dev/null
 """
 
 MARIADB = """
 set -e
 mariadb-install-db --datadir=/tmp/mysql >/dev/null
-{server} --datadir=/tmp/mysql --socket=/tmp/mysql.sock --pid-file=/tmp/mysql.pid --skip-networking \
-    --log-error=/tmp/mysql.err &
-for attempt in $(seq 150); do [ -S /tmp/mysql.sock ] && break; sleep 0.2; done
-mariadb -S /tmp/mysql.sock -Nse "select 1"
-mariadb-admin -S /tmp/mysql.sock shutdown
+{server} --datadir=/tmp/mysql --skip-networking --log-error=/tmp/mysql.err &
+for attempt in $(seq 150); do [ -S /run/mysqld/mysqld.sock ] && break; sleep 0.2; done
+mariadb -Nse "select 1"
+mariadb-admin shutdown
 wait
 """
 
@@ -42,6 +42,15 @@ def test_mariadb_initialises_starts_and_answers_a_query(images: dict[str, Image]
     [server] = image.config["config"]["Cmd"]
     script = MARIADB.format(server=server)
     assert run_in_root(root, image.config["config"]["User"], image.env, script).split() == ["1"]
+
+
+def test_mariadb_listens_where_the_pod_configuration_says(images: dict[str, Image], tmp_path: Path) -> None:
+    """Debian's own config must not pin the server to 127.0.0.1: it is read after a pod's conf.d file."""
+    image = images["mariadb"]
+    root = image.unpack(tmp_path / "root")
+    defaults = run_in_root(root, image.config["config"]["User"], image.env, "my_print_defaults --mysqld")
+    assert "--socket=/run/mysqld/mysqld.sock" in defaults.split()
+    assert "bind-address" not in defaults
 
 
 def run_entrypoint(image: Image, root: Path, *args: str) -> str:

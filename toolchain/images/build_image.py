@@ -127,6 +127,8 @@ def check_tag(recipe: dict[str, Any], versions: dict[str, str]) -> None:
 
 
 def trim(root: Path, extra: list[str]) -> None:
+    if mounts_under(root):  # mmdebstrap unmounts on success; never delete through a mount of this machine's /dev
+        raise SystemExit(f"{root}: still mounted: {', '.join(mounts_under(root))}")
     for pattern in [*TRIMMED, *extra]:
         for path in glob.glob(str(root / pattern)):
             if os.path.isdir(path) and not os.path.islink(path):
@@ -201,24 +203,42 @@ def write_archive(out: Path, ref: str, config: dict[str, Any], layer: Path, diff
     staging.rename(out)
 
 
+def mounts_under(directory: Path) -> list[str]:
+    """Mount points inside `directory`, deepest first."""
+    prefix = f"{directory.resolve()}/"
+    with open("/proc/self/mountinfo") as mountinfo:
+        mount_points = [line.split()[4] for line in mountinfo]
+    return sorted((point for point in mount_points if point.startswith(prefix)), key=len, reverse=True)
+
+
+def remove_work_directory(work: Path) -> None:
+    """Remove a scratch directory, also one left by a killed mmdebstrap: its chroot may still have this
+    machine's /dev, /proc and /sys mounted, which must be unmounted, never emptied."""
+    for mount_point in mounts_under(work):
+        subprocess.run(["umount", "--lazy", mount_point], check=True)
+    subprocess.run(["rm", "-rf", "--one-file-system", str(work)], check=True)
+
+
 def build(recipe_path: Path, suite: str, outdir: Path) -> None:
     recipe = load_recipe(recipe_path)
     name = recipe_path.stem
     work = outdir / f".work-{name}"
-    shutil.rmtree(work, ignore_errors=True)
+    remove_work_directory(work)
     work.mkdir(parents=True)
     root = work / "root"
     mmdebstrap(recipe, suite, root)
     versions = package_versions(root)
     check_tag(recipe, versions)
     trim(root, recipe.get("remove", []))
+    for step in recipe.get("customize", []):  # {"why": ..., "run": shell command, the root filesystem is $1}
+        subprocess.run(["sh", "-c", step["run"], "customize", str(root)], check=True)
     layer = work / "layer.tar"
     subprocess.run(["tar", "-C", str(root), "--numeric-owner", "--sort=name", "-cf", str(layer), "."], check=True)
     diff_id = sha256_of(layer)
     config = image_config(recipe, diff_id, versions, suite)
     write_archive(outdir / f"{name}.tar", recipe["ref"], config, layer, diff_id)
     (outdir / f"{name}.packages").write_text("".join(f"{p} {v}\n" for p, v in sorted(versions.items())))
-    shutil.rmtree(work)
+    remove_work_directory(work)
 
 
 def main(argv: list[str]) -> None:
