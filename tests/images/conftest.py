@@ -3,6 +3,7 @@ root filesystems that the tests run the images' own programs from (chroot, no cl
 
 import json
 import os
+import shutil
 import subprocess
 import tarfile
 from dataclasses import dataclass
@@ -35,7 +36,11 @@ class Image:
         with tarfile.open(self.archive) as archive:
             layer = archive.extractfile(self.manifest["Layers"][0])
             assert layer is not None
-            subprocess.run(["tar", "-x", "--numeric-owner", "-C", str(target)], stdin=layer, check=True)
+            untar = subprocess.Popen(["tar", "-x", "--numeric-owner", "-C", str(target)], stdin=subprocess.PIPE)
+            assert untar.stdin is not None
+            with untar.stdin:
+                shutil.copyfileobj(layer, untar.stdin, 1 << 20)
+            assert untar.wait() == 0
         return target
 
 
@@ -78,8 +83,11 @@ def run_in_root(root: Path, user: str, env: dict[str, str], script: str, timeout
     """Run `script` with the root filesystem's own `sh` as `user` (uid:gid), in private mount and pid namespaces
     with /dev and /proc mounted: every process it starts dies with it, whatever happens to the test."""
     (root / "proc").mkdir(exist_ok=True)
-    setup = 'mount --rbind /dev "$1/dev" && mount -t proc proc "$1/proc" && exec chroot --userspec="$2" "$1" sh -c "$3"'
-    namespaces = ["unshare", "--mount", "--pid", "--fork", "--propagation", "private"]
+    (root / "etc" / "hosts").write_text("127.0.0.1 localhost\n")  # as a container runtime provides it
+    # No exec: the namespace's first process stays root, so --kill-child's parent-death signal (cleared when a
+    # process changes its user) still reaches it if this test is killed, and the namespace dies with it.
+    setup = 'mount --rbind /dev "$1/dev" && mount -t proc proc "$1/proc" && chroot --userspec="$2" "$1" sh -c "$3"'
+    namespaces = ["unshare", "--mount", "--pid", "--fork", "--kill-child", "--propagation", "private"]
     result = subprocess.run(
         [*namespaces, "sh", "-c", setup, "root", root, user, script],
         env=env,

@@ -20,11 +20,11 @@ pg_ctl -D /tmp/pgdata -w stop >/dev/null
 
 MARIADB = """
 set -e
-mariadb-install-db --datadir=/tmp/mysql >/dev/null
+mariadb-install-db --datadir=/tmp/mysql --skip-test-db --auth-root-authentication-method=normal >/dev/null
 {server} --datadir=/tmp/mysql --skip-networking --log-error=/tmp/mysql.err &
 for attempt in $(seq 150); do [ -S /run/mysqld/mysqld.sock ] && break; sleep 0.2; done
-mariadb -Nse "select 1"
-mariadb-admin shutdown
+mariadb -u root -Nse "select 1"
+mariadb-admin -u root shutdown
 wait
 """
 
