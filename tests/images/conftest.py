@@ -21,7 +21,6 @@ RECIPES = REPOSITORY / "toolchain" / "images"
 class Image:
     """One docker-archive of the images directory: its manifest entry and its config."""
 
-    name: str
     archive: Path
     manifest: dict[str, Any]
     config: dict[str, Any]
@@ -52,7 +51,7 @@ def read_image(archive: Path) -> Image:
         config_file = tar.extractfile(manifest["Config"])
         assert config_file is not None
         config = json.load(config_file)
-    return Image(archive.stem, archive, manifest, config)
+    return Image(archive, manifest, config)
 
 
 def recipe(name: str) -> dict[str, Any]:
