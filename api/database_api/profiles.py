@@ -18,7 +18,8 @@ from database_api.quantity import QUANTITY_PATTERN, parse_quantity
 from database_api.schedule import parse_duration, validate_cron
 
 STACKS_CONFIG_ENV = "DATABASE_STACKS_CONFIG"
-"""Environment variable that points at the `stacks-config/` directory (default: the one in the checkout)."""
+"""Environment variable that points at the `stacks-config/` directory or an overlay of it (default: the one in the
+checkout)."""
 
 
 class Engine(StrEnum):
