@@ -182,10 +182,10 @@ def _read_stacks_config(root: Path) -> dict[str, Any]:
     overlay_file = root / OVERLAY_FILE
     if overlay_file.exists():
         overlay = yaml.safe_load(overlay_file.read_text())
-        unknown = set(overlay) - {"base", "engines", "environments"}
-        if unknown or "base" not in overlay:
+        keys = set(overlay) if isinstance(overlay, dict) else set()
+        if "base" not in keys or keys - {"base", "engines", "environments"}:
             allowed = "needs `base`, may have `engines` and `environments`"
-            raise ValueError(f"{overlay_file}: {allowed} (got {', '.join(sorted(overlay))})")
+            raise ValueError(f"{overlay_file}: {allowed} (got {', '.join(sorted(keys)) or repr(overlay)})")
         base = _read_stacks_config(root / overlay.pop("base"))
         return _merged(base, overlay)
     return {
