@@ -19,27 +19,67 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 CLUSTER = str(REPO / "toolchain" / "cluster.sh")
+TEST_CLUSTER_ENV = REPO / "tests" / "e2e" / "test-cluster.env"
+
+
+def private_cluster_variables() -> dict[str, str]:
+    """The DBOP_* variables of the tests' own cluster, as tests/e2e/test-cluster.env sets them (bash decides)."""
+    output = subprocess.check_output(["bash", "-c", 'set -a && . "$0" && env -0', str(TEST_CLUSTER_ENV)], text=True)
+    variables = dict(item.split("=", 1) for item in output.split("\0") if item)
+    return {name: value for name, value in variables.items() if name.startswith("DBOP_")}
+
+
+def _cluster(env: dict[str, str], command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """toolchain/cluster.sh COMMAND on the cluster that env names; a failure shows what cluster.sh said."""
+    result = subprocess.run([CLUSTER, command], env=env, capture_output=True, text=True, timeout=300, check=False)
+    if check and result.returncode != 0:
+        pytest.fail(f"toolchain/cluster.sh {command} failed:\n{result.stderr}")
+    return result
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # alive, somebody else's
+    return True
 
 
 @pytest.fixture(scope="session")
 def cluster_env() -> Iterator[dict[str, str]]:
-    """Start (or reuse) the local control plane; the environment every kubectl and the operator use.
-    A cluster this session started is stopped at the end; one that was already running is left running."""
+    """The tests' private control plane (tests/e2e/test-cluster.env), never the demo's; the environment every
+    kubectl and the operator use. A session that finds it stopped starts it fresh (reset: an interrupted run may
+    have left namespaces and Databases waiting for an operator that is gone) and stops it at the end. A cluster
+    somebody started and kept running is used as it is and left running; one left running by a killed session
+    counts as stopped."""
     bin_dir = toolchain_bin()
     if not (bin_dir / "kube-apiserver").exists():
         pytest.fail(f"the toolchain is not built ({bin_dir}); run toolchain/build.sh (scripts/test does)")
-    was_running = subprocess.run([CLUSTER, "status"], capture_output=True, check=False).returncode == 0
-    subprocess.run([CLUSTER, "start"], check=True, timeout=300)
-    kubeconfig = subprocess.check_output([CLUSTER, "kubeconfig"], text=True).strip()
+    env = {**os.environ, **private_cluster_variables()}
+    owner = Path(env["DBOP_CLUSTER_DIR"]) / "test-session.pid"
+    reuse = _cluster(env, "status", check=False).returncode == 0
+    if reuse and owner.exists():
+        pid = int(owner.read_text())
+        if _alive(pid):
+            pytest.fail(f"another test session (pid {pid}) is using the tests' cluster {env['DBOP_CLUSTER_DIR']}")
+        reuse = False
+    if not reuse:
+        _cluster(env, "reset")
+        _cluster(env, "start")
+        owner.write_text(str(os.getpid()))
+    kubeconfig = _cluster(env, "kubeconfig").stdout.strip()
     yield {
-        **os.environ,
-        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        **env,
+        "PATH": f"{bin_dir}:{env['PATH']}",
         "KUBECONFIG": kubeconfig,
         "PULUMI_SKIP_UPDATE_CHECK": "true",
         "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
     }
-    if not was_running:
-        subprocess.run([CLUSTER, "stop"], check=False, timeout=120)
+    if not reuse:
+        _cluster(env, "stop", check=False)
+        owner.unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="session")
