@@ -1,6 +1,7 @@
 # Sourced by the other scripts: creates or updates the project's virtualenv and puts it first on PATH.
 # The virtualenv lives in .venv (git-ignored) unless DBOP_VENV says otherwise.
-# pip is pinned: its version decides what an install prints (tests/packaging checks that it prints no warnings).
+# pip is pinned: its version decides what an install prints (tests/project/test_install.py checks it prints
+# no warnings).
 venv="${DBOP_VENV:-$PWD/.venv}"
 stamp="$venv/.installed-$(cat pyproject.toml scripts/venv.sh | sha256sum | cut -c1-16)"
 if [ ! -e "$stamp" ]; then

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.cluster import REPO, Kubectl, OperatorProcess, toolchain_bin, wait_for
+from tests.e2e.cluster import REPO, Kubectl, OperatorProcess, private_cluster_variables, toolchain_bin, wait_for
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -19,14 +19,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 CLUSTER = str(REPO / "toolchain" / "cluster.sh")
-TEST_CLUSTER_ENV = REPO / "tests" / "e2e" / "test-cluster.env"
-
-
-def private_cluster_variables() -> dict[str, str]:
-    """The DBOP_* variables of the tests' own cluster, as tests/e2e/test-cluster.env sets them (bash decides)."""
-    output = subprocess.check_output(["bash", "-c", 'set -a && . "$0" && env -0', str(TEST_CLUSTER_ENV)], text=True)
-    variables = dict(item.split("=", 1) for item in output.split("\0") if item)
-    return {name: value for name, value in variables.items() if name.startswith("DBOP_")}
 
 
 def _cluster(env: dict[str, str], command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
