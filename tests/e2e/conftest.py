@@ -1,6 +1,8 @@
 """End-to-end fixtures: the local cluster (toolchain/cluster.sh), the CRD, and the real operator process."""
 
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import uuid
@@ -39,29 +41,45 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _stop_stray_operators(kubeconfig: str) -> None:
+    """Operators a killed session left running against this cluster: beside this session's operator they would
+    serve the same namespaces. Each leads its own process group (OperatorProcess), its Pulumi processes in it."""
+    setting = f"KUBECONFIG={kubeconfig}".encode()
+    for process in Path("/proc").iterdir():
+        try:
+            command = (process / "cmdline").read_bytes().split(b"\0")
+            environment = (process / "environ").read_bytes().split(b"\0")
+        except OSError:  # not a process, or gone
+            continue
+        if b"run" in command and any(arg.endswith(b"/database-operator") for arg in command) and setting in environment:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(int(process.name), signal.SIGKILL)
+
+
 @pytest.fixture(scope="session")
 def cluster_env() -> Iterator[dict[str, str]]:
     """The tests' private control plane (tests/e2e/test-cluster.env), never the demo's; the environment every
     kubectl and the operator use. A session that finds it stopped starts it fresh (reset: an interrupted run may
     have left namespaces and Databases waiting for an operator that is gone) and stops it at the end. A cluster
-    somebody started and kept running is used as it is and left running; one left running by a killed session
-    counts as stopped."""
+    somebody started and kept running is used as it is and left running; one a killed session left behind is
+    started fresh, that session's operator stopped."""
     bin_dir = toolchain_bin()
     if not (bin_dir / "kube-apiserver").exists():
         pytest.fail(f"the toolchain is not built ({bin_dir}); run toolchain/build.sh (scripts/test does)")
     env = {**os.environ, **private_cluster_variables()}
-    owner = Path(env["DBOP_CLUSTER_DIR"]) / "test-session.pid"
-    reuse = _cluster(env, "status", check=False).returncode == 0
-    if reuse and owner.exists():
-        pid = int(owner.read_text())
-        if _alive(pid):
-            pytest.fail(f"another test session (pid {pid}) is using the tests' cluster {env['DBOP_CLUSTER_DIR']}")
-        reuse = False
-    if not reuse:
-        _cluster(env, "reset")
-        _cluster(env, "start")
-        owner.write_text(str(os.getpid()))
     kubeconfig = _cluster(env, "kubeconfig").stdout.strip()
+    owner = Path(env["DBOP_CLUSTER_DIR"]) / "test-session.pid"
+    if owner.exists():
+        pid = owner.read_text().strip()
+        if pid.isdigit() and _alive(int(pid)):
+            pytest.fail(f"another test session (pid {pid}) is using the tests' cluster {env['DBOP_CLUSTER_DIR']}")
+    reuse = not owner.exists() and _cluster(env, "status", check=False).returncode == 0
+    if not reuse:
+        _stop_stray_operators(kubeconfig)
+        _cluster(env, "reset")
+        owner.parent.mkdir(parents=True)
+        owner.write_text(str(os.getpid()))
+        _cluster(env, "start")
     yield {
         **env,
         "PATH": f"{bin_dir}:{env['PATH']}",
