@@ -1,5 +1,5 @@
-"""End-to-end fixtures: the tests' own cluster (toolchain/cluster.sh, tests/e2e/test-cluster.env), the CRD, and the real
-operator process."""
+"""End-to-end fixtures: the tests' own cluster (toolchain/cluster.sh with tests/e2e/test-cluster.env), the CRD,
+and the real operator process."""
 
 import contextlib
 import os
