@@ -78,7 +78,7 @@ def cluster_env() -> Iterator[dict[str, str]]:
     if not reuse:
         _stop_stray_operators(kubeconfig)
         _cluster(env, "reset")
-        owner.parent.mkdir(parents=True)
+        owner.parent.mkdir(parents=True, exist_ok=True)
         owner.write_text(str(os.getpid()))
         _cluster(env, "start")
     yield {
