@@ -19,6 +19,14 @@ def toolchain_bin() -> Path:
     return Path(subprocess.check_output([str(REPO / "toolchain" / "build.sh"), "--print-bin-dir"], text=True).strip())
 
 
+def private_cluster_variables() -> dict[str, str]:
+    """The DBOP_* variables of the tests' own cluster, as tests/e2e/test-cluster.env sets them (bash decides)."""
+    env_file = REPO / "tests" / "e2e" / "test-cluster.env"
+    output = subprocess.check_output(["bash", "-c", 'set -a && . "$0" && env -0', str(env_file)], text=True)
+    variables = dict(item.split("=", 1) for item in output.split("\0") if item)
+    return {name: value for name, value in variables.items() if name.startswith("DBOP_")}
+
+
 @dataclass(frozen=True)
 class Kubectl:
     env: dict[str, str]
