@@ -447,6 +447,8 @@ node_stop() {
     node_unmount_all
     node_network_down
     rm -rf "$NODE_RUN"
+    # the kubelet's links to our pods' logs (its /var/log/containers is fixed, shared by every cluster)
+    if [[ -d /var/log/containers ]]; then find /var/log/containers -lname "$NODE_DIR/pod-logs/*" -delete; fi
 }
 
 # node_leftovers: what a stopped node must not leave behind, one line each
