@@ -388,8 +388,12 @@ EOF
 }
 
 # ---------------------------------------------------------------------------------------------- waits
+# node_ready: Ready, as reported by the kubelet started now (a Node keeps saying Ready for a while after a stop)
 node_ready() {
-    [[ "$(kubectl_ get node "$NODE_NAME" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" == True ]]
+    local ready
+    ready="$(kubectl_ get node "$NODE_NAME" \
+        -o jsonpath='{.status.conditions[?(@.type=="Ready")].status} {.status.conditions[?(@.type=="Ready")].lastHeartbeatTime}')"
+    [[ "${ready%% *}" == True && ! "${ready#* }" < "$KUBELET_STARTED" ]]
 }
 dns_healthy() { [[ "$(in_node curl -sS --max-time 2 http://127.0.0.1:8080/health)" == OK ]]; }
 proxy_healthy() { in_node curl -fsS --max-time 2 -o /dev/null http://127.0.0.1:10256/healthz; }
@@ -413,6 +417,7 @@ node_start() {
     wait_for containerd ctr_ version || die "containerd did not start"
     node_import_images "$images"
 
+    KUBELET_STARTED="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
     launch_in_node kubelet "$NETNS_PATH" "$BIN/kubelet" \
         --config="$NODE_DIR/kubelet.yaml" --kubeconfig="$NODE_DIR/kubelet.kubeconfig" \
         --root-dir="$KUBELET_ROOT" --hostname-override="$NODE_NAME" --node-ip="$NODE_IP" \
