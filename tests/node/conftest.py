@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.cluster import REPO, Kubectl, toolchain_bin
+from tests.e2e.cluster import REPO, Kubectl, toolchain_bin, wait_for
 
 CLUSTER = str(REPO / "toolchain" / "cluster.sh")
 IMAGES = str(REPO / "toolchain" / "images.sh")
@@ -58,5 +58,7 @@ def node_namespace(node_kubectl: Kubectl) -> Iterator[str]:
             "metadata": {"name": name, "annotations": {"scheduler.alpha.kubernetes.io/node-selector": "type=real"}},
         }
     )
+    # pods are refused until the namespace's default ServiceAccount exists
+    wait_for("the namespace's ServiceAccount", lambda: node_kubectl.get("serviceaccount", "default", name), timeout=30)
     yield name
     node_kubectl.run("delete", "namespace", name, "--wait=false", check=False)

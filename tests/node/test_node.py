@@ -121,6 +121,42 @@ def test_a_service_name_resolves_and_its_cluster_ip_carries_traffic(
 
     assert wait_for("the Service to answer through its ClusterIP", answer, timeout=60) == "hello from web\n"
 
+    # the API server through the kubernetes Service, with the pod's ServiceAccount CA
+    ca = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"
+    api = exec_in(
+        node_kubectl,
+        node_namespace,
+        "client",
+        "curl",
+        "-sS",
+        "-m",
+        "5",
+        "--cacert",
+        ca,
+        "https://kubernetes.default.svc/readyz",
+    )
+    assert api == "ok"
+
+
+def test_nothing_beyond_the_machine_is_reachable_from_a_pod(
+    node_kubectl: Kubectl, node_namespace: str, images: dict[str, str]
+) -> None:
+    start(node_kubectl, node_namespace, pod("client", images["localhost/debian-tools"], SLEEPER))
+    # no route out of the pod (and none out of the node's namespace behind it)
+    route = node_kubectl.run(
+        "exec", "-n", node_namespace, "client", "--", "ip", "route", "get", "192.0.2.1", check=False
+    )
+    assert route.returncode != 0 and "unreachable" in route.stderr.lower(), route.stdout + route.stderr
+    curl = ["curl", "-sS", "-m", "3", "http://192.0.2.1/"]
+    assert node_kubectl.run("exec", "-n", node_namespace, "client", "--", *curl, check=False).returncode != 0
+    # names outside the cluster do not resolve either (CoreDNS forwards nothing)
+    assert (
+        node_kubectl.run(
+            "exec", "-n", node_namespace, "client", "--", "getent", "hosts", "example.com", check=False
+        ).returncode
+        != 0
+    )
+
 
 def test_port_forward_from_the_host_reaches_a_pod(
     node_kubectl: Kubectl, node_namespace: str, images: dict[str, str]
