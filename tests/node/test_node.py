@@ -4,40 +4,9 @@ Services with cluster DNS, port-forward, and the database images' servers answer
 import re
 import subprocess
 import urllib.request
-from typing import Any
 
 from tests.e2e.cluster import Kubectl, wait_for
-
-READY_TIMEOUT = "110s"  # within the 120 s Kubectl.run allows a command
-
-
-def pod(name: str, image: str, command: list[str], **spec: Any) -> dict[str, Any]:
-    container = {"name": "main", "image": image, "imagePullPolicy": "Never", "command": command}
-    container.update(spec.pop("container", {}))
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name, "labels": {"app": name}},
-        "spec": {"containers": [container], "terminationGracePeriodSeconds": 1, **spec},
-    }
-
-
-def start(kubectl: Kubectl, namespace: str, manifest: dict[str, Any]) -> None:
-    kubectl.apply(manifest, "-n", namespace)
-    name = manifest["metadata"]["name"]
-    result = kubectl.run(
-        "wait", "-n", namespace, "--for=condition=Ready", f"pod/{name}", f"--timeout={READY_TIMEOUT}", check=False
-    )
-    if result.returncode != 0:
-        described = kubectl.run("describe", "pod", name, "-n", namespace, check=False).stdout
-        raise AssertionError(f"pod {name} did not become Ready: {result.stderr}\n{described[-3000:]}")
-
-
-def exec_in(kubectl: Kubectl, namespace: str, name: str, *command: str) -> str:
-    return kubectl.run("exec", "-n", namespace, name, "--", *command).stdout
-
-
-SLEEPER = ["sh", "-c", "echo started-on-the-real-node; exec sleep infinity"]
+from tests.node.pods import SLEEPER, claim, exec_in, pod, server, start, with_claim
 
 
 def test_a_pod_runs_on_the_real_node_with_logs_and_exec(
@@ -57,23 +26,22 @@ def test_a_pod_runs_on_the_real_node_with_logs_and_exec(
 def test_a_claim_binds_and_its_data_survives_the_pod_and_grows(
     node_kubectl: Kubectl, node_namespace: str, images: dict[str, str]
 ) -> None:
-    claim = {
-        "apiVersion": "v1",
-        "kind": "PersistentVolumeClaim",
-        "metadata": {"name": "data"},
-        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
-    }
-    node_kubectl.apply(claim, "-n", node_namespace)
-    volume = {"volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "data"}}]}
-    mount = {"container": {"volumeMounts": [{"name": "data", "mountPath": "/data"}]}}
-    writer = pod("writer", images["localhost/debian-tools"], SLEEPER, **volume, **mount)
-    start(node_kubectl, node_namespace, writer)
+    node_kubectl.apply(claim("data", "1Gi"), "-n", node_namespace)
+    start(
+        node_kubectl,
+        node_namespace,
+        with_claim(pod("writer", images["localhost/debian-tools"], SLEEPER), "data", "/data"),
+    )
     exec_in(node_kubectl, node_namespace, "writer", "sh", "-c", "echo kept-across-pods > /data/proof")
     bound = node_kubectl.get("pvc", "data", node_namespace)
     assert bound is not None and bound["status"]["phase"] == "Bound"
 
     node_kubectl.run("delete", "pod", "writer", "-n", node_namespace, "--wait=true", "--timeout=60s")
-    start(node_kubectl, node_namespace, pod("reader", images["localhost/debian-tools"], SLEEPER, **volume, **mount))
+    start(
+        node_kubectl,
+        node_namespace,
+        with_claim(pod("reader", images["localhost/debian-tools"], SLEEPER), "data", "/data"),
+    )
     assert exec_in(node_kubectl, node_namespace, "reader", "cat", "/data/proof") == "kept-across-pods\n"
 
     node_kubectl.run(
@@ -188,17 +156,9 @@ def test_the_postgresql_image_serves_a_query(
         "initdb -D /var/lib/postgresql/data/db -U postgres --auth=trust >/dev/null"
         " && exec postgres -D /var/lib/postgresql/data/db -c listen_addresses=127.0.0.1 -c unix_socket_directories=/tmp"
     )
-    server = pod(
-        "postgresql",
-        images["localhost/postgresql"],
-        ["sh", "-c", script],
-        volumes=[{"name": "data", "emptyDir": {}}],
-        container={
-            "volumeMounts": [{"name": "data", "mountPath": "/var/lib/postgresql/data"}],
-            "readinessProbe": {"exec": {"command": ["pg_isready", "-h", "127.0.0.1"]}, "periodSeconds": 1},
-        },
-    )
-    start(node_kubectl, node_namespace, server)
+    probe = ["pg_isready", "-h", "127.0.0.1"]
+    server_pod = server("postgresql", images["localhost/postgresql"], script, "/var/lib/postgresql/data", probe)
+    start(node_kubectl, node_namespace, server_pod)
     answer = exec_in(
         node_kubectl, node_namespace, "postgresql", "psql", "-h", "127.0.0.1", "-U", "postgres", "-tAc", "select 40 + 2"
     )
@@ -208,20 +168,9 @@ def test_the_postgresql_image_serves_a_query(
 def test_the_mariadb_image_serves_a_query(node_kubectl: Kubectl, node_namespace: str, images: dict[str, str]) -> None:
     options = "--datadir=/var/lib/mysql --socket=/tmp/mysqld.sock --pid-file=/tmp/mysqld.pid --bind-address=127.0.0.1"
     script = f"mariadb-install-db {options} >/dev/null && exec mariadbd {options}"
-    server = pod(
-        "mariadb",
-        images["localhost/mariadb"],
-        ["sh", "-c", script],
-        volumes=[{"name": "data", "emptyDir": {}}],
-        container={
-            "volumeMounts": [{"name": "data", "mountPath": "/var/lib/mysql"}],
-            "readinessProbe": {
-                "exec": {"command": ["mariadb-admin", "--socket=/tmp/mysqld.sock", "ping"]},
-                "periodSeconds": 1,
-            },
-        },
-    )
-    start(node_kubectl, node_namespace, server)
+    probe = ["mariadb-admin", "--socket=/tmp/mysqld.sock", "ping"]
+    server_pod = server("mariadb", images["localhost/mariadb"], script, "/var/lib/mysql", probe)
+    start(node_kubectl, node_namespace, server_pod)
     # the image runs as the OS user mysql, which mariadb-install-db made a MariaDB user (unix_socket authentication)
     answer = exec_in(
         node_kubectl, node_namespace, "mariadb", "mariadb", "--socket=/tmp/mysqld.sock", "-N", "-e", "select 40 + 2"

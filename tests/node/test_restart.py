@@ -4,26 +4,14 @@ import subprocess
 
 from tests.e2e.cluster import Kubectl, wait_for
 from tests.node.conftest import CLUSTER, START_TIMEOUT
-from tests.node.test_node import SLEEPER, pod, start
+from tests.node.pods import SLEEPER, claim, pod, start, with_claim
 
 
 def test_a_volume_keeps_its_data_across_a_cluster_restart(
     node_kubectl: Kubectl, node_namespace: str, images: dict[str, str]
 ) -> None:
-    claim = {
-        "apiVersion": "v1",
-        "kind": "PersistentVolumeClaim",
-        "metadata": {"name": "data"},
-        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
-    }
-    node_kubectl.apply(claim, "-n", node_namespace)
-    keeper = pod(
-        "keeper",
-        images["localhost/debian-tools"],
-        SLEEPER,
-        volumes=[{"name": "data", "persistentVolumeClaim": {"claimName": "data"}}],
-        container={"volumeMounts": [{"name": "data", "mountPath": "/data"}]},
-    )
+    node_kubectl.apply(claim("data", "1Gi"), "-n", node_namespace)
+    keeper = with_claim(pod("keeper", images["localhost/debian-tools"], SLEEPER), "data", "/data")
     start(node_kubectl, node_namespace, keeper)
     node_kubectl.run("exec", "-n", node_namespace, "keeper", "--", "sh", "-c", "echo before-the-restart > /data/proof")
 
