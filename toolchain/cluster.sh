@@ -148,7 +148,7 @@ issue_cert() {
             -sha256 -days 3650 -extfile "$name.ext" -out "$name.crt.tmp" 2>/dev/null
         mv -f "$name.crt.tmp" "$name.crt"
         rm -f "$name.csr" "$name.ext"
-    )
+    ) || die "could not issue the certificate $PKI/$name.crt"
 }
 
 gen_pki() {

@@ -113,6 +113,8 @@ node_network_down() {
         iptables -t nat ${rule/-A /-D } || true
     done
     if [[ -e "$NETNS_PATH" ]]; then ip netns del "$NODE_NETNS"; fi   # takes the veth pair and the bridge with it
+    # `ip netns add` made /run/netns a mount point of its own: undo that when no namespace is left in it
+    if mountpoint -q /run/netns && [[ -z "$(ls -A /run/netns)" ]]; then umount /run/netns 2>/dev/null || true; fi
     if ip link show "$HOST_VETH" >/dev/null 2>&1; then ip link del "$HOST_VETH"; fi
 }
 
