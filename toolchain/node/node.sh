@@ -94,6 +94,8 @@ node_network_up() {
         -m comment --comment "$IPTABLES_TAG" -j DNAT --to-destination "127.0.0.1:$APISERVER_PORT")
     iptables -t nat -C "${dnat[@]}" 2>/dev/null || iptables -t nat -A "${dnat[@]}"
     in_node sysctl -qw net.ipv4.ip_forward=1
+    # Services between pods on one bridge need bridged packets to pass iptables (br_netfilter)
+    [[ -d /proc/sys/net/bridge ]] || modprobe br_netfilter 2>/dev/null || true
     in_node sysctl -qw net.bridge.bridge-nf-call-iptables=1 2>/dev/null ||
         log "warning: net.bridge.bridge-nf-call-iptables not settable in the node's namespace"
     local masq=(POSTROUTING -o eth0 ! -s "$NODE_IP" -j MASQUERADE)
@@ -405,7 +407,7 @@ node_start() {
     local b images pause
     for b in kubelet kube-proxy coredns; do [[ -x "$BIN/$b" ]] || die "$BIN/$b missing: run toolchain/build.sh"; done
     need containerd; need ctr containerd; need runc; need iptables; need conntrack; need nsenter util-linux
-    need ip iproute2; need python3
+    need ip iproute2; need sysctl procps; need mountpoint util-linux; need python3
     [[ -x "$CNI_BIN_DIR/bridge" ]] || need "$CNI_BIN_DIR/bridge" containernetworking-plugins
     images="$(node_images)"
     pause="$(cat "$images/pause-image")"
