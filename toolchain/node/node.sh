@@ -114,10 +114,11 @@ node_network_down() {
         # shellcheck disable=SC2086
         iptables -t nat ${rule/-A /-D } || true
     done
-    if [[ -e "$NETNS_PATH" ]]; then ip netns del "$NODE_NETNS"; fi   # takes the veth pair and the bridge with it
+    # the veth pair first: deleting a namespace takes its devices with it, but only some time later
+    if ip link show "$HOST_VETH" >/dev/null 2>&1; then ip link del "$HOST_VETH"; fi
+    if [[ -e "$NETNS_PATH" ]]; then ip netns del "$NODE_NETNS"; fi   # and with it the bridge
     # `ip netns add` made /run/netns a mount point of its own: undo that when no namespace is left in it
     if mountpoint -q /run/netns && [[ -z "$(ls -A /run/netns)" ]]; then umount /run/netns 2>/dev/null || true; fi
-    if ip link show "$HOST_VETH" >/dev/null 2>&1; then ip link del "$HOST_VETH"; fi
 }
 
 # ------------------------------------------------------------------------------------------ cgroups
