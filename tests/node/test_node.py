@@ -4,6 +4,7 @@ Services with cluster DNS, port-forward, and the database images' servers answer
 import re
 import subprocess
 import urllib.request
+from pathlib import Path
 
 from tests.e2e.cluster import Kubectl, wait_for
 from tests.node.pods import SLEEPER, claim, exec_in, pod, server, start, with_claim
@@ -55,6 +56,18 @@ def test_a_claim_binds_and_its_data_survives_the_pod_and_grows(
 
     wait_for("the claim to show its new size", capacity, timeout=60)
     assert exec_in(node_kubectl, node_namespace, "reader", "cat", "/data/proof") == "kept-across-pods\n"
+
+    # reclaim policy Delete: once the claim is gone, so are the volume and its directory
+    volume = node_kubectl.get("pv", bound["spec"]["volumeName"], "")
+    assert volume is not None
+    directory = Path(volume["spec"]["local"]["path"])
+    assert (directory / "proof").read_text() == "kept-across-pods\n"
+    node_kubectl.run("delete", "pod", "reader", "-n", node_namespace, "--wait=true", "--timeout=60s")
+    node_kubectl.run("delete", "pvc", "data", "-n", node_namespace, "--wait=true", "--timeout=60s")
+    wait_for(
+        "the released volume to be deleted", lambda: node_kubectl.get("pv", volume["metadata"]["name"], "") is None
+    )
+    assert not directory.exists()
 
 
 WEB = ["sh", "-c", 'while true; do printf "HTTP/1.0 200 OK\\r\\n\\r\\nhello from web\\n" | nc -l -p 8080 -N; done']
