@@ -497,5 +497,5 @@ case "${1:-}" in
     logs)
         if [[ -n "${2:-}" ]]; then cat "$LOGS/$2.log"; else ls -l "$LOGS"; fi
         ;;
-    *) sed -n '2,20p' "$0"; exit 2 ;;
+    *) sed -n '2,24p' "$0"; exit 2 ;;
 esac
