@@ -1,96 +1,20 @@
 """End-to-end fixtures: the tests' own cluster (toolchain/cluster.sh with tests/e2e/test-cluster.env), the CRD,
 and the real operator process."""
 
-import contextlib
-import os
-import signal
 import socket
-import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.cluster import REPO, Kubectl, OperatorProcess, private_cluster_variables, toolchain_bin, wait_for
+from tests.e2e.cluster import REPO, Kubectl, OperatorProcess, wait_for
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/e2e/" in str(item.fspath):
             item.add_marker(pytest.mark.e2e)
-
-
-CLUSTER = str(REPO / "toolchain" / "cluster.sh")
-
-
-def _cluster(env: dict[str, str], command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """toolchain/cluster.sh COMMAND on the cluster that env names; a failure shows what cluster.sh said."""
-    result = subprocess.run([CLUSTER, command], env=env, capture_output=True, text=True, timeout=300, check=False)
-    if check and result.returncode != 0:
-        pytest.fail(f"toolchain/cluster.sh {command} failed:\n{result.stderr}")
-    return result
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # alive, somebody else's
-    return True
-
-
-def _stop_stray_operators(kubeconfig: str) -> None:
-    """Operators a killed session left running against this cluster: beside this session's operator they would
-    serve the same namespaces. Each leads its own process group (OperatorProcess), its Pulumi processes in it."""
-    setting = f"KUBECONFIG={kubeconfig}".encode()
-    for process in Path("/proc").iterdir():
-        try:
-            command = (process / "cmdline").read_bytes().split(b"\0")
-            environment = (process / "environ").read_bytes().split(b"\0")
-        except OSError:  # not a process, or gone
-            continue
-        if b"run" in command and any(arg.endswith(b"/database-operator") for arg in command) and setting in environment:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(int(process.name), signal.SIGKILL)
-
-
-@pytest.fixture(scope="session")
-def cluster_env() -> Iterator[dict[str, str]]:
-    """The tests' private control plane (tests/e2e/test-cluster.env), never the demo's; the environment every
-    kubectl and the operator use. A session that finds it stopped starts it fresh (reset: an interrupted run may
-    have left namespaces and Databases waiting for an operator that is gone) and stops it at the end. A cluster
-    somebody started and kept running is used as it is and left running; one a killed session left behind is
-    started fresh, that session's operator stopped."""
-    bin_dir = toolchain_bin()
-    if not (bin_dir / "kube-apiserver").exists():
-        pytest.fail(f"the toolchain is not built ({bin_dir}); run toolchain/build.sh (scripts/test does)")
-    env = {**os.environ, **private_cluster_variables()}
-    kubeconfig = _cluster(env, "kubeconfig").stdout.strip()
-    owner = Path(env["DBOP_CLUSTER_DIR"]) / "test-session.pid"
-    if owner.exists():
-        pid = owner.read_text().strip()
-        if pid.isdigit() and _alive(int(pid)):
-            pytest.fail(f"another test session (pid {pid}) is using the tests' cluster {env['DBOP_CLUSTER_DIR']}")
-    reuse = not owner.exists() and _cluster(env, "status", check=False).returncode == 0
-    if not reuse:
-        _stop_stray_operators(kubeconfig)
-        _cluster(env, "reset")
-        owner.parent.mkdir(parents=True, exist_ok=True)
-        owner.write_text(str(os.getpid()))
-        _cluster(env, "start")
-    yield {
-        **env,
-        "PATH": f"{bin_dir}:{env['PATH']}",
-        "KUBECONFIG": kubeconfig,
-        "PULUMI_SKIP_UPDATE_CHECK": "true",
-        "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
-    }
-    if not reuse:
-        _cluster(env, "stop", check=False)
-        owner.unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,6 @@
-"""Fixtures for the real node's smoke tests: the local cluster (toolchain/cluster.sh, honouring the DBOP_* environment
-like tests/e2e) with its real node, and a namespace per test whose pods land on that node."""
+"""Fixtures for the real node's smoke tests: the tests' own cluster (tests/conftest.py) with its real node, and a
+namespace per test whose pods land on that node."""
 
-import os
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -9,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.cluster import REPO, Kubectl, toolchain_bin, wait_for
+from tests.e2e.cluster import REPO, Kubectl, wait_for
 
 CLUSTER = str(REPO / "toolchain" / "cluster.sh")
 IMAGES = str(REPO / "toolchain" / "images.sh")
@@ -18,20 +17,11 @@ START_TIMEOUT = 3600
 
 
 @pytest.fixture(scope="session")
-def node_env() -> Iterator[dict[str, str]]:
-    """Start (or reuse) the local cluster with its real node; the environment kubectl uses.
-    A cluster this session started is stopped at the end; one that was already running is left running."""
-    if os.environ.get("DBOP_NODE", "real") != "real":
+def node_env(cluster_env: dict[str, str]) -> dict[str, str]:
+    """The tests' own cluster (tests/conftest.py), which must have its real node."""
+    if cluster_env.get("DBOP_NODE", "real") != "real":
         pytest.fail("the real node's tests need the real node: unset DBOP_NODE (it is 'kwok')")
-    bin_dir = toolchain_bin()
-    if not (bin_dir / "kubelet").exists():
-        pytest.fail(f"the toolchain is not built ({bin_dir}); run toolchain/build.sh (scripts/test does)")
-    was_running = subprocess.run([CLUSTER, "status"], capture_output=True, check=False).returncode == 0
-    subprocess.run([CLUSTER, "start"], check=True, timeout=START_TIMEOUT)
-    kubeconfig = subprocess.check_output([CLUSTER, "kubeconfig"], text=True).strip()
-    yield {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "KUBECONFIG": kubeconfig}
-    if not was_running:
-        subprocess.run([CLUSTER, "stop"], check=False, timeout=300)
+    return cluster_env
 
 
 @pytest.fixture(scope="session")

@@ -8,15 +8,15 @@ from tests.node.pods import SLEEPER, claim, pod, start, with_claim
 
 
 def test_a_volume_keeps_its_data_across_a_cluster_restart(
-    node_kubectl: Kubectl, node_namespace: str, images: dict[str, str]
+    node_env: dict[str, str], node_kubectl: Kubectl, node_namespace: str, images: dict[str, str]
 ) -> None:
     node_kubectl.apply(claim("data", "1Gi"), "-n", node_namespace)
     keeper = with_claim(pod("keeper", images["localhost/debian-tools"], SLEEPER), "data", "/data")
     start(node_kubectl, node_namespace, keeper)
     node_kubectl.run("exec", "-n", node_namespace, "keeper", "--", "sh", "-c", "echo before-the-restart > /data/proof")
 
-    subprocess.run([CLUSTER, "stop"], check=True, timeout=300)
-    subprocess.run([CLUSTER, "start"], check=True, timeout=START_TIMEOUT)
+    subprocess.run([CLUSTER, "stop"], env=node_env, check=True, timeout=300)
+    subprocess.run([CLUSTER, "start"], env=node_env, check=True, timeout=START_TIMEOUT)
 
     def proof() -> str | None:
         result = node_kubectl.run("exec", "-n", node_namespace, "keeper", "--", "cat", "/data/proof", check=False)
