@@ -52,10 +52,12 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
         settings.admission.managed = GROUP  # kopf keeps the webhook configurations named so in sync
         memo["certificate_renewal"] = asyncio.create_task(renew_certificate_forever(operator_settings))
     kube = await Kube.connect()
+    stacks = Stacks(operator_settings)
+    stacks.processes.register()  # and end what a crashed predecessor left running
     memo["runtime"] = Runtime(
         settings=operator_settings,
         stacks_config=load_stacks_config(),
-        stacks=Stacks(operator_settings),
+        stacks=stacks,
         kube=kube,
         service_monitor_available=await kube.serves_api_group("monitoring.coreos.com"),
     )
@@ -71,8 +73,12 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
     if "certificate_renewal" in memo:
         memo["certificate_renewal"].cancel()
     if "runtime" in memo:
-        await _runtime(memo).kube.close()
-        _runtime(memo).executor.shutdown(wait=False, cancel_futures=True)
+        rt = _runtime(memo)
+        # End the Pulumi processes of running operations (their stacks are recovered at the next start), then
+        # wait for the operations' threads, so no process outlives the operator.
+        await asyncio.to_thread(rt.stacks.stop, rt.settings.shutdown_grace_seconds)
+        await asyncio.to_thread(rt.executor.shutdown, wait=True, cancel_futures=True)
+        await rt.kube.close()
 
 
 # Admission. failurePolicy is Fail: while the operator is down, creating or changing a Database is refused

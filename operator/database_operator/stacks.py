@@ -11,12 +11,14 @@ import json
 import logging
 import shutil
 import tempfile
+import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pulumi import automation as auto
 
@@ -28,15 +30,45 @@ from database_operator.file_backend import FileBackend, directory
 from database_operator.passphrase import Passphrase
 from database_operator.passwords import PasswordStore
 from database_operator.plan import ResourceStep
-from database_operator.recovery import clear_in_flight, mark_in_flight, recover_if_interrupted
+from database_operator.processes import PulumiProcesses
+from database_operator.recovery import (
+    clear_in_flight,
+    holder_alive,
+    interrupted,
+    lock_holders,
+    mark_in_flight,
+    recover,
+)
 from database_operator.settings import OperatorSettings
 from database_operator.settings_file import edit_settings, settings_file
-from database_operator.stack_errors import classify
+from database_operator.stack_errors import StackBusy, StackError, StackOperationFailed, classify
 from database_operator.stack_names import PROJECT, stack_name
 from database_operator.toolchain import check_toolchain
 from database_program.program import declare_from_stack_config
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class Deadline:
+    """Calls `on_expiry` (from a timer thread) if the `with` block is still running after `seconds`."""
+
+    def __init__(self, seconds: float, on_expiry: Callable[[], object]) -> None:
+        self.expired = False
+        self._on_expiry = on_expiry
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def _expire(self) -> None:
+        self.expired = True
+        self._on_expiry()
+
+    def __enter__(self) -> "Deadline":
+        self._timer.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._timer.cancel()
 
 
 @dataclass(frozen=True)
@@ -118,6 +150,14 @@ class Stacks:
         """Stacks this process created: they have no outputs to recover passwords from."""
         self._passphrase = Passphrase(settings.passphrase)
         self._passwords = PasswordStore(self._passphrase)
+        self.processes = PulumiProcesses(settings.state_dir)
+        """The Pulumi processes of this operator instance (ended at shutdown, and after a crash)."""
+        self._stopping = False
+
+    def stop(self, grace_seconds: float) -> None:
+        """End every Pulumi process this instance started (SIGTERM, then SIGKILL after the grace period)."""
+        self._stopping = True
+        self.processes.end_all(grace_seconds)
 
     # -- workspaces -------------------------------------------------------------------------------------
 
@@ -200,27 +240,57 @@ class Stacks:
         changes_of: Callable[[Any], Mapping[Any, int] | None],
         outputs_of: Callable[[Any], Mapping[str, Any]] = lambda _: {},
     ) -> OperationResult:
-        """Select (or create) the stack, recover it if needed, configure it, run one operation, summarise it."""
+        """Select (or create) the stack, recover it if needed, configure it, run one operation, summarise it.
+        Whatever goes wrong is raised as a StackError; an operation still running at its timeout is ended."""
         started = time.monotonic()
-        stack = self._selected_stack(name)
         work_dir = self._workspace_dir(name)
-        recover_if_interrupted(stack, work_dir)
-        if request is not None:
-            self._configure(stack, request)
-        mark_in_flight(work_dir)
+        operation_id = f"{name}/{uuid.uuid4().hex[:12]}"
+        timeout = self._settings.operation_timeout_seconds
+        deadline = Deadline(timeout, lambda: self.processes.end_operation(operation_id))
         try:
-            result = operation(stack)
-        except auto.ConcurrentUpdateError:
-            # This process runs one operation per stack at a time, so a held lock belongs to a dead process.
-            logger.warning("stack %s: clearing a stale lock", name)
-            stack.cancel()
-            result = operation(stack)
+            with deadline:
+                stack = self._selected_stack(name)
+                tags = self.processes.environment(operation_id)
+                stack.workspace.env_vars = {**stack.workspace.env_vars, **tags}
+                if interrupted(work_dir):
+                    self._with_lock(stack, recover)
+                    clear_in_flight(work_dir)
+                if request is not None:
+                    self._configure(stack, request)
+                mark_in_flight(work_dir)
+                result = self._with_lock(stack, operation)
         except auto.CommandError as error:
-            clear_in_flight(work_dir)
+            if self._stopping:  # the marker stays: the next start recovers the stack first
+                raise StackOperationFailed(f"{kind} was ended by the operator's shutdown", transient=True) from error
+            if deadline.expired:  # the marker stays: the next operation recovers the stack first
+                raise StackOperationFailed(
+                    f"{kind} did not finish within {timeout:.0f}s and was ended", transient=True
+                ) from error
+            clear_in_flight(work_dir)  # the CLI ended on its own and wrote the stack's state
             raise classify(error) from error
+        except StackError:
+            clear_in_flight(work_dir)
+            raise
+        except Exception as error:  # e.g. an unreadable settings file: reported, retried, never unclassified
+            raise StackOperationFailed(f"{kind}: {type(error).__name__}: {error}", transient=True) from error
         clear_in_flight(work_dir)
         logger.info("stack %s: %s finished", name, kind)
         return _finished(kind, started, changes_of(result), outputs=outputs_of(result))
+
+    def _with_lock(self, stack: OperatorStack, operation: Callable[[OperatorStack], T]) -> T:
+        """Run an operation; if another holds the stack's lock, take the lock over only from a dead holder."""
+        try:
+            return operation(stack)
+        except auto.ConcurrentUpdateError as error:
+            holders = lock_holders(error)
+            stale_after = timedelta(seconds=self._settings.operation_timeout_seconds + 60)
+            alive = [holder for holder in holders if holder_alive(holder, stale_after)]
+            if not holders or alive:
+                held_by = ", ".join(f"pid {h.pid} on {h.host} since {h.since:%H:%M:%S}" for h in alive) or "unknown"
+                raise StackBusy(f"another operation holds the stack's lock ({held_by})") from error
+            logger.warning("stack %s: releasing the lock of a dead operation (%s)", stack.name, holders)
+            stack.cancel()
+            return operation(stack)
 
     # -- operations -------------------------------------------------------------------------------------
 
