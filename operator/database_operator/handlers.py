@@ -15,6 +15,7 @@ from database_operator.backups import BACKUP_LABEL, observe_on_demand_job, start
 from database_operator.deletion import delete_database
 from database_operator.gate import APPROVAL_ANNOTATION
 from database_operator.kube import Kube
+from database_operator.leadership import configure_peering
 from database_operator.observe import observe_backup_job, observe_database_pod, observe_owned_object, watch_database
 from database_operator.runtime import Runtime
 from database_operator.settings import load_settings
@@ -47,11 +48,13 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     )
     settings.posting.level = logging.WARNING  # our own Events say what happened; kopf's would repeat them
     operator_settings = load_settings()
+    configure_peering(settings, operator_settings.peering_lifetime_seconds)
     if operator_settings.webhooks:
         settings.admission.server = webhook_server(operator_settings)
         settings.admission.managed = GROUP  # kopf keeps the webhook configurations named so in sync
         memo["certificate_renewal"] = asyncio.create_task(renew_certificate_forever(operator_settings))
     kube = await Kube.connect()
+    await kube.ensure_peering(settings.peering.name)
     stacks = Stacks(operator_settings)
     stacks.processes.register()  # and end what a crashed predecessor left running
     memo["runtime"] = Runtime(

@@ -39,6 +39,10 @@ class OperatorSettings:
     shutdown_grace_seconds: float = 10.0
     """At shutdown, how long Pulumi processes get to end after SIGTERM before SIGKILL (`DBOP_SHUTDOWN_GRACE`)."""
 
+    peering_lifetime_seconds: int = 15
+    """Leader election (`DBOP_PEERING_LIFETIME`): a standby operator takes over at most this long after the
+    leader died (a leader that stops hands over at once)."""
+
     retry_base_seconds: float = 5.0
     """First delay after a transient failure; doubles each attempt (`DBOP_RETRY_BASE`)."""
 
@@ -125,6 +129,7 @@ def load_settings() -> OperatorSettings:
         drift_interval_seconds=_number("DBOP_DRIFT_INTERVAL", 600),
         operation_timeout_seconds=_number("DBOP_OPERATION_TIMEOUT", 900),
         shutdown_grace_seconds=_number("DBOP_SHUTDOWN_GRACE", 10),
+        peering_lifetime_seconds=int(_number("DBOP_PEERING_LIFETIME", 15)),
         retry_base_seconds=_number("DBOP_RETRY_BASE", 5),
         retry_max_seconds=_number("DBOP_RETRY_MAX", 300),
         namespaces=namespaces,
