@@ -140,9 +140,8 @@ async def propose_plan(
 ) -> None:
     """Preview the change against the live objects, write the plan to status, announce it, and wait."""
     generation = body.metadata.get("generation")
-    result = await run_stack_operation(
-        rt, tracker, body, retry, "preview", lambda: rt.stacks.preview(request, refresh=True)
-    )
+    # Previewed in a scratch copy of the workspace: the operator's own keeps the configuration last applied.
+    result = await run_stack_operation(rt, tracker, body, retry, "preview", lambda: rt.stacks.preview_proposed(request))
     plan = build_plan(result.steps, request.deletes_volumes)
     approve = f"kubectl -n {tracker.namespace} annotate database {tracker.name} {APPROVAL_ANNOTATION}={id_} --overwrite"
     conditions = set_condition(

@@ -112,6 +112,8 @@ class FakeStack:
         self.calls: list[str] = []
         self.up_error: Exception | None = None
         self.stored_outputs: dict[str, auto.OutputValue] = {}
+        self.applied_specs: list[dict[str, Any]] = []
+        """The spec in the settings file at each `up`: what the CLI applied."""
 
     def settings(self) -> dict[str, Any]:
         """The stack's configuration as its settings file holds it."""
@@ -129,7 +131,8 @@ class FakeStack:
         return self.stored_outputs
 
     def up_from_events(self, refresh: bool) -> StackEvents:
-        self.calls.append("up")
+        self.calls.append("up --refresh" if refresh else "up")
+        self.applied_specs.append(json.loads(self.settings()["database:spec"]))
         if self.up_error is not None:
             error, self.up_error = self.up_error, None
             raise error
@@ -197,7 +200,7 @@ def test_passwords_are_generated_once(stacks: Stacks, fake_stack: FakeStack) -> 
 @pytest.mark.usefixtures("fake_stack")
 def test_a_stack_is_selected_once(stacks: Stacks) -> None:
     stacks.up(REQUEST)
-    stacks.preview(REQUEST)
+    stacks.check_drift(REQUEST.stack, None, lambda _: False)
     assert OperatorStack.create.call_count == 1  # type: ignore[attr-defined]
     assert OperatorStack.select.call_count == 0  # type: ignore[attr-defined]
 
@@ -301,8 +304,9 @@ def test_a_failed_operation_clears_its_marker(stacks: Stacks, fake_stack: FakeSt
     assert not (tmp_path / "workspaces" / "shop.orders" / IN_FLIGHT_MARKER).exists()
 
 
-def test_a_preview_reports_each_step_with_its_changed_fields(stacks: Stacks, fake_stack: FakeStack) -> None:
-    outcome = stacks.preview(REQUEST, refresh=True)
+def test_a_drift_check_reports_each_step_with_its_changed_fields(stacks: Stacks, fake_stack: FakeStack) -> None:
+    stacks.up(REQUEST)
+    outcome = stacks.check_drift(REQUEST.stack, None, lambda _: False).found
     assert fake_stack.calls[-1] == "preview refresh=True"
     assert [(step.op, step.type, step.fields, step.replacing_fields, step.retained) for step in outcome.steps] == [
         ("refresh", "kubernetes:apps/v1:StatefulSet", (), (), False),
@@ -418,3 +422,29 @@ def test_a_hung_operation_is_ended_at_its_timeout_and_retried(tmp_path: Path, mo
 
     assert stacks.up(REQUEST).changes == {"create": 6}
     assert stack.calls == ["up (hangs)", "refresh clear_pending_creates=True", "up"]
+
+
+SCALED = dataclasses.replace(REQUEST, spec={**REQUEST.spec, "replicas": 3})
+
+
+def test_a_drift_correction_re_applies_the_configuration_last_applied(stacks: Stacks, fake_stack: FakeStack) -> None:
+    stacks.up(REQUEST)
+    stacks.up(SCALED)  # the newer spec, applied by its reconcile
+    # The drift check was scheduled while the older spec was current: it still re-applies the newer one.
+    check = stacks.check_drift(REQUEST.stack, REQUEST, lambda _: True)
+    assert check.found.changed and check.corrected is not None
+    assert fake_stack.calls[-2:] == ["preview refresh=True", "up --refresh"]
+    assert fake_stack.applied_specs[-1]["replicas"] == 3
+
+
+def test_a_drift_check_follows_the_applied_spec_s_drift_policy(stacks: Stacks, fake_stack: FakeStack) -> None:
+    stacks.up(dataclasses.replace(REQUEST, spec={**REQUEST.spec, "driftPolicy": "Report"}))
+    policies: list[object] = []
+    check = stacks.check_drift(REQUEST.stack, None, lambda spec: policies.append(spec["driftPolicy"]) or False)
+    assert policies == ["Report"] and check.corrected is None
+    assert fake_stack.calls[-1] == "preview refresh=True"
+
+
+def test_a_lost_workspace_is_checked_against_the_fallback(stacks: Stacks, fake_stack: FakeStack) -> None:
+    stacks.check_drift(REQUEST.stack, SCALED, lambda _: True)
+    assert fake_stack.applied_specs == [SCALED.spec]
