@@ -49,6 +49,10 @@ class OperatorSettings:
     retry_max_seconds: float = 300.0
     """Longest delay between retries of a transient failure (`DBOP_RETRY_MAX`)."""
 
+    retry_budget: int = 8
+    """Attempts shown as `Retrying (attempt n of budget)`; after them the Database is Failed, and still retried
+    every retry_max_seconds (`DBOP_RETRY_BUDGET`)."""
+
     namespaces: tuple[str, ...] = ()
     """Namespaces to watch (`DBOP_NAMESPACES`, comma-separated); empty means the whole cluster."""
 
@@ -132,6 +136,7 @@ def load_settings() -> OperatorSettings:
         peering_lifetime_seconds=int(_number("DBOP_PEERING_LIFETIME", 15)),
         retry_base_seconds=_number("DBOP_RETRY_BASE", 5),
         retry_max_seconds=_number("DBOP_RETRY_MAX", 300),
+        retry_budget=int(_number("DBOP_RETRY_BUDGET", 8)),
         namespaces=namespaces,
         webhooks=os.environ.get("DBOP_WEBHOOKS", "on").lower() not in ("off", "false", "0", "no"),
         webhook_host=os.environ.get("DBOP_WEBHOOK_HOST", "127.0.0.1"),
