@@ -139,12 +139,14 @@ class Runtime:
                         raise
 
     async def write_status(self, tracker: DatabaseTracker, changes: dict[str, Any]) -> None:
-        """Merge changes into the tracked status and patch only what differs from what was last written."""
-        patch = {key: value for key, value in changes.items() if tracker.status.get(key) != value}
-        if not patch:
-            return
-        tracker.status.update(patch)
-        # Two patches in flight at once (an operation's result, a watch's readiness) could land out of order and
-        # leave a stale list, e.g. of conditions, stored for good; the lock keeps the order of the updates above.
+        """Patch only what differs from what was last written, and remember it once the API server took it: a
+        failed patch leaves the tracked status as it was, so writing the same changes again patches again.
+        Two patches in flight at once (an operation's result, a watch's readiness) could land out of order and
+        leave a stale list, e.g. of conditions, stored for good: the lock (first come, first served) keeps
+        them in the order they were made."""
         async with tracker.status_writes:
+            patch = {key: value for key, value in changes.items() if tracker.status.get(key) != value}
+            if not patch:
+                return
             await self.kube.patch_database_status(tracker.namespace, tracker.name, patch)
+            tracker.status.update(patch)

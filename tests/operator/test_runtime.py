@@ -6,6 +6,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from database_operator.runtime import Runtime
 from tests.operator.conftest import FakeKube
 
@@ -87,3 +89,24 @@ def test_an_operation_cancelled_before_it_started_never_runs(runtime: Runtime) -
 
     asyncio.run(scenario())
     assert ran == [] and not tracker.operation.locked()
+
+
+class FailingOncePatch(FakeKube):
+    """The first status patch fails (the API server is briefly unavailable)."""
+
+    async def patch_database_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+        if not self.patches:
+            self.patches.append({})
+            raise ConnectionError("the server is currently unable to handle the request")
+        await super().patch_database_status(namespace, name, status)
+
+
+def test_a_failed_status_patch_is_not_taken_for_written(runtime: Runtime) -> None:
+    kube = FailingOncePatch()
+    runtime.kube = kube  # type: ignore[assignment]
+    tracker = runtime.tracker("shop", "orders")
+    with pytest.raises(ConnectionError):
+        asyncio.run(runtime.write_status(tracker, {"phase": "Ready"}))
+    assert tracker.status == {}
+    asyncio.run(runtime.write_status(tracker, {"phase": "Ready"}))  # the same change again: patched this time
+    assert kube.status() == {"phase": "Ready"} == tracker.status
