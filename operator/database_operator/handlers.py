@@ -20,7 +20,7 @@ from database_operator.observe import observe_backup_job, observe_database_pod, 
 from database_operator.runtime import Runtime
 from database_operator.settings import load_settings
 from database_operator.stacks import Stacks
-from database_operator.webhooks import renew_certificate_forever, webhook_server
+from database_operator.webhooks import no_webhook_server, renew_certificate_forever, webhook_server
 
 DATABASE = (GROUP, VERSION, PLURAL)
 MANAGED = {"app.kubernetes.io/managed-by": "database-operator"}
@@ -53,6 +53,8 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
         settings.admission.server = webhook_server(operator_settings)
         settings.admission.managed = GROUP  # kopf keeps the webhook configurations named so in sync
         memo["certificate_renewal"] = asyncio.create_task(renew_certificate_forever(operator_settings))
+    else:
+        settings.admission.server = no_webhook_server
     kube = await Kube.connect()
     await kube.ensure_peering(settings.peering.name)
     stacks = Stacks(operator_settings)

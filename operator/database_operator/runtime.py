@@ -31,7 +31,10 @@ class DatabaseTracker:
     namespace: str
     name: str
     status: dict[str, Any] = field(default_factory=dict)
-    """The status as this process last wrote or read it; every write starts from here."""
+    """The status as this process means it to be (last read, plus every write made since, landed or not):
+    every computation of a status change starts from here."""
+    written: dict[str, Any] = field(default_factory=dict)
+    """The status as the API server has confirmed it: what a patch is computed against."""
     statefulset: dict[str, Any] | None = None
     """The live StatefulSet as last seen by the watch (None: not seen or deleted)."""
     backup_jobs: dict[str, BackupJob] = field(default_factory=dict)
@@ -88,7 +91,7 @@ class Runtime:
         key = (namespace, name)
         if key not in self.trackers:
             seen = self.unclaimed.pop(key, None)
-            tracker = DatabaseTracker(namespace, name, status=dict(status or {}))
+            tracker = DatabaseTracker(namespace, name, status=dict(status or {}), written=dict(status or {}))
             if seen is not None:
                 tracker.statefulset, tracker.backup_jobs, tracker.pods = seen.statefulset, seen.backup_jobs, seen.pods
                 tracker.backups_changed, tracker.instances_changed = bool(seen.backup_jobs), bool(seen.pods)
@@ -139,14 +142,15 @@ class Runtime:
                         raise
 
     async def write_status(self, tracker: DatabaseTracker, changes: dict[str, Any]) -> None:
-        """Patch only what differs from what was last written, and remember it once the API server took it: a
-        failed patch leaves the tracked status as it was, so writing the same changes again patches again.
-        Two patches in flight at once (an operation's result, a watch's readiness) could land out of order and
-        leave a stale list, e.g. of conditions, stored for good: the lock (first come, first served) keeps
-        them in the order they were made."""
+        """Patch what differs from what the API server has confirmed. The changes count at once for what this
+        process computes next (a watch's readiness must not be computed from conditions an operation is just
+        writing), but only a landed patch counts as written: after a failed one, the same changes are patched
+        again. Patches are sent one at a time, in the order they were made (two in flight could land out of
+        order and leave a stale list, e.g. of conditions, stored for good)."""
+        tracker.status.update(changes)
         async with tracker.status_writes:
-            patch = {key: value for key, value in changes.items() if tracker.status.get(key) != value}
+            patch = {key: value for key, value in changes.items() if tracker.written.get(key) != value}
             if not patch:
                 return
             await self.kube.patch_database_status(tracker.namespace, tracker.name, patch)
-            tracker.status.update(patch)
+            tracker.written.update(patch)

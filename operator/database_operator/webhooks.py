@@ -59,6 +59,13 @@ async def renew_certificate_forever(
             delay = retry_after
 
 
+async def no_webhook_server(fn: kopf.WebhookFn) -> AsyncIterator[kopf.WebhookClientConfig]:
+    """With the webhooks off (DBOP_WEBHOOKS=off): serve nothing and configure nothing. kopf refuses to run
+    admission handlers without a server; this one never yields a client configuration."""
+    await asyncio.Event().wait()
+    yield kopf.WebhookClientConfig()  # never reached: makes this an async generator, as kopf expects
+
+
 def webhook_server(settings: OperatorSettings) -> kopf.WebhookServer:
     """Certificates are made, or renewed 30 days before expiry, now and every 12 hours, unless mounted."""
     hostnames = webhook_hostnames(settings)

@@ -107,6 +107,23 @@ def test_a_failed_status_patch_is_not_taken_for_written(runtime: Runtime) -> Non
     tracker = runtime.tracker("shop", "orders")
     with pytest.raises(ConnectionError):
         asyncio.run(runtime.write_status(tracker, {"phase": "Ready"}))
-    assert tracker.status == {}
+    assert tracker.written == {}
     asyncio.run(runtime.write_status(tracker, {"phase": "Ready"}))  # the same change again: patched this time
-    assert kube.status() == {"phase": "Ready"} == tracker.status
+    assert kube.status() == {"phase": "Ready"} == tracker.written == tracker.status
+
+
+def test_a_status_change_counts_for_the_next_computation_while_its_patch_is_in_flight(runtime: Runtime) -> None:
+    """The watch computes readiness from the conditions an operation is writing right now, not from older ones."""
+    kube = SlowFirstPatch()
+    runtime.kube = kube  # type: ignore[assignment]
+    tracker = runtime.tracker("shop", "orders")
+
+    async def both() -> None:
+        first = asyncio.create_task(runtime.write_status(tracker, {"conditions": ["Reconciled"]}))
+        await asyncio.sleep(0)  # in flight
+        assert tracker.status["conditions"] == ["Reconciled"]
+        await runtime.write_status(tracker, {"conditions": [*tracker.status["conditions"], "Ready"]})
+        await first
+
+    asyncio.run(both())
+    assert kube.status() == {"conditions": ["Reconciled", "Ready"]}
