@@ -24,7 +24,7 @@ from pulumi import automation as auto
 
 from database_api.names import CONFIG_NAMESPACE
 from database_api.profiles import DeletionPolicy
-from database_operator.automation import OperatorStack, OperatorWorkspace, cli_environment
+from database_operator.automation import OperatorStack, OperatorWorkspace, cli_environment, quiet_program_server
 from database_operator.engine_events import resource_step
 from database_operator.file_backend import FileBackend, directory
 from database_operator.passphrase import Passphrase
@@ -170,6 +170,7 @@ class Stacks:
         self._settings = settings
         self._program = program
         self._command = check_toolchain()
+        quiet_program_server()
         self._selected: dict[str, OperatorStack] = {}
         """Stacks already selected in the operator's workspaces: selecting costs a CLI run, once per stack
         (none in a file backend: OperatorWorkspace)."""
