@@ -1,15 +1,14 @@
 """Operations safe under a second operator, refused input, and a rolling StatefulSet (issue 17)."""
 
-import json
 import re
 import socket
-import subprocess
 import time
 from datetime import datetime
 from pathlib import Path
 
-from tests.e2e.cluster import REPO, Kubectl, OperatorProcess, pulumi_processes_of, wait_for
+from tests.e2e.cluster import Kubectl, OperatorProcess, pulumi_processes_of, wait_for
 from tests.e2e.databases import database, wait_ready
+from tests.e2e.test_review import preview
 
 PEERING_LIFETIME = 15
 """DBOP_PEERING_LIFETIME's default: a standby takes over at most this long after the leader died."""
@@ -127,16 +126,7 @@ def test_a_failed_preview_prints_one_clear_message(kubectl: Kubectl, namespace: 
     kubectl.apply(database("grow", namespace))
     wait_ready(kubectl, "grow", namespace)
     proposed = database("grow", namespace, storage={"size": "2Gi"})
-    result = subprocess.run(
-        ["database-operator", "preview"],
-        input=json.dumps(proposed),
-        env=operator.env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    result = preview(operator, proposed)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr and "grpc" not in result.stderr, result.stderr
     [line] = result.stderr.strip().splitlines()
