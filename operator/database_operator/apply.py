@@ -23,12 +23,8 @@ from database_operator.stack_errors import StackError, StackOperationFailed
 from database_operator.stack_names import stack_name
 from database_operator.stacks import OperationResult, StackInput
 from database_operator.status import (
-    AWAITING_APPROVAL,
-    INVALID_SPEC,
-    OPERATION_FAILED,
     RECONCILED,
-    RETRIES_EXHAUSTED,
-    RETRYING,
+    Reconcile,
     change_counts,
     failed_operation_summary,
     now,
@@ -90,7 +86,7 @@ def succeeded_status(tracker: DatabaseTracker, result: OperationResult, generati
         tracker.status.get("conditions", []),
         RECONCILED,
         True,
-        "Applied",
+        Reconcile.APPLIED,
         f"pulumi up: {change_counts(result.changes)}",
         generation,
     )
@@ -123,16 +119,16 @@ async def report_failure(
     generation = body.metadata.get("generation")
     summary = failed_operation_summary(kind, str(failure), seconds)
     if not failure.transient:
-        await record_failure(rt, tracker, OPERATION_FAILED, str(failure), generation, summary)
+        await record_failure(rt, tracker, Reconcile.OPERATION_FAILED, str(failure), generation, summary)
         events.warning(body, "OperationFailed", str(failure))
         raise kopf.PermanentError(str(failure)) from error
     delay = backoff_seconds(rt.settings, retry)
     attempt, budget = retry + 1, rt.settings.retry_budget
     if attempt < budget:
-        reason, event = RETRYING, "RetryingOperation"
+        reason, event = Reconcile.RETRYING, "RetryingOperation"
         message = f"{failure} (attempt {attempt} of {budget}; retrying in {delay:.0f}s)"
     else:
-        reason, event = RETRIES_EXHAUSTED, "OperationFailed"
+        reason, event = Reconcile.RETRIES_EXHAUSTED, "OperationFailed"
         message = f"{failure} (failed {attempt} times; still retrying, every {delay:.0f}s)"
     await record_failure(rt, tracker, reason, message, generation, summary)
     events.warning(body, event, message)
@@ -168,7 +164,7 @@ async def propose_plan(
         tracker.status.get("conditions", []),
         RECONCILED,
         False,
-        AWAITING_APPROVAL,
+        Reconcile.AWAITING_APPROVAL,
         f"plan {id_} ({plan.summary()}) waits for approval: {approve}",
         generation,
     )
@@ -209,14 +205,14 @@ async def apply_database(
         request = stack_input(rt, namespace, name, body.spec, restored_from)
     except SpecError as error:
         await record_failure(
-            rt, tracker, INVALID_SPEC, str(error), generation, failed_operation_summary("up", str(error), 0)
+            rt, tracker, Reconcile.INVALID_SPEC, str(error), generation, failed_operation_summary("up", str(error), 0)
         )
         events.warning(body, "InvalidSpec", str(error))
         raise kopf.PermanentError(str(error)) from error
     except BackupNotReady as waiting:
         message = f"spec.restore.backup: {waiting}; the Database is created once it has succeeded"
         await record_failure(
-            rt, tracker, "WaitingForBackup", message, generation, failed_operation_summary("up", message, 0)
+            rt, tracker, Reconcile.WAITING_FOR_BACKUP, message, generation, failed_operation_summary("up", message, 0)
         )
         events.normal(body, "WaitingForBackup", message)
         raise kopf.TemporaryError(message, delay=15) from waiting
