@@ -52,11 +52,15 @@ async def check_drift(rt: Runtime, tracker: DatabaseTracker, body: kopf.Body) ->
         )
     except StackError as error:
         logger.warning("drift check of %s/%s failed: %s", tracker.namespace, tracker.name, error)
+        conditions = set_condition(
+            tracker.status.get("conditions", []), DRIFTED, None, "DriftCheckFailed", str(error), generation
+        )
+        await rt.write_status(tracker, {"conditions": conditions})
         events.warning(body, "DriftCheckFailed", str(error))
         return
     conditions = tracker.status.get("conditions", [])
     if not check.found.changed:
-        if condition_is(conditions, DRIFTED, "True"):
+        if condition_is(conditions, DRIFTED, "True") or condition_is(conditions, DRIFTED, "Unknown"):
             conditions = set_condition(conditions, DRIFTED, False, "InSync", "live objects match the spec", generation)
             await rt.write_status(tracker, {"conditions": conditions})
         return

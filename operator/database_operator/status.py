@@ -66,13 +66,14 @@ def now() -> str:
 def set_condition(
     conditions: list[dict[str, Any]],
     type_: str,
-    status: bool,
+    status: bool | None,
     reason: str,
     message: str,
     generation: int | None,
 ) -> list[dict[str, Any]]:
-    """Conditions with `type_` replaced; lastTransitionTime moves only when the status really changes."""
-    value = "True" if status else "False"
+    """Conditions with `type_` replaced (status None: Unknown); lastTransitionTime moves only when the status
+    really changes."""
+    value = "Unknown" if status is None else "True" if status else "False"
     previous = next((c for c in conditions if c.get("type") == type_), None)
     transition = previous["lastTransitionTime"] if previous and previous.get("status") == value else now()
     condition = Condition(
