@@ -34,6 +34,8 @@ PROC = Path("/proc")
 
 @dataclass(frozen=True)
 class Tagged:
+    """A running Pulumi process that carries our tags."""
+
     pid: int
     command: str
     tags: dict[str, str]
