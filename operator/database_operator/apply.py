@@ -5,10 +5,11 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, NoReturn
 
 import kopf
 
+from database_api.names import BACKUP_DIRECTORY, credentials_secret_name
 from database_api.profiles import UpdatePolicy
 from database_api.spec import SpecError, checked_spec
 from database_api.status import PlanState
@@ -18,10 +19,12 @@ from database_operator.gate import APPROVAL_ANNOTATION, Decision, approval_requi
 from database_operator.plan import build_plan, plan_id, plan_status
 from database_operator.runtime import DatabaseTracker, Runtime
 from database_operator.settings import OperatorSettings
-from database_operator.stacks import OperationResult, StackError, StackInput, stack_name
+from database_operator.stack_errors import StackError, StackOperationFailed
+from database_operator.stack_names import stack_name
+from database_operator.stacks import OperationResult, StackInput
 from database_operator.status import (
-    AWAITING_APPROVAL,
     RECONCILED,
+    Reconcile,
     change_counts,
     failed_operation_summary,
     now,
@@ -32,8 +35,6 @@ from database_operator.status import (
     reconciled,
     set_condition,
 )
-from database_program.backup import BACKUP_DIRECTORY
-from database_program.context import credentials_secret_name
 
 
 def backoff_seconds(settings: OperatorSettings, retry: int) -> float:
@@ -85,7 +86,7 @@ def succeeded_status(tracker: DatabaseTracker, result: OperationResult, generati
         tracker.status.get("conditions", []),
         RECONCILED,
         True,
-        "Applied",
+        Reconcile.APPLIED,
         f"pulumi up: {change_counts(result.changes)}",
         generation,
     )
@@ -108,6 +109,32 @@ async def record_failure(
     await rt.write_status(tracker, changes)
 
 
+async def report_failure(
+    rt: Runtime, tracker: DatabaseTracker, body: kopf.Body, retry: int, kind: str, error: Exception, seconds: float
+) -> NoReturn:
+    """Record a failed step in status and an Event, and raise kopf's Temporary/PermanentError to drive retries.
+    Transient is the default: retried with backoff for ever, visibly counted against DBOP_RETRY_BUDGET (beyond
+    it the Database shows Failed, and is still retried); permanent only for errors only a spec change can fix."""
+    failure = error if isinstance(error, StackError) else StackOperationFailed(f"{kind}: {error}", transient=True)
+    generation = body.metadata.get("generation")
+    summary = failed_operation_summary(kind, str(failure), seconds)
+    if not failure.transient:
+        await record_failure(rt, tracker, Reconcile.OPERATION_FAILED, str(failure), generation, summary)
+        events.warning(body, "OperationFailed", str(failure))
+        raise kopf.PermanentError(str(failure)) from error
+    delay = backoff_seconds(rt.settings, retry)
+    attempt, budget = retry + 1, rt.settings.retry_budget
+    if attempt < budget:
+        reason, event = Reconcile.RETRYING, "RetryingOperation"
+        message = f"{failure} (attempt {attempt} of {budget}; retrying in {delay:.0f}s)"
+    else:
+        reason, event = Reconcile.RETRIES_EXHAUSTED, "OperationFailed"
+        message = f"{failure} (failed {attempt} times; still retrying, every {delay:.0f}s)"
+    await record_failure(rt, tracker, reason, message, generation, summary)
+    events.warning(body, event, message)
+    raise kopf.TemporaryError(str(failure), delay=delay) from error
+
+
 async def run_stack_operation(
     rt: Runtime,
     tracker: DatabaseTracker,
@@ -116,22 +143,12 @@ async def run_stack_operation(
     kind: str,
     operation: Callable[[], OperationResult],
 ) -> OperationResult:
-    """Run one stack operation; on failure record it and raise kopf's Temporary/PermanentError to drive retries."""
-    generation = body.metadata.get("generation")
+    """Run one stack operation; on failure report it (report_failure)."""
     started = time.monotonic()
     try:
         return await rt.run_operation(tracker, operation)
-    except StackError as error:
-        summary = failed_operation_summary(kind, str(error), time.monotonic() - started)
-        if error.transient:
-            delay = backoff_seconds(rt.settings, retry)
-            message = f"{error} (retrying in {delay:.0f}s)"
-            await record_failure(rt, tracker, "Retrying", message, generation, summary)
-            events.warning(body, "RetryingOperation", message)
-            raise kopf.TemporaryError(str(error), delay=delay) from error
-        await record_failure(rt, tracker, "OperationFailed", str(error), generation, summary)
-        events.warning(body, "OperationFailed", str(error))
-        raise kopf.PermanentError(str(error)) from error
+    except Exception as error:
+        await report_failure(rt, tracker, body, retry, kind, error, time.monotonic() - started)
 
 
 async def propose_plan(
@@ -139,16 +156,15 @@ async def propose_plan(
 ) -> None:
     """Preview the change against the live objects, write the plan to status, announce it, and wait."""
     generation = body.metadata.get("generation")
-    result = await run_stack_operation(
-        rt, tracker, body, retry, "preview", lambda: rt.stacks.preview(request, refresh=True)
-    )
+    # Previewed in a scratch copy of the workspace: the operator's own keeps the configuration last applied.
+    result = await run_stack_operation(rt, tracker, body, retry, "preview", lambda: rt.stacks.preview_proposed(request))
     plan = build_plan(result.steps, request.deletes_volumes)
     approve = f"kubectl -n {tracker.namespace} annotate database {tracker.name} {APPROVAL_ANNOTATION}={id_} --overwrite"
     conditions = set_condition(
         tracker.status.get("conditions", []),
         RECONCILED,
         False,
-        AWAITING_APPROVAL,
+        Reconcile.AWAITING_APPROVAL,
         f"plan {id_} ({plan.summary()}) waits for approval: {approve}",
         generation,
     )
@@ -189,17 +205,19 @@ async def apply_database(
         request = stack_input(rt, namespace, name, body.spec, restored_from)
     except SpecError as error:
         await record_failure(
-            rt, tracker, "InvalidSpec", str(error), generation, failed_operation_summary("up", str(error), 0)
+            rt, tracker, Reconcile.INVALID_SPEC, str(error), generation, failed_operation_summary("up", str(error), 0)
         )
         events.warning(body, "InvalidSpec", str(error))
         raise kopf.PermanentError(str(error)) from error
     except BackupNotReady as waiting:
         message = f"spec.restore.backup: {waiting}; the Database is created once it has succeeded"
         await record_failure(
-            rt, tracker, "WaitingForBackup", message, generation, failed_operation_summary("up", message, 0)
+            rt, tracker, Reconcile.WAITING_FOR_BACKUP, message, generation, failed_operation_summary("up", message, 0)
         )
         events.normal(body, "WaitingForBackup", message)
         raise kopf.TemporaryError(message, delay=15) from waiting
+    except Exception as error:  # e.g. the API server unreachable: reported, and retried like any transient error
+        await report_failure(rt, tracker, body, retry, "up", error, 0)
 
     plan = tracker.status.get("plan")
     gated = approval_required(request.spec.get("updatePolicy"), plan)
@@ -221,7 +239,10 @@ async def apply_database(
         )
     if outcome.decision is Decision.WAIT:
         return
-    request = await with_live_passwords(rt, request)
+    try:
+        request = await with_live_passwords(rt, request)
+    except Exception as error:
+        await report_failure(rt, tracker, body, retry, "up", error, 0)
     if outcome.decision is Decision.PLAN:
         await propose_plan(rt, tracker, body, request, id_, retry)
         return

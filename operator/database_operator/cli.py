@@ -7,15 +7,23 @@ import logging
 import sys
 
 import kopf
+import yaml
+from pydantic import ValidationError
 
 from database_api.crd import CRD_FILE, render_crd
 from database_api.profiles import load_stacks_config
+from database_operator.leadership import PEERING_NAME
 from database_operator.settings import load_settings
 
 
 def crd_command(args: argparse.Namespace) -> int:
     """Print the generated CRD, write it to crds/, or check that crds/ is current."""
-    text = render_crd(load_stacks_config())
+    try:
+        config = load_stacks_config()
+    except (OSError, ValueError, yaml.YAMLError) as error:  # pydantic's ValidationError is a ValueError
+        print(f"error: cannot load stacks-config: {_one_line(error)}", file=sys.stderr)
+        return 1
+    text = render_crd(config)
     if args.check:
         if CRD_FILE.read_text() != text:
             print(f"{CRD_FILE} is stale: run `database-operator crd --write`", file=sys.stderr)
@@ -29,6 +37,16 @@ def crd_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _one_line(error: Exception) -> str:
+    """An error's message, with pydantic's validation errors as `field: message` pairs."""
+    if isinstance(error, ValidationError):
+        return "; ".join(
+            f"{'.'.join(str(part) for part in detail['loc'])}: {detail['msg'].removeprefix('Value error, ')}"
+            for detail in error.errors()
+        )
+    return str(error)
+
+
 # `preview` exit codes, so a CI pipeline can gate on them (like `terraform plan -detailed-exitcode`).
 NO_CHANGES, ERROR, CHANGES = 0, 1, 2
 
@@ -40,7 +58,8 @@ async def _preview(args: argparse.Namespace, text: str) -> int:
     from database_operator.plan import render_json, render_text  # noqa: PLC0415
     from database_operator.review import proposed_databases, review  # noqa: PLC0415
     from database_operator.runtime import Runtime  # noqa: PLC0415
-    from database_operator.stacks import StackError, Stacks  # noqa: PLC0415
+    from database_operator.stack_errors import StackError  # noqa: PLC0415
+    from database_operator.stacks import Stacks  # noqa: PLC0415
 
     proposals = proposed_databases(text, args.namespace)
     settings = load_settings()
@@ -82,7 +101,7 @@ def preview_command(args: argparse.Namespace) -> int:
 
     from database_operator.review import ProposalError  # noqa: PLC0415
     from database_operator.settings import SettingsError  # noqa: PLC0415
-    from database_operator.stacks import ToolchainError  # noqa: PLC0415
+    from database_operator.toolchain import ToolchainError  # noqa: PLC0415
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -104,7 +123,7 @@ def run_command(args: argparse.Namespace) -> int:
     )
     namespaces = load_settings().namespaces
     kopf.run(
-        standalone=True,
+        peering_name=PEERING_NAME,  # leader election: leadership.py
         clusterwide=not namespaces,
         namespaces=namespaces,
         liveness_endpoint=args.liveness,

@@ -2,7 +2,8 @@
 (drift), backup Jobs (lastBackup).
 
 Watch handlers only record and poke (and label pods); each Database's watcher daemon writes what they saw,
-besides the operations' own status writes, which Runtime.write_status keeps in order.
+besides the operations' own status writes, which Runtime.write_status keeps in order. The daemon reads the
+trackers' collections as copies: the watch handlers change them while it awaits.
 """
 
 import asyncio
@@ -11,13 +12,13 @@ import time
 
 import kopf
 
+from database_api.names import REPLICA_ROLE, ROLE_LABEL
 from database_api.profiles import Engine
 from database_operator import events
 from database_operator.drift import check_drift
 from database_operator.instances import instances, pod_ready, replication_lag, role
 from database_operator.runtime import DatabaseTracker, Runtime
 from database_operator.status import BackupJob, backup_status, finished_backup_job, readiness, readiness_status
-from database_program.context import REPLICA_ROLE, ROLE_LABEL
 
 INSTANCE_LABEL = "app.kubernetes.io/instance"
 COMPONENT_LABEL = "app.kubernetes.io/component"
@@ -87,13 +88,15 @@ async def write_instances(rt: Runtime, tracker: DatabaseTracker, body: kopf.Body
     """Each pod's role and readiness; a ready replica's lag as its metrics exporter reports it, if it runs one."""
     port = _exporter_port(rt, body)
     lags: dict[str, float] = {}
-    for name, pod in tracker.pods.items():
+    # A copy: pod events change tracker.pods while this awaits the metrics (a rollout, a scale).
+    pods = dict(tracker.pods)
+    for name, pod in pods.items():
         if port is not None and role(pod) == REPLICA_ROLE and pod_ready(pod):
             metrics = await rt.kube.pod_metrics(tracker.namespace, name, port)
             lag = replication_lag(metrics) if metrics is not None else None
             if lag is not None:
                 lags[name] = lag
-    await rt.write_status(tracker, {"instances": instances(tracker.pods, lags)})
+    await rt.write_status(tracker, {"instances": instances(pods, lags)})
 
 
 def observe_backup_job(rt: Runtime, body: kopf.Body) -> None:

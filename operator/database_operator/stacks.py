@@ -1,115 +1,54 @@
-"""The one module that touches `pulumi.automation`: stack naming, workspaces, operations and their errors.
+"""The stack driver: runs one Database's stack operations (up, preview, destroy) in the operator's workspace.
 
-Every Database is one stack of the `database` project. Its workspace directory keeps `Pulumi.<stack>.yaml`
-(the configuration the program reads, with the generated passwords encrypted by the passphrase), so
-`pulumi preview --config-file` on that file shows exactly what the operator would do.
+Every Database is one stack of the `database` project (stack_names.py). Its workspace directory keeps
+`Pulumi.<stack>.yaml` (settings_file.py; the configuration the program reads, with the generated passwords
+encrypted by the passphrase: passwords.py), so `pulumi preview --config-file` on that file shows exactly what
+the operator would do. An operation a crash cut short is recovered before the next (recovery.py).
 All methods block: callers run them in a worker thread.
 """
 
-import hashlib
 import json
 import logging
-import os
-import secrets
 import shutil
-import subprocess
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
-from importlib.metadata import version as package_version
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-import grpc
-import yaml
-from google.protobuf import empty_pb2
 from pulumi import automation as auto
-from pulumi.automation._stack import StackInitMode  # to construct OperatorStack like Stack.create does
-from pulumi.runtime.proto import provider_pb2_grpc
-from semver import VersionInfo
 
+from database_api.names import CONFIG_NAMESPACE
 from database_api.profiles import DeletionPolicy
+from database_operator.automation import OperatorStack, OperatorWorkspace, cli_environment, quiet_program_server
+from database_operator.engine_events import resource_step
 from database_operator.file_backend import FileBackend, directory
+from database_operator.operation import Operation
 from database_operator.passphrase import Passphrase
+from database_operator.passwords import PasswordStore
 from database_operator.plan import ResourceStep
+from database_operator.processes import PulumiProcesses
+from database_operator.recovery import (
+    clear_in_flight,
+    holder_alive,
+    interrupted,
+    lock_holders,
+    mark_in_flight,
+    recover,
+)
 from database_operator.settings import OperatorSettings
-from database_program.program import CONFIG_NAMESPACE, declare_from_stack_config
+from database_operator.settings_file import configured_value, edit_settings, settings_file
+from database_operator.stack_errors import StackBusy, StackError, StackOperationFailed, classify
+from database_operator.stack_names import PROJECT, stack_name
+from database_operator.toolchain import check_toolchain
+from database_program.program import declare_from_stack_config
 
 logger = logging.getLogger(__name__)
-
-PROJECT = "database"
-STACK_NAME_LIMIT = 100
-PASSWORD_KEYS = ("adminPassword", "userPassword", "replicationPassword")
-SECRET_SIGNATURE = "4dabf18193072939515e22adb298388d"
-"""The key that marks a secret value in the engine's serialized properties (and so in its event stream)."""
-ROOT_TYPE = "pulumi:pulumi:Stack"
-# Written before an operation starts and removed when it ends: finding it means the operator died mid-operation.
-IN_FLIGHT_MARKER = ".operation-in-flight"
-# Environment for every CLI call: never download a plugin or check for updates; and write the stack's state once,
-# when an operation ends, not after every step (a tenth of an `up`'s CPU). An operation cut short then leaves
-# the state as it was before it: the next `up` applies every object again, and server-side apply adopts those
-# the cut-short one had made (see _recover_if_interrupted).
-CLI_ENV = {
-    "PULUMI_SKIP_UPDATE_CHECK": "true",
-    "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
-    "PULUMI_SKIP_CHECKPOINTS": "true",
-}
-# Go's garbage collector, for the CLI and the provider plugin (both Go, both short-lived): collecting at 5x the
-# live heap instead of 2x saved a fifth of the provider's CPU and a tenth of the CLI's per `up`; the memory
-# limit keeps each process's heap bounded all the same. Set either in the operator's environment to override.
-GO_RUNTIME_DEFAULTS = {"GOGC": "400", "GOMEMLIMIT": "256MiB"}
-# Error texts that mean "try again later" rather than "this spec cannot be deployed".
-_TRANSIENT_MARKERS = (
-    "connection refused",
-    "i/o timeout",
-    "timeout",
-    "tls handshake",
-    "the server is currently unable",
-    "too many requests",
-    "etcdserver",
-    "unable to load kubernetes client configuration",
-    "connection reset",
-    "no such host",
-)
-
-
-def settings_file(work_dir: Path | str, stack: str) -> Path:
-    """`Pulumi.<stack>.yaml` in a workspace: the stack's configuration, encrypted secrets and salt."""
-    return Path(work_dir) / f"Pulumi.{stack}.yaml"
-
-
-def stack_name(namespace: str, name: str) -> str:
-    """`<namespace>.<name>`: namespaces cannot contain dots, so the first dot separates the two and distinct
-    Databases never share a stack. Names over Pulumi's 100 characters keep a readable prefix plus a hash."""
-    full = f"{namespace}.{name}"
-    if len(full) <= STACK_NAME_LIMIT:
-        return full
-    digest = hashlib.sha256(full.encode()).hexdigest()[:12]
-    return f"{full[: STACK_NAME_LIMIT - len(digest) - 1]}-{digest}"
-
-
-class StackError(Exception):
-    """A stack operation did not succeed."""
-
-    transient = False
-
-
-class StackBusy(StackError):
-    """Another live operation holds the stack's lock."""
-
-    transient = True
-
-
-class StackOperationFailed(StackError):
-    def __init__(self, message: str, transient: bool) -> None:
-        super().__init__(message)
-        self.transient = transient
-
-
-class ToolchainError(RuntimeError):
-    """The Pulumi CLI or the Kubernetes provider plugin is missing or the wrong version."""
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -177,126 +116,12 @@ def _finished(kind: str, started: float, changes: Mapping[Any, int] | None, **de
     )
 
 
-def resource_step(event: auto.EngineEvent) -> ResourceStep | None:
-    """The step an engine event announces, if it announces one."""
-    if event.resource_pre_event is None:
-        return None
-    metadata = event.resource_pre_event.metadata
-    detailed = metadata.detailed_diff or {}
-    return ResourceStep(
-        op=str(metadata.op.value),
-        urn=metadata.urn,
-        type=metadata.type,
-        fields=tuple(detailed) or tuple(metadata.diffs or ()),
-        replacing_fields=tuple(key for key, diff in detailed.items() if diff.diff_kind.value.endswith("-replace")),
-        retained=bool(metadata.old and metadata.old.retain_on_delete),
-    )
-
-
-def classify(error: auto.CommandError) -> StackError:
-    """Map an Automation API error to what the operator should do about it."""
-    if isinstance(error, auto.ConcurrentUpdateError):
-        return StackBusy("another operation holds the stack's lock")
-    text = str(error)
-    lowered = text.lower()
-    # The CLI's error lines carry the useful part; keep them, drop the progress output.
-    lines = [line[line.lower().index("error:") :].strip() for line in text.splitlines() if "error:" in line.lower()]
-    message = " ".join(lines)[:2000] if lines else text[-2000:]
-    return StackOperationFailed(message, transient=any(marker in lowered for marker in _TRANSIENT_MARKERS))
-
-
-class StackEvents:
-    """What one operation's event stream says: its resource changes and the stack's outputs (secrets masked)."""
-
-    def __init__(self) -> None:
-        self.changes: Mapping[Any, int] | None = None
-        self.outputs: dict[str, Any] = {}
-
-    def record(self, event: auto.EngineEvent) -> None:
-        if event.summary_event is not None:
-            self.changes = dict(event.summary_event.resource_changes)
-        finished = event.res_outputs_event
-        if finished is not None and finished.metadata.type == ROOT_TYPE and finished.metadata.new is not None:
-            self.outputs = dict(finished.metadata.new.outputs or {})
-
-    @property
-    def plain_outputs(self) -> dict[str, Any]:
-        """The outputs without the secret ones (the stream shows those as an object with a masked ciphertext)."""
-        return {key: value for key, value in self.outputs.items() if not _masked_secret(value)}
-
-
-def _masked_secret(value: Any) -> bool:
-    return isinstance(value, dict) and SECRET_SIGNATURE in value
-
-
-class OperatorStack(auto.Stack):
-    """A Stack whose `up` is summarised from its own event stream. The Automation API reads the outputs
-    (`stack output`) and the summary (`stack history`) after every `up`: two more CLI runs per reconcile for
-    what the event stream already carries."""
-
-    _events: StackEvents | None = None
-
-    @classmethod
-    def create(cls, stack_name: str, workspace: auto.Workspace) -> "OperatorStack":
-        return cls(stack_name, workspace, StackInitMode.CREATE)
-
-    @classmethod
-    def select(cls, stack_name: str, workspace: auto.Workspace) -> "OperatorStack":
-        return cls(stack_name, workspace, StackInitMode.SELECT)
-
-    def up_from_events(self, refresh: bool) -> StackEvents:
-        events = StackEvents()
-        self._events = events
-        try:
-            # show_secrets=False: nothing is decrypted for the summary (one key derivation less).
-            self.up(
-                refresh=refresh,
-                show_secrets=False,
-                on_event=events.record,
-                suppress_progress=True,
-                suppress_outputs=True,
-            )
-        finally:
-            self._events = None
-        if events.changes is None:
-            raise StackOperationFailed("the operation's event stream ended without a summary", transient=True)
-        return events
-
-    def outputs(self) -> auto.OutputMap:
-        return {} if self._events is not None else super().outputs()
-
-    def info(self, show_secrets: bool = True) -> auto.UpdateSummary | None:
-        if self._events is None:
-            return super().info(show_secrets)
-        # What `up` returns is not used: the events are.
-        return auto.UpdateSummary(
-            kind="update", start_time=datetime.now(UTC), message="", environment={}, config={}, result="succeeded"
-        )
-
-
-class OperatorWorkspace(auto.LocalWorkspace):
-    """A LocalWorkspace that, in a file backend, selects and creates stacks on disk (file_backend.py) rather
-    than with a CLI run each."""
-
-    def __init__(self, backend: FileBackend | None, **options: Any) -> None:
-        super().__init__(**options)
-        self._backend = backend
-
-    def select_stack(self, stack_name: str) -> None:
-        if self._backend is None:
-            super().select_stack(stack_name)
-        elif not self._backend.has_stack(PROJECT, stack_name):
-            raise auto.StackNotFoundError(_cli_like_result(f"no stack named '{stack_name}' found"))
-
-    def create_stack(self, stack_name: str) -> None:
-        if self._backend is None:
-            super().create_stack(stack_name)
-        elif not self._backend.create_stack(PROJECT, stack_name):
-            raise auto.StackAlreadyExistsError(_cli_like_result(f"stack '{stack_name}' already exists"))
-
-
-def _cli_like_result(error: str) -> auto.CommandResult:
-    return auto.CommandResult(stdout="", stderr=f"error: {error}", code=255)
+@dataclass(frozen=True)
+class DriftCheck:
+    found: OperationResult
+    """The `preview --refresh`: its changes are the drift."""
+    corrected: OperationResult | None = None
+    """The `up --refresh` that re-applied the configuration, if the drift was corrected."""
 
 
 class Stacks:
@@ -306,25 +131,28 @@ class Stacks:
         self._settings = settings
         self._program = program
         self._command = check_toolchain()
+        quiet_program_server()
         self._selected: dict[str, OperatorStack] = {}
         """Stacks already selected in the operator's workspaces: selecting costs a CLI run, once per stack
         (none in a file backend: OperatorWorkspace)."""
         self._created: set[str] = set()
         """Stacks this process created: they have no outputs to recover passwords from."""
         self._passphrase = Passphrase(settings.passphrase)
+        self._passwords = PasswordStore(self._passphrase)
+        self.processes = PulumiProcesses(settings.state_dir)
+        """The Pulumi processes of this operator instance (ended at shutdown, and after a crash)."""
+        self.stopping = False
+        """Set at shutdown: operations ended now are cut short, not failed."""
+
+    def stop(self, grace_seconds: float) -> None:
+        """End every Pulumi process this instance started (SIGTERM, then SIGKILL after the grace period)."""
+        self.stopping = True
+        self.processes.end_all(grace_seconds)
 
     # -- workspaces -------------------------------------------------------------------------------------
 
     def _workspace_dir(self, stack: str) -> Path:
         return self._settings.workspaces_dir / stack
-
-    def _env(self) -> dict[str, str]:
-        return {
-            **{key: os.environ.get(key, default) for key, default in GO_RUNTIME_DEFAULTS.items()},
-            **CLI_ENV,
-            "PULUMI_BACKEND_URL": self._settings.effective_backend_url,
-            "PULUMI_CONFIG_PASSPHRASE": self._settings.passphrase,
-        }
 
     def _select(
         self, stack: str, work_dir: Path | None = None, backend_url: str | None = None, create: bool = True
@@ -340,7 +168,7 @@ class Stacks:
             FileBackend.of(backend_url),
             work_dir=str(work_dir),
             program=self._program,
-            env_vars={**self._env(), "PULUMI_BACKEND_URL": backend_url},
+            env_vars=cli_environment(backend_url, self._settings.passphrase),
             secrets_provider="passphrase",
             project_settings=auto.ProjectSettings(
                 name=PROJECT, runtime="python", backend=auto.ProjectBackend(backend_url)
@@ -356,7 +184,7 @@ class Stacks:
             except auto.StackNotFoundError:
                 pass
         # A new stack adopts the salt in its settings file: this process's, whose key is known already.
-        self._edit_settings(settings_file(work_dir, stack), lambda _: None)
+        edit_settings(settings_file(work_dir, stack), self._passphrase, lambda _: None)
         try:
             created = OperatorStack.create(stack, workspace)
         except auto.StackAlreadyExistsError:
@@ -372,15 +200,12 @@ class Stacks:
     def stack_settings_file(self, stack: str) -> Path:
         return settings_file(self._workspace_dir(stack), stack)
 
-    def _edit_settings(self, path: Path, edit: Callable[[dict[str, Any]], None]) -> None:
-        """Change a stack's settings file the way `pulumi config set` would, without running the CLI. A file
-        without a salt gets this process's: the CLI takes it as the stack's."""
-        document = (yaml.safe_load(path.read_text()) if path.exists() else None) or {}
-        if "encryptionsalt" not in document:  # not setdefault: the process's salt costs a key derivation
-            document["encryptionsalt"] = self._passphrase.salt_state
-        document["config"] = document.get("config") or {}
-        edit(document)
-        path.write_text(yaml.safe_dump(document, sort_keys=True))
+    @staticmethod
+    def _configured_spec(stack: OperatorStack) -> dict[str, Any]:
+        """The spec in a stack's settings file: in the operator's workspace, the one last applied."""
+        path = settings_file(str(stack.workspace.work_dir), stack.name)
+        spec: dict[str, Any] = json.loads(configured_value(path, f"{CONFIG_NAMESPACE}:spec") or "{}")
+        return spec
 
     def _configure(self, stack: OperatorStack, request: StackInput) -> None:
         """Write the spec and environment data to the stack's configuration; generate passwords only once,
@@ -398,124 +223,141 @@ class Stacks:
             plain["restore"] = json.dumps(request.restore, sort_keys=True)
 
         def configure(document: dict[str, Any]) -> None:
-            config = document["config"]
-            config.update({f"{CONFIG_NAMESPACE}:{key}": value for key, value in plain.items()})
-            missing = [key for key in PASSWORD_KEYS if f"{CONFIG_NAMESPACE}:{key}" not in config]
-            if not missing:
-                return
-            recovered = {} if stack.name in self._created else self._recover_passwords(stack)
-            for key in missing:
-                password = recovered.get(key) or request.live_passwords.get(key) or new_password()
-                secure = self._passphrase.encrypt(document["encryptionsalt"], password)
-                config[f"{CONFIG_NAMESPACE}:{key}"] = {"secure": secure}
+            document["config"].update({f"{CONFIG_NAMESPACE}:{key}": value for key, value in plain.items()})
+            self._passwords.fill_missing(document, stack, stack.name in self._created, request.live_passwords)
 
-        self._edit_settings(path, configure)
+        edit_settings(path, self._passphrase, configure)
 
-    @staticmethod
-    def _recover_passwords(stack: OperatorStack) -> dict[str, str]:
-        """A lost workspace (new volume, other backend host) must not mean new passwords for an existing
-        database: the stack's secret outputs still hold them (and failing those, the live Secret does)."""
+    def _guarded(self, name: str, kind: str, work: Callable[[Operation], R]) -> R:
+        """Run one operation's `work` against its deadline, at which its Pulumi processes are ended. Whatever
+        goes wrong is raised as a StackError."""
+        timeout = self._settings.operation_timeout_seconds
+        operation = Operation(f"{name}/{uuid.uuid4().hex[:12]}", self.processes, timeout, lambda: self.stopping)
+        deadline = operation.deadline
         try:
-            outputs = stack.outputs()
-        except auto.CommandError:
-            return {}
-        return {key: str(outputs[key].value) for key in PASSWORD_KEYS if key in outputs}
-
-    # -- recovery ---------------------------------------------------------------------------------------
-
-    def _recover_if_interrupted(self, stack: OperatorStack, name: str) -> None:
-        """After a crash mid-operation: release the dead operation's lock and refresh the state from the live
-        objects, which the dead operation may have changed (state is written only when an operation ends:
-        CLI_ENV). Objects it created are adopted by the next `up` (server-side apply upserts), never duplicated."""
-        marker = self._workspace_dir(name) / IN_FLIGHT_MARKER
-        if not marker.exists():
-            return
-        logger.warning("stack %s: the previous operation was interrupted; recovering", name)
-        try:
-            stack.cancel()
+            with deadline:
+                return work(operation)
         except auto.CommandError as error:
-            logger.info("stack %s: no lock to release (%s)", name, str(error).strip()[:200])
-        stack.refresh(clear_pending_creates=True, suppress_progress=True, suppress_outputs=True)
-        marker.unlink()
+            if self.stopping:
+                raise StackOperationFailed(f"{kind} was ended by the operator's shutdown", transient=True) from error
+            if deadline.expired:
+                message = f"{kind} did not finish within {timeout:.0f}s and was ended"
+                raise StackOperationFailed(message, transient=True) from error
+            raise classify(error) from error
+        except StackError:
+            raise
+        except Exception as error:  # e.g. an unreadable settings file: reported, retried, never unclassified
+            raise StackOperationFailed(f"{kind}: {type(error).__name__}: {error}", transient=True) from error
 
     def _run(
         self,
         name: str,
         kind: str,
-        operation: Callable[[OperatorStack], Any],
-        request: StackInput | None,
-        changes_of: Callable[[Any], Mapping[Any, int] | None],
-        outputs_of: Callable[[Any], Mapping[str, Any]] = lambda _: {},
-    ) -> OperationResult:
-        """Select (or create) the stack, recover it if needed, configure it, run one operation, summarise it."""
-        started = time.monotonic()
-        stack = self._selected_stack(name)
-        self._recover_if_interrupted(stack, name)
-        if request is not None:
-            self._configure(stack, request)
-        marker = self._workspace_dir(name) / IN_FLIGHT_MARKER
-        marker.touch()
-        try:
-            result = operation(stack)
-        except auto.ConcurrentUpdateError:
-            # This process runs one operation per stack at a time, so a held lock belongs to a dead process.
-            logger.warning("stack %s: clearing a stale lock", name)
-            stack.cancel()
-            result = operation(stack)
-        except auto.CommandError as error:
-            marker.unlink(missing_ok=True)
-            raise classify(error) from error
-        marker.unlink(missing_ok=True)
+        operation: Callable[[OperatorStack], R],
+        configure: Callable[[OperatorStack], None] = lambda _: None,
+    ) -> R:
+        """Select (or create) the stack, recover it if an operation was cut short, configure it, run one
+        operation (a cut-short one leaves the in-flight marker for the next to recover)."""
+        work_dir = self._workspace_dir(name)
+
+        def work(current: Operation) -> R:
+            stack = self._selected_stack(name)
+            current.tag(stack)
+            if interrupted(work_dir):
+                self._with_lock(stack, recover)
+                clear_in_flight(work_dir)
+            configure(stack)
+            mark_in_flight(work_dir)
+            try:
+                result = self._with_lock(stack, operation)
+            except (auto.CommandError, StackError):
+                if not current.cut_short:
+                    clear_in_flight(work_dir)  # the CLI ended on its own and wrote the stack's state
+                raise
+            clear_in_flight(work_dir)
+            return result
+
+        result = self._guarded(name, kind, work)
         logger.info("stack %s: %s finished", name, kind)
-        return _finished(kind, started, changes_of(result), outputs=outputs_of(result))
+        return result
+
+    def _with_lock(self, stack: OperatorStack, operation: Callable[[OperatorStack], T]) -> T:
+        """Run an operation; if another holds the stack's lock, take the lock over only from a dead holder."""
+        try:
+            return operation(stack)
+        except auto.ConcurrentUpdateError as error:
+            holders = lock_holders(error)
+            stale_after = timedelta(seconds=self._settings.operation_timeout_seconds + 60)
+            alive = [holder for holder in holders if holder_alive(holder, stale_after)]
+            if not holders or alive:
+                held_by = ", ".join(f"pid {h.pid} on {h.host} since {h.since:%H:%M:%S}" for h in alive) or "unknown"
+                raise StackBusy(f"another operation holds the stack's lock ({held_by})") from error
+            logger.warning("stack %s: releasing the lock of a dead operation (%s)", stack.name, holders)
+            stack.cancel()
+            return operation(stack)
 
     # -- operations -------------------------------------------------------------------------------------
 
-    def up(self, request: StackInput, refresh: bool = False) -> OperationResult:
-        """Create or update the Database's objects. With refresh, live objects are read first, so
-        out-of-band changes (drift) are corrected too."""
-        return self._run(
+    def up(self, request: StackInput) -> OperationResult:
+        """Configure the stack with `request` and create or update the Database's objects."""
+        started = time.monotonic()
+        events = self._run(
             request.stack,
             "up",
-            lambda stack: stack.up_from_events(refresh),
-            request,
-            changes_of=lambda events: events.changes,
-            outputs_of=lambda events: events.plain_outputs,
+            lambda stack: stack.up_from_events(refresh=False),
+            lambda s: self._configure(s, request),
         )
+        return _finished("up", started, events.changes, outputs=events.plain_outputs)
 
-    def preview(self, request: StackInput, refresh: bool = False) -> OperationResult:
-        """What `up` would change, without changing anything. With refresh, drift shows as changes."""
+    def check_drift(
+        self, stack_id: str, fallback: StackInput | None, correct: Callable[[Mapping[str, Any]], bool]
+    ) -> DriftCheck:
+        """Compare the live objects with the configuration last applied (the workspace's own, never a newer
+        spec that was not applied) by `preview --refresh`; if they differ and `correct(applied spec)`, re-apply
+        that same configuration by `up --refresh`. Both in one operation, under the stack's lock: nothing can
+        be applied in between. `fallback` configures a workspace that has no configuration (it was lost)."""
+        started = time.monotonic()
         steps: list[ResourceStep] = []
-        result = self._run(
-            request.stack,
-            "preview",
-            lambda stack: self._preview(stack, refresh, steps),
-            request,
-            changes_of=lambda result: result.change_summary,
-        )
-        return replace(result, steps=tuple(steps))
+
+        def check(stack: OperatorStack) -> DriftCheck:
+            preview = self._preview(stack, True, steps)
+            found = _finished("preview", started, preview.change_summary, steps=tuple(steps))
+            if not found.changed or not correct(self._configured_spec(stack)):
+                return DriftCheck(found)
+            corrected = time.monotonic()
+            events = stack.up_from_events(refresh=True)
+            return DriftCheck(found, _finished("up", corrected, events.changes, outputs=events.plain_outputs))
+
+        def configure_if_lost(stack: OperatorStack) -> None:
+            if fallback is not None and not self._configured_spec(stack):
+                self._configure(stack, fallback)
+
+        return self._run(stack_id, "drift check", check, configure_if_lost)
 
     def preview_proposed(self, request: StackInput) -> OperationResult:
         """What `up` would do with this input against the live stack, changing nothing: the configuration goes
-        to a scratch copy of the stack's workspace, and a preview neither locks nor writes the stack. A stack
-        that does not exist yet is previewed in a scratch backend, where everything is a create."""
+        to a scratch copy of the stack's workspace (the operator's own is never touched), and a preview
+        neither locks nor writes the stack. A stack that does not exist yet is previewed in a scratch backend,
+        where everything is a create."""
         started = time.monotonic()
         steps: list[ResourceStep] = []
-        with tempfile.TemporaryDirectory(prefix="dbop-preview-") as scratch:
-            work_dir = Path(scratch) / "workspace"
-            work_dir.mkdir()
-            settings_file = self.stack_settings_file(request.stack)
-            if settings_file.exists():
-                shutil.copy2(settings_file, work_dir / settings_file.name)
-            try:
+
+        def work(current: Operation) -> auto.PreviewResult:
+            with tempfile.TemporaryDirectory(prefix="dbop-preview-") as scratch:
+                work_dir = Path(scratch) / "workspace"
+                work_dir.mkdir()
+                operator_settings = self.stack_settings_file(request.stack)
+                if operator_settings.exists():
+                    shutil.copy2(operator_settings, work_dir / operator_settings.name)
                 stack = self._select_existing(request.stack, work_dir)
                 exists = stack is not None
                 if stack is None:
                     stack = self._select(request.stack, work_dir, backend_url=f"file://{scratch}/backend")
+                current.tag(stack)
                 self._configure(stack, request)
-                result = self._preview(stack, exists, steps)
-            except auto.CommandError as error:
-                raise classify(error) from error
+                return self._preview(stack, exists, steps)
+
+        result = self._guarded(request.stack, "preview", work)
         return _finished("preview", started, result.change_summary, steps=tuple(steps))
 
     def _select_existing(self, stack: str, work_dir: Path) -> OperatorStack | None:
@@ -539,61 +381,13 @@ class Stacks:
 
     def destroy(self, namespace: str, name: str) -> OperationResult:
         """Delete every object of the stack, then the stack and its workspace."""
+        started = time.monotonic()
         stack_id = stack_name(namespace, name)
         result = self._run(
             stack_id,
             "destroy",
             lambda stack: stack.destroy(remove=True, suppress_progress=True, suppress_outputs=True),
-            None,
-            changes_of=lambda result: result.summary.resource_changes,
         )
         shutil.rmtree(self._workspace_dir(stack_id), ignore_errors=True)
         self._selected.pop(stack_id, None)
-        return result
-
-
-def new_password() -> str:
-    """32 URL-safe characters: no quoting trouble in shells, SQL or connection strings."""
-    return secrets.token_urlsafe(24)
-
-
-def check_toolchain() -> auto.PulumiCommand:
-    """Fail fast, at start-up, when the CLI or the provider plugin is missing or not the pinned version."""
-    expected_cli = package_version("pulumi")
-    try:
-        command = auto.PulumiCommand(version=VersionInfo.parse(expected_cli))
-    except Exception as error:
-        raise ToolchainError(
-            f"the Pulumi CLI {expected_cli} is required on PATH (build it with toolchain/build.sh): {error}"
-        ) from error
-    if str(command.version) != expected_cli:
-        raise ToolchainError(f"the Pulumi CLI on PATH is {command.version}; this operator needs {expected_cli}")
-    provider = shutil.which("pulumi-resource-kubernetes")
-    if provider is None:
-        raise ToolchainError(
-            "the Kubernetes provider plugin pulumi-resource-kubernetes is not on PATH "
-            "(build it with toolchain/build.sh)"
-        )
-    expected_provider = package_version("pulumi-kubernetes")
-    found = provider_version(provider)
-    if found != expected_provider:
-        raise ToolchainError(
-            f"{provider} is version {found}; this operator's pulumi-kubernetes SDK needs {expected_provider}"
-        )
-    return command
-
-
-def provider_version(path: str) -> str:
-    """Ask a provider plugin its version the way the engine does: start it and call GetPluginInfo."""
-    plugin = subprocess.Popen([path], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        assert plugin.stdout is not None
-        port = plugin.stdout.readline().strip()
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            info = provider_pb2_grpc.ResourceProviderStub(channel).GetPluginInfo(empty_pb2.Empty(), timeout=30)
-        return str(info.version)
-    except (grpc.RpcError, ValueError) as error:
-        raise ToolchainError(f"{path} did not answer as a Pulumi provider plugin: {error}") from error
-    finally:
-        plugin.kill()
-        plugin.wait()
+        return _finished("destroy", started, result.summary.resource_changes)

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_kubernetes.meta.v1 import ObjectMetaArgs
 
+from database_api.names import backup_name, credentials_secret_name
 from database_api.profiles import EngineProfile, EnvironmentProfile
 from database_api.spec import ResolvedSpec
 
@@ -14,22 +15,6 @@ adopts objects left by an interrupted operation, instead of failing on a field-m
 
 SKIP_AWAIT = {"pulumi.com/skipAwait": "true"}
 """`pulumi up` must not block until pods are ready or volumes bound; the operator reports readiness itself."""
-
-
-ROLE_LABEL = "database.example.com/role"
-"""On database pods, set by the operator from the pod's ordinal: `primary` (pod 0) or `replica`."""
-PRIMARY_ROLE, REPLICA_ROLE = "primary", "replica"
-POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
-"""Set by the StatefulSet controller on every pod: selects pod 0, the primary, without anyone's help."""
-
-
-def credentials_secret_name(database: str) -> str:
-    return f"{database}-credentials"
-
-
-def backup_name(database: str) -> str:
-    """The backup volume, script ConfigMap and CronJob of a Database with backups on."""
-    return f"{database}-backup"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,30 @@
+"""Names and labels that the operator and the program must agree on.
+
+Both import them from here: the operator without pulling in the program (and with it pulumi_kubernetes).
+"""
+
+CONFIG_NAMESPACE = "database"
+"""Stack configuration keys (`database:<key>`), written by the operator, readable by `pulumi config`."""
+
+PASSWORD_KEYS = ("adminPassword", "userPassword", "replicationPassword")
+"""The generated passwords: stack configuration keys (encrypted), secret stack outputs and Secret keys."""
+
+ROLE_LABEL = "database.example.com/role"
+"""On database pods, set by the operator from the pod's ordinal: `primary` (pod 0) or `replica`."""
+PRIMARY_ROLE, REPLICA_ROLE = "primary", "replica"
+POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
+"""Set by the StatefulSet controller on every pod: selects pod 0, the primary, without anyone's help."""
+POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"
+"""Set by the StatefulSet controller: the pod's ordinal. 0 is the primary."""
+
+BACKUP_DIRECTORY = "/backups"
+"""Where the backup volume is mounted in backup and restore pods; backup artifacts are paths under it."""
+
+
+def credentials_secret_name(database: str) -> str:
+    return f"{database}-credentials"
+
+
+def backup_name(database: str) -> str:
+    """The backup volume, script ConfigMap and CronJob of a Database with backups on."""
+    return f"{database}-backup"
