@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 
 import pulumi
-from pulumi_kubernetes.meta.v1 import ObjectMetaArgs
+from pulumi_kubernetes.meta.v1 import ObjectMetaArgs, OwnerReferenceArgs
 
 from database_api.profiles import EngineProfile, EnvironmentProfile
 from database_api.spec import ResolvedSpec
@@ -23,13 +23,34 @@ POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
 """Set by the StatefulSet controller on every pod: selects pod 0, the primary, without anyone's help."""
 
 
+DATABASE_API_VERSION = "database.example.com/v1"
+
+
 def credentials_secret_name(database: str) -> str:
     return f"{database}-credentials"
+
+
+def replication_secret_name(database: str) -> str:
+    return f"{database}-replication"
 
 
 def backup_name(database: str) -> str:
     """The backup volume, script ConfigMap and CronJob of a Database with backups on."""
     return f"{database}-backup"
+
+
+def object_names(database: str) -> dict[str, set[str]]:
+    """Every object a Database's stack may declare, by kind: no two Databases may share one."""
+    return {
+        "Secret": {credentials_secret_name(database), replication_secret_name(database)},
+        "ConfigMap": {f"{database}-config", backup_name(database)},
+        "Service": {database, f"{database}-ro", f"{database}-headless"},
+        "StatefulSet": {database},
+        "PodDisruptionBudget": {database},
+        "ServiceMonitor": {database},
+        "CronJob": {backup_name(database)},
+        "PersistentVolumeClaim": {backup_name(database)},
+    }
 
 
 @dataclass(frozen=True)
@@ -63,6 +84,8 @@ class DatabaseContext:
     """Whether the cluster serves monitoring.coreos.com/v1 ServiceMonitors (the operator checks)."""
     restore: RestoreSource | None = None
     """Load this dump on first start (spec.restore, resolved by the operator to a file)."""
+    uid: str | None = None
+    """The Database's uid: objects carry an ownerReference to it (none in a preview of a Database not created yet)."""
 
     @property
     def config_map_name(self) -> str:
@@ -74,7 +97,7 @@ class DatabaseContext:
 
     @property
     def replication_secret_name(self) -> str:
-        return f"{self.name}-replication"
+        return replication_secret_name(self.name)
 
     @property
     def headless_service_name(self) -> str:
@@ -120,13 +143,30 @@ class DatabaseContext:
             "app.kubernetes.io/managed-by": "database-operator",
         }
 
+    def owner_references(self) -> list[OwnerReferenceArgs] | None:
+        """The Database as controller: garbage collection removes the object if the operator ever cannot."""
+        if self.uid is None:
+            return None
+        return [
+            OwnerReferenceArgs(
+                api_version=DATABASE_API_VERSION, kind="Database", name=self.name, uid=self.uid, controller=True
+            )
+        ]
+
     def metadata(
-        self, name: str, component: str = "database", annotations: dict[str, str] | None = None
+        self,
+        name: str,
+        component: str = "database",
+        annotations: dict[str, str] | None = None,
+        outlives_database: bool = False,
     ) -> ObjectMetaArgs:
-        """ObjectMeta for one of this Database's objects, with the recommended labels."""
+        """ObjectMeta for one of this Database's objects, with the recommended labels. An object that
+        `outlives_database` (kept under deletionPolicy Retain) has no ownerReference: the garbage collector
+        would delete it with the Database."""
         return ObjectMetaArgs(
             name=name,
             namespace=self.namespace,
             labels={**self.labels, "app.kubernetes.io/component": component},
             annotations={**OWNED, **(annotations or {})},
+            owner_references=None if outlives_database else self.owner_references(),
         )
