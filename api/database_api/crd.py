@@ -11,7 +11,7 @@ import yaml
 from pydantic import BaseModel
 
 from database_api.backup import BACKUP_KIND, BACKUP_PLURAL, DatabaseBackupSpec, DatabaseBackupStatus
-from database_api.names import name_rules
+from database_api.name_rules import name_rules
 from database_api.profiles import StacksConfig
 from database_api.spec import DatabaseSpec
 from database_api.status import DatabaseStatus

@@ -1,44 +1,48 @@
-"""Which Database names can work: every object, label and stack a Database derives from its name must be valid.
+"""Names and labels that the operator and the program must agree on.
 
-The same rules are CEL rules on `metadata.name` in the CRD (so the API server refuses a bad name even with the
-operator down) and checks the admission webhook and the operator run.
+Both import them from here: the operator without pulling in the program (and with it pulumi_kubernetes).
 """
 
-import re
+CONFIG_NAMESPACE = "database"
+"""Stack configuration keys (`database:<key>`), written by the operator, readable by `pulumi config`."""
 
-NAME_LIMIT = 45
-"""The backup CronJob `<name>-backup` may have at most 52 characters (its Jobs add an 11-character suffix and
-must fit a 63-character label); the StatefulSet `<name>` at most 52 (its pods' `controller-revision-hash` label
-adds 11) and the Services `<name>-headless` at most 63. 45 keeps every derived name valid."""
-NAME_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
-"""A DNS-1035 label: what Service names must be. No dots, no leading digit, no upper case."""
-_NAME = re.compile(NAME_PATTERN)
-NAME_SHAPE = "lower-case letters, digits and '-', starting with a letter and ending with a letter or digit"
+PASSWORD_KEYS = ("adminPassword", "userPassword", "replicationPassword")
+"""The generated passwords: stack configuration keys (encrypted), secret stack outputs and Secret keys."""
 
+ROLE_LABEL = "database.example.com/role"
+"""On database pods, set by the operator from the pod's ordinal: `primary` (pod 0) or `replica`."""
+PRIMARY_ROLE, REPLICA_ROLE = "primary", "replica"
+POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
+"""Set by the StatefulSet controller on every pod: selects pod 0, the primary, without anyone's help."""
+POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"
+"""Set by the StatefulSet controller: the pod's ordinal. 0 is the primary."""
 
-def name_violations(name: str) -> list[str]:
-    """Why a Database cannot have this name, naming `metadata.name`; empty when it can."""
-    errors: list[str] = []
-    if len(name) > NAME_LIMIT:
-        errors.append(
-            f"metadata.name: at most {NAME_LIMIT} characters (got {len(name)}): the names of the Database's "
-            "Services, StatefulSet and backup CronJob are derived from it and must stay valid"
-        )
-    if not _NAME.match(name):
-        errors.append(f"metadata.name: {name!r} must consist of {NAME_SHAPE} (it names the Database's Services)")
-    return errors
+BACKUP_DIRECTORY = "/backups"
+"""Where the backup volume is mounted in backup and restore pods; backup artifacts are paths under it."""
 
 
-def name_rules() -> list[dict[str, str]]:
-    """The same rules as CEL, for the root of the CRD's schema (where `self.metadata.name` is visible)."""
-    return [
-        {
-            "rule": f"self.metadata.name.size() <= {NAME_LIMIT}",
-            "message": f"metadata.name: at most {NAME_LIMIT} characters: the names of the Database's Services, "
-            "StatefulSet and backup CronJob are derived from it and must stay valid",
-        },
-        {
-            "rule": f"self.metadata.name.matches('{NAME_PATTERN}')",
-            "message": f"metadata.name: must consist of {NAME_SHAPE} (it names the Database's Services)",
-        },
-    ]
+def credentials_secret_name(database: str) -> str:
+    return f"{database}-credentials"
+
+
+def backup_name(database: str) -> str:
+    """The backup volume, script ConfigMap and CronJob of a Database with backups on."""
+    return f"{database}-backup"
+
+
+def replication_secret_name(database: str) -> str:
+    return f"{database}-replication"
+
+
+def object_names(database: str) -> dict[str, set[str]]:
+    """Every object a Database's stack may declare, by kind: no two Databases may share one."""
+    return {
+        "Secret": {credentials_secret_name(database), replication_secret_name(database)},
+        "ConfigMap": {f"{database}-config", backup_name(database)},
+        "Service": {database, f"{database}-ro", f"{database}-headless"},
+        "StatefulSet": {database},
+        "PodDisruptionBudget": {database},
+        "ServiceMonitor": {database},
+        "CronJob": {backup_name(database)},
+        "PersistentVolumeClaim": {backup_name(database)},
+    }

@@ -9,6 +9,7 @@ from typing import Any
 
 import kopf
 
+from database_api.names import BACKUP_DIRECTORY, credentials_secret_name
 from database_api.profiles import UpdatePolicy
 from database_api.spec import SpecError, checked_spec
 from database_api.status import PlanState
@@ -18,7 +19,9 @@ from database_operator.gate import APPROVAL_ANNOTATION, Decision, approval_requi
 from database_operator.plan import build_plan, plan_id, plan_status
 from database_operator.runtime import DatabaseTracker, Runtime
 from database_operator.settings import OperatorSettings
-from database_operator.stacks import OperationResult, StackError, StackInput, stack_name
+from database_operator.stack_errors import StackError
+from database_operator.stack_names import stack_name
+from database_operator.stacks import OperationResult, StackInput
 from database_operator.status import (
     AWAITING_APPROVAL,
     RECONCILED,
@@ -32,8 +35,6 @@ from database_operator.status import (
     reconciled,
     set_condition,
 )
-from database_program.backup import BACKUP_DIRECTORY
-from database_program.context import credentials_secret_name
 
 
 def backoff_seconds(settings: OperatorSettings, retry: int) -> float:

@@ -14,14 +14,13 @@ import kopf
 
 from database_api.backup import BACKUP_KIND, BackupPhase, DatabaseBackupStatus
 from database_api.crd import GROUP, VERSION
+from database_api.names import BACKUP_DIRECTORY, backup_name
 from database_api.profiles import Engine
 from database_api.spec import SpecError
 from database_api.status import RestoredFrom
 from database_operator import events
 from database_operator.runtime import Runtime
 from database_operator.status import finished_backup_job, now
-from database_program.backup import BACKUP_DIRECTORY
-from database_program.context import backup_name
 
 BACKUP_LABEL = f"{GROUP}/backup"
 """On a Job: the DatabaseBackup it takes."""

@@ -40,7 +40,8 @@ async def _preview(args: argparse.Namespace, text: str) -> int:
     from database_operator.plan import render_json, render_text  # noqa: PLC0415
     from database_operator.review import proposed_databases, review  # noqa: PLC0415
     from database_operator.runtime import Runtime  # noqa: PLC0415
-    from database_operator.stacks import StackError, Stacks  # noqa: PLC0415
+    from database_operator.stack_errors import StackError  # noqa: PLC0415
+    from database_operator.stacks import Stacks  # noqa: PLC0415
 
     proposals = proposed_databases(text, args.namespace)
     settings = load_settings()
@@ -82,7 +83,7 @@ def preview_command(args: argparse.Namespace) -> int:
 
     from database_operator.review import ProposalError  # noqa: PLC0415
     from database_operator.settings import SettingsError  # noqa: PLC0415
-    from database_operator.stacks import ToolchainError  # noqa: PLC0415
+    from database_operator.toolchain import ToolchainError  # noqa: PLC0415
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:

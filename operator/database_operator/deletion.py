@@ -11,7 +11,7 @@ from database_operator import events
 from database_operator.apply import backoff_seconds
 from database_operator.observe import COMPONENT_LABEL, INSTANCE_LABEL
 from database_operator.runtime import Runtime
-from database_operator.stacks import StackError
+from database_operator.stack_errors import StackError
 from database_operator.status import change_counts
 
 

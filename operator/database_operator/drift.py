@@ -8,7 +8,7 @@ from database_api.spec import DriftPolicy, SpecError
 from database_operator import events
 from database_operator.apply import stack_input
 from database_operator.runtime import DatabaseTracker, Runtime
-from database_operator.stacks import StackError
+from database_operator.stack_errors import StackError
 from database_operator.status import DRIFTED, change_counts, condition_is, operation_summary, set_condition
 
 logger = logging.getLogger(__name__)

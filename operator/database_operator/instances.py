@@ -7,9 +7,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from database_api.names import POD_INDEX_LABEL, PRIMARY_ROLE, REPLICA_ROLE
 from database_api.status import Instance
-from database_program.context import PRIMARY_ROLE, REPLICA_ROLE
-from database_program.engines import POD_INDEX_LABEL
 
 # What the metrics exporters report for a replica: mysqld_exporter's slave_status collector (the column is
 # Seconds_Behind_Master before MySQL 8.0.22 and in MariaDB, Seconds_Behind_Source after) and

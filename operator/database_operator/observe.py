@@ -11,13 +11,13 @@ import time
 
 import kopf
 
+from database_api.names import REPLICA_ROLE, ROLE_LABEL
 from database_api.profiles import Engine
 from database_operator import events
 from database_operator.drift import check_drift
 from database_operator.instances import instances, pod_ready, replication_lag, role
 from database_operator.runtime import DatabaseTracker, Runtime
 from database_operator.status import BackupJob, backup_status, finished_backup_job, readiness, readiness_status
-from database_program.context import REPLICA_ROLE, ROLE_LABEL
 
 INSTANCE_LABEL = "app.kubernetes.io/instance"
 COMPONENT_LABEL = "app.kubernetes.io/component"

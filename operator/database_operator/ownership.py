@@ -10,8 +10,8 @@ checks, before any `up`, that each existing object of a declared name is the Dat
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from database_api.names import backup_name, object_names
 from database_operator.stacks import StackInput
-from database_program.context import backup_name, object_names
 
 MANAGED_BY = ("app.kubernetes.io/managed-by", "database-operator")
 INSTANCE_LABEL = "app.kubernetes.io/instance"
@@ -70,7 +70,8 @@ def declared_objects(request: StackInput) -> list[tuple[str, str]]:
     monitoring = spec.get("monitoring") or {}
     if not (request.service_monitor_available and monitoring.get("enabled") and monitoring.get("metrics")):
         skipped.add(("ServiceMonitor", request.name))
-    return sorted((kind, name) for kind, kind_names in names.items() for name in kind_names if (kind, name) not in skipped)
+    declared = {(kind, name) for kind, kind_names in names.items() for name in kind_names}
+    return sorted(declared - skipped)
 
 
 def _owner_of(metadata: Mapping[str, Any]) -> str:

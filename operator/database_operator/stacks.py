@@ -1,115 +1,42 @@
-"""The one module that touches `pulumi.automation`: stack naming, workspaces, operations and their errors.
+"""The stack driver: runs one Database's stack operations (up, preview, destroy) in the operator's workspace.
 
-Every Database is one stack of the `database` project. Its workspace directory keeps `Pulumi.<stack>.yaml`
-(the configuration the program reads, with the generated passwords encrypted by the passphrase), so
-`pulumi preview --config-file` on that file shows exactly what the operator would do.
+Every Database is one stack of the `database` project (stack_names.py). Its workspace directory keeps
+`Pulumi.<stack>.yaml` (settings_file.py; the configuration the program reads, with the generated passwords
+encrypted by the passphrase: passwords.py), so `pulumi preview --config-file` on that file shows exactly what
+the operator would do. An operation a crash cut short is recovered before the next (recovery.py).
 All methods block: callers run them in a worker thread.
 """
 
-import hashlib
 import json
 import logging
-import os
-import secrets
 import shutil
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any
 
-import grpc
-import yaml
-from google.protobuf import empty_pb2
 from pulumi import automation as auto
-from pulumi.automation._stack import StackInitMode  # to construct OperatorStack like Stack.create does
-from pulumi.runtime.proto import provider_pb2_grpc
-from semver import VersionInfo
 
+from database_api.names import CONFIG_NAMESPACE
 from database_api.profiles import DeletionPolicy
+from database_operator.automation import OperatorStack, OperatorWorkspace, cli_environment
+from database_operator.engine_events import resource_step
 from database_operator.file_backend import FileBackend, directory
 from database_operator.passphrase import Passphrase
+from database_operator.passwords import PasswordStore
 from database_operator.plan import ResourceStep
+from database_operator.recovery import clear_in_flight, mark_in_flight, recover_if_interrupted
 from database_operator.settings import OperatorSettings
-from database_program.program import CONFIG_NAMESPACE, declare_from_stack_config
+from database_operator.settings_file import edit_settings, settings_file
+from database_operator.stack_errors import classify
+from database_operator.stack_names import PROJECT, stack_name
+from database_operator.toolchain import check_toolchain
+from database_program.program import declare_from_stack_config
 
 logger = logging.getLogger(__name__)
-
-PROJECT = "database"
-STACK_NAME_LIMIT = 100
-PASSWORD_KEYS = ("adminPassword", "userPassword", "replicationPassword")
-SECRET_SIGNATURE = "4dabf18193072939515e22adb298388d"
-"""The key that marks a secret value in the engine's serialized properties (and so in its event stream)."""
-ROOT_TYPE = "pulumi:pulumi:Stack"
-# Written before an operation starts and removed when it ends: finding it means the operator died mid-operation.
-IN_FLIGHT_MARKER = ".operation-in-flight"
-# Environment for every CLI call: never download a plugin or check for updates; and write the stack's state once,
-# when an operation ends, not after every step (a tenth of an `up`'s CPU). An operation cut short then leaves
-# the state as it was before it: the next `up` applies every object again, and server-side apply adopts those
-# the cut-short one had made (see _recover_if_interrupted).
-CLI_ENV = {
-    "PULUMI_SKIP_UPDATE_CHECK": "true",
-    "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
-    "PULUMI_SKIP_CHECKPOINTS": "true",
-}
-# Go's garbage collector, for the CLI and the provider plugin (both Go, both short-lived): collecting at 5x the
-# live heap instead of 2x saved a fifth of the provider's CPU and a tenth of the CLI's per `up`; the memory
-# limit keeps each process's heap bounded all the same. Set either in the operator's environment to override.
-GO_RUNTIME_DEFAULTS = {"GOGC": "400", "GOMEMLIMIT": "256MiB"}
-# Error texts that mean "try again later" rather than "this spec cannot be deployed".
-_TRANSIENT_MARKERS = (
-    "connection refused",
-    "i/o timeout",
-    "timeout",
-    "tls handshake",
-    "the server is currently unable",
-    "too many requests",
-    "etcdserver",
-    "unable to load kubernetes client configuration",
-    "connection reset",
-    "no such host",
-)
-
-
-def settings_file(work_dir: Path | str, stack: str) -> Path:
-    """`Pulumi.<stack>.yaml` in a workspace: the stack's configuration, encrypted secrets and salt."""
-    return Path(work_dir) / f"Pulumi.{stack}.yaml"
-
-
-def stack_name(namespace: str, name: str) -> str:
-    """`<namespace>.<name>`: namespaces cannot contain dots, so the first dot separates the two and distinct
-    Databases never share a stack. Names over Pulumi's 100 characters keep a readable prefix plus a hash."""
-    full = f"{namespace}.{name}"
-    if len(full) <= STACK_NAME_LIMIT:
-        return full
-    digest = hashlib.sha256(full.encode()).hexdigest()[:12]
-    return f"{full[: STACK_NAME_LIMIT - len(digest) - 1]}-{digest}"
-
-
-class StackError(Exception):
-    """A stack operation did not succeed."""
-
-    transient = False
-
-
-class StackBusy(StackError):
-    """Another live operation holds the stack's lock."""
-
-    transient = True
-
-
-class StackOperationFailed(StackError):
-    def __init__(self, message: str, transient: bool) -> None:
-        super().__init__(message)
-        self.transient = transient
-
-
-class ToolchainError(RuntimeError):
-    """The Pulumi CLI or the Kubernetes provider plugin is missing or the wrong version."""
 
 
 @dataclass(frozen=True)
@@ -177,128 +104,6 @@ def _finished(kind: str, started: float, changes: Mapping[Any, int] | None, **de
     )
 
 
-def resource_step(event: auto.EngineEvent) -> ResourceStep | None:
-    """The step an engine event announces, if it announces one."""
-    if event.resource_pre_event is None:
-        return None
-    metadata = event.resource_pre_event.metadata
-    detailed = metadata.detailed_diff or {}
-    return ResourceStep(
-        op=str(metadata.op.value),
-        urn=metadata.urn,
-        type=metadata.type,
-        fields=tuple(detailed) or tuple(metadata.diffs or ()),
-        replacing_fields=tuple(key for key, diff in detailed.items() if diff.diff_kind.value.endswith("-replace")),
-        retained=bool(metadata.old and metadata.old.retain_on_delete),
-    )
-
-
-def classify(error: auto.CommandError) -> StackError:
-    """Map an Automation API error to what the operator should do about it."""
-    if isinstance(error, auto.ConcurrentUpdateError):
-        return StackBusy("another operation holds the stack's lock")
-    text = str(error)
-    lowered = text.lower()
-    # The CLI's error lines carry the useful part; keep them, drop the progress output.
-    lines = [line[line.lower().index("error:") :].strip() for line in text.splitlines() if "error:" in line.lower()]
-    message = " ".join(lines)[:2000] if lines else text[-2000:]
-    return StackOperationFailed(message, transient=any(marker in lowered for marker in _TRANSIENT_MARKERS))
-
-
-class StackEvents:
-    """What one operation's event stream says: its resource changes and the stack's outputs (secrets masked)."""
-
-    def __init__(self) -> None:
-        self.changes: Mapping[Any, int] | None = None
-        self.outputs: dict[str, Any] = {}
-
-    def record(self, event: auto.EngineEvent) -> None:
-        if event.summary_event is not None:
-            self.changes = dict(event.summary_event.resource_changes)
-        finished = event.res_outputs_event
-        if finished is not None and finished.metadata.type == ROOT_TYPE and finished.metadata.new is not None:
-            self.outputs = dict(finished.metadata.new.outputs or {})
-
-    @property
-    def plain_outputs(self) -> dict[str, Any]:
-        """The outputs without the secret ones (the stream shows those as an object with a masked ciphertext)."""
-        return {key: value for key, value in self.outputs.items() if not _masked_secret(value)}
-
-
-def _masked_secret(value: Any) -> bool:
-    return isinstance(value, dict) and SECRET_SIGNATURE in value
-
-
-class OperatorStack(auto.Stack):
-    """A Stack whose `up` is summarised from its own event stream. The Automation API reads the outputs
-    (`stack output`) and the summary (`stack history`) after every `up`: two more CLI runs per reconcile for
-    what the event stream already carries."""
-
-    _events: StackEvents | None = None
-
-    @classmethod
-    def create(cls, stack_name: str, workspace: auto.Workspace) -> "OperatorStack":
-        return cls(stack_name, workspace, StackInitMode.CREATE)
-
-    @classmethod
-    def select(cls, stack_name: str, workspace: auto.Workspace) -> "OperatorStack":
-        return cls(stack_name, workspace, StackInitMode.SELECT)
-
-    def up_from_events(self, refresh: bool) -> StackEvents:
-        events = StackEvents()
-        self._events = events
-        try:
-            # show_secrets=False: nothing is decrypted for the summary (one key derivation less).
-            self.up(
-                refresh=refresh,
-                show_secrets=False,
-                on_event=events.record,
-                suppress_progress=True,
-                suppress_outputs=True,
-            )
-        finally:
-            self._events = None
-        if events.changes is None:
-            raise StackOperationFailed("the operation's event stream ended without a summary", transient=True)
-        return events
-
-    def outputs(self) -> auto.OutputMap:
-        return {} if self._events is not None else super().outputs()
-
-    def info(self, show_secrets: bool = True) -> auto.UpdateSummary | None:
-        if self._events is None:
-            return super().info(show_secrets)
-        # What `up` returns is not used: the events are.
-        return auto.UpdateSummary(
-            kind="update", start_time=datetime.now(UTC), message="", environment={}, config={}, result="succeeded"
-        )
-
-
-class OperatorWorkspace(auto.LocalWorkspace):
-    """A LocalWorkspace that, in a file backend, selects and creates stacks on disk (file_backend.py) rather
-    than with a CLI run each."""
-
-    def __init__(self, backend: FileBackend | None, **options: Any) -> None:
-        super().__init__(**options)
-        self._backend = backend
-
-    def select_stack(self, stack_name: str) -> None:
-        if self._backend is None:
-            super().select_stack(stack_name)
-        elif not self._backend.has_stack(PROJECT, stack_name):
-            raise auto.StackNotFoundError(_cli_like_result(f"no stack named '{stack_name}' found"))
-
-    def create_stack(self, stack_name: str) -> None:
-        if self._backend is None:
-            super().create_stack(stack_name)
-        elif not self._backend.create_stack(PROJECT, stack_name):
-            raise auto.StackAlreadyExistsError(_cli_like_result(f"stack '{stack_name}' already exists"))
-
-
-def _cli_like_result(error: str) -> auto.CommandResult:
-    return auto.CommandResult(stdout="", stderr=f"error: {error}", code=255)
-
-
 class Stacks:
     """Creates, updates, previews and destroys the stacks. One instance per operator process."""
 
@@ -312,19 +117,12 @@ class Stacks:
         self._created: set[str] = set()
         """Stacks this process created: they have no outputs to recover passwords from."""
         self._passphrase = Passphrase(settings.passphrase)
+        self._passwords = PasswordStore(self._passphrase)
 
     # -- workspaces -------------------------------------------------------------------------------------
 
     def _workspace_dir(self, stack: str) -> Path:
         return self._settings.workspaces_dir / stack
-
-    def _env(self) -> dict[str, str]:
-        return {
-            **{key: os.environ.get(key, default) for key, default in GO_RUNTIME_DEFAULTS.items()},
-            **CLI_ENV,
-            "PULUMI_BACKEND_URL": self._settings.effective_backend_url,
-            "PULUMI_CONFIG_PASSPHRASE": self._settings.passphrase,
-        }
 
     def _select(
         self, stack: str, work_dir: Path | None = None, backend_url: str | None = None, create: bool = True
@@ -340,7 +138,7 @@ class Stacks:
             FileBackend.of(backend_url),
             work_dir=str(work_dir),
             program=self._program,
-            env_vars={**self._env(), "PULUMI_BACKEND_URL": backend_url},
+            env_vars=cli_environment(backend_url, self._settings.passphrase),
             secrets_provider="passphrase",
             project_settings=auto.ProjectSettings(
                 name=PROJECT, runtime="python", backend=auto.ProjectBackend(backend_url)
@@ -356,7 +154,7 @@ class Stacks:
             except auto.StackNotFoundError:
                 pass
         # A new stack adopts the salt in its settings file: this process's, whose key is known already.
-        self._edit_settings(settings_file(work_dir, stack), lambda _: None)
+        edit_settings(settings_file(work_dir, stack), self._passphrase, lambda _: None)
         try:
             created = OperatorStack.create(stack, workspace)
         except auto.StackAlreadyExistsError:
@@ -371,16 +169,6 @@ class Stacks:
 
     def stack_settings_file(self, stack: str) -> Path:
         return settings_file(self._workspace_dir(stack), stack)
-
-    def _edit_settings(self, path: Path, edit: Callable[[dict[str, Any]], None]) -> None:
-        """Change a stack's settings file the way `pulumi config set` would, without running the CLI. A file
-        without a salt gets this process's: the CLI takes it as the stack's."""
-        document = (yaml.safe_load(path.read_text()) if path.exists() else None) or {}
-        if "encryptionsalt" not in document:  # not setdefault: the process's salt costs a key derivation
-            document["encryptionsalt"] = self._passphrase.salt_state
-        document["config"] = document.get("config") or {}
-        edit(document)
-        path.write_text(yaml.safe_dump(document, sort_keys=True))
 
     def _configure(self, stack: OperatorStack, request: StackInput) -> None:
         """Write the spec and environment data to the stack's configuration; generate passwords only once,
@@ -398,45 +186,10 @@ class Stacks:
             plain["restore"] = json.dumps(request.restore, sort_keys=True)
 
         def configure(document: dict[str, Any]) -> None:
-            config = document["config"]
-            config.update({f"{CONFIG_NAMESPACE}:{key}": value for key, value in plain.items()})
-            missing = [key for key in PASSWORD_KEYS if f"{CONFIG_NAMESPACE}:{key}" not in config]
-            if not missing:
-                return
-            recovered = {} if stack.name in self._created else self._recover_passwords(stack)
-            for key in missing:
-                password = recovered.get(key) or request.live_passwords.get(key) or new_password()
-                secure = self._passphrase.encrypt(document["encryptionsalt"], password)
-                config[f"{CONFIG_NAMESPACE}:{key}"] = {"secure": secure}
+            document["config"].update({f"{CONFIG_NAMESPACE}:{key}": value for key, value in plain.items()})
+            self._passwords.fill_missing(document, stack, stack.name in self._created, request.live_passwords)
 
-        self._edit_settings(path, configure)
-
-    @staticmethod
-    def _recover_passwords(stack: OperatorStack) -> dict[str, str]:
-        """A lost workspace (new volume, other backend host) must not mean new passwords for an existing
-        database: the stack's secret outputs still hold them (and failing those, the live Secret does)."""
-        try:
-            outputs = stack.outputs()
-        except auto.CommandError:
-            return {}
-        return {key: str(outputs[key].value) for key in PASSWORD_KEYS if key in outputs}
-
-    # -- recovery ---------------------------------------------------------------------------------------
-
-    def _recover_if_interrupted(self, stack: OperatorStack, name: str) -> None:
-        """After a crash mid-operation: release the dead operation's lock and refresh the state from the live
-        objects, which the dead operation may have changed (state is written only when an operation ends:
-        CLI_ENV). Objects it created are adopted by the next `up` (server-side apply upserts), never duplicated."""
-        marker = self._workspace_dir(name) / IN_FLIGHT_MARKER
-        if not marker.exists():
-            return
-        logger.warning("stack %s: the previous operation was interrupted; recovering", name)
-        try:
-            stack.cancel()
-        except auto.CommandError as error:
-            logger.info("stack %s: no lock to release (%s)", name, str(error).strip()[:200])
-        stack.refresh(clear_pending_creates=True, suppress_progress=True, suppress_outputs=True)
-        marker.unlink()
+        edit_settings(path, self._passphrase, configure)
 
     def _run(
         self,
@@ -450,11 +203,11 @@ class Stacks:
         """Select (or create) the stack, recover it if needed, configure it, run one operation, summarise it."""
         started = time.monotonic()
         stack = self._selected_stack(name)
-        self._recover_if_interrupted(stack, name)
+        work_dir = self._workspace_dir(name)
+        recover_if_interrupted(stack, work_dir)
         if request is not None:
             self._configure(stack, request)
-        marker = self._workspace_dir(name) / IN_FLIGHT_MARKER
-        marker.touch()
+        mark_in_flight(work_dir)
         try:
             result = operation(stack)
         except auto.ConcurrentUpdateError:
@@ -463,9 +216,9 @@ class Stacks:
             stack.cancel()
             result = operation(stack)
         except auto.CommandError as error:
-            marker.unlink(missing_ok=True)
+            clear_in_flight(work_dir)
             raise classify(error) from error
-        marker.unlink(missing_ok=True)
+        clear_in_flight(work_dir)
         logger.info("stack %s: %s finished", name, kind)
         return _finished(kind, started, changes_of(result), outputs=outputs_of(result))
 
@@ -504,9 +257,9 @@ class Stacks:
         with tempfile.TemporaryDirectory(prefix="dbop-preview-") as scratch:
             work_dir = Path(scratch) / "workspace"
             work_dir.mkdir()
-            settings_file = self.stack_settings_file(request.stack)
-            if settings_file.exists():
-                shutil.copy2(settings_file, work_dir / settings_file.name)
+            operator_settings = self.stack_settings_file(request.stack)
+            if operator_settings.exists():
+                shutil.copy2(operator_settings, work_dir / operator_settings.name)
             try:
                 stack = self._select_existing(request.stack, work_dir)
                 exists = stack is not None
@@ -550,50 +303,3 @@ class Stacks:
         shutil.rmtree(self._workspace_dir(stack_id), ignore_errors=True)
         self._selected.pop(stack_id, None)
         return result
-
-
-def new_password() -> str:
-    """32 URL-safe characters: no quoting trouble in shells, SQL or connection strings."""
-    return secrets.token_urlsafe(24)
-
-
-def check_toolchain() -> auto.PulumiCommand:
-    """Fail fast, at start-up, when the CLI or the provider plugin is missing or not the pinned version."""
-    expected_cli = package_version("pulumi")
-    try:
-        command = auto.PulumiCommand(version=VersionInfo.parse(expected_cli))
-    except Exception as error:
-        raise ToolchainError(
-            f"the Pulumi CLI {expected_cli} is required on PATH (build it with toolchain/build.sh): {error}"
-        ) from error
-    if str(command.version) != expected_cli:
-        raise ToolchainError(f"the Pulumi CLI on PATH is {command.version}; this operator needs {expected_cli}")
-    provider = shutil.which("pulumi-resource-kubernetes")
-    if provider is None:
-        raise ToolchainError(
-            "the Kubernetes provider plugin pulumi-resource-kubernetes is not on PATH "
-            "(build it with toolchain/build.sh)"
-        )
-    expected_provider = package_version("pulumi-kubernetes")
-    found = provider_version(provider)
-    if found != expected_provider:
-        raise ToolchainError(
-            f"{provider} is version {found}; this operator's pulumi-kubernetes SDK needs {expected_provider}"
-        )
-    return command
-
-
-def provider_version(path: str) -> str:
-    """Ask a provider plugin its version the way the engine does: start it and call GetPluginInfo."""
-    plugin = subprocess.Popen([path], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        assert plugin.stdout is not None
-        port = plugin.stdout.readline().strip()
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            info = provider_pb2_grpc.ResourceProviderStub(channel).GetPluginInfo(empty_pb2.Empty(), timeout=30)
-        return str(info.version)
-    except (grpc.RpcError, ValueError) as error:
-        raise ToolchainError(f"{path} did not answer as a Pulumi provider plugin: {error}") from error
-    finally:
-        plugin.kill()
-        plugin.wait()

@@ -19,6 +19,7 @@ from pulumi_kubernetes.core.v1 import (
 )
 from pulumi_kubernetes.meta.v1 import ObjectMetaArgs
 
+from database_api.names import BACKUP_DIRECTORY
 from database_api.profiles import DeletionPolicy
 from database_api.schedule import parse_duration
 from database_api.spec import ResolvedBackup
@@ -27,7 +28,6 @@ from database_program.context import SKIP_AWAIT, DatabaseContext
 from database_program.protection import backup_volume_options
 from database_program.security import container_security_context, pod_security_context
 
-BACKUP_DIRECTORY = "/backups"
 SCRIPT_DIRECTORY = "/scripts"
 SCRIPT_FILE = "backup.sh"
 

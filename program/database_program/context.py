@@ -5,6 +5,7 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_kubernetes.meta.v1 import ObjectMetaArgs, OwnerReferenceArgs
 
+from database_api.names import backup_name, credentials_secret_name, replication_secret_name
 from database_api.profiles import EngineProfile, EnvironmentProfile
 from database_api.spec import ResolvedSpec
 
@@ -16,41 +17,7 @@ SKIP_AWAIT = {"pulumi.com/skipAwait": "true"}
 """`pulumi up` must not block until pods are ready or volumes bound; the operator reports readiness itself."""
 
 
-ROLE_LABEL = "database.example.com/role"
-"""On database pods, set by the operator from the pod's ordinal: `primary` (pod 0) or `replica`."""
-PRIMARY_ROLE, REPLICA_ROLE = "primary", "replica"
-POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
-"""Set by the StatefulSet controller on every pod: selects pod 0, the primary, without anyone's help."""
-
-
 DATABASE_API_VERSION = "database.example.com/v1"
-
-
-def credentials_secret_name(database: str) -> str:
-    return f"{database}-credentials"
-
-
-def replication_secret_name(database: str) -> str:
-    return f"{database}-replication"
-
-
-def backup_name(database: str) -> str:
-    """The backup volume, script ConfigMap and CronJob of a Database with backups on."""
-    return f"{database}-backup"
-
-
-def object_names(database: str) -> dict[str, set[str]]:
-    """Every object a Database's stack may declare, by kind: no two Databases may share one."""
-    return {
-        "Secret": {credentials_secret_name(database), replication_secret_name(database)},
-        "ConfigMap": {f"{database}-config", backup_name(database)},
-        "Service": {database, f"{database}-ro", f"{database}-headless"},
-        "StatefulSet": {database},
-        "PodDisruptionBudget": {database},
-        "ServiceMonitor": {database},
-        "CronJob": {backup_name(database)},
-        "PersistentVolumeClaim": {backup_name(database)},
-    }
 
 
 @dataclass(frozen=True)

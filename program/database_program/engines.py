@@ -7,6 +7,7 @@ from importlib.resources import files
 
 from pulumi_kubernetes.core.v1 import EnvVarArgs, EnvVarSourceArgs, ObjectFieldSelectorArgs, SecretKeySelectorArgs
 
+from database_api.names import POD_INDEX_LABEL
 from database_api.profiles import Engine
 from database_program.context import DatabaseContext
 
@@ -17,8 +18,6 @@ POD_SCRIPTS_DIRECTORY = "/scripts"
 """Where the database pods mount the scripts they run besides the image's own: start, clone, readiness."""
 APP_USERNAME = "app"
 REPLICATION_USERNAME = "replicator"
-POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"
-"""Set by the StatefulSet controller: the pod's ordinal. 0 is the primary."""
 
 
 def script(name: str) -> str:

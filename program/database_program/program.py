@@ -4,6 +4,7 @@ from typing import Any
 
 import pulumi
 
+from database_api.names import CONFIG_NAMESPACE
 from database_api.profiles import EngineProfile, EnvironmentProfile, StacksConfig
 from database_api.spec import resolve_spec
 from database_program.availability import declare_disruption_budget
@@ -14,9 +15,6 @@ from database_program.monitoring import declare_service_monitor
 from database_program.secret import declare_replication_secret, declare_secret
 from database_program.services import declare_client_service, declare_headless_service, declare_read_only_service
 from database_program.statefulset import declare_statefulset
-
-CONFIG_NAMESPACE = "database"
-"""Stack configuration keys (`database:<key>`), written by the operator, readable by `pulumi config`."""
 
 
 def declare_database(ctx: DatabaseContext) -> dict[str, Any]:

@@ -3,7 +3,8 @@ headless Service that gives the StatefulSet's pods stable names."""
 
 from pulumi_kubernetes.core.v1 import Service, ServicePortArgs, ServiceSpecArgs
 
-from database_program.context import POD_NAME_LABEL, REPLICA_ROLE, ROLE_LABEL, SKIP_AWAIT, DatabaseContext
+from database_api.names import POD_NAME_LABEL, REPLICA_ROLE, ROLE_LABEL
+from database_program.context import SKIP_AWAIT, DatabaseContext
 
 
 def _ports(ctx: DatabaseContext) -> list[ServicePortArgs]:

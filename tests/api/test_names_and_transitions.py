@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 
 from database_api.crd import database_crd
-from database_api.names import NAME_LIMIT, name_violations
+from database_api.name_rules import NAME_LIMIT, name_violations
 from database_api.profiles import StacksConfig
 from database_api.spec import parse_spec, update_violations, version_numbers
 

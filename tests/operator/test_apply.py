@@ -8,7 +8,7 @@ import pytest
 from database_operator.apply import apply_database
 from database_operator.observe import observe_owned_object, write_readiness
 from database_operator.runtime import Runtime
-from database_operator.stacks import StackBusy, StackOperationFailed
+from database_operator.stack_errors import StackBusy, StackOperationFailed
 from tests.operator.conftest import Events, FakeKube, FakeStacks, MakeDatabase, result, statefulset
 
 

@@ -9,7 +9,7 @@ from database_operator.apply import apply_database
 from database_operator.deletion import delete_database
 from database_operator.drift import check_drift
 from database_operator.runtime import Runtime
-from database_operator.stacks import StackOperationFailed
+from database_operator.stack_errors import StackOperationFailed
 from tests.operator.conftest import Events, FakeKube, FakeStacks, MakeDatabase, result
 
 

@@ -10,25 +10,17 @@ from unittest.mock import MagicMock
 import pytest
 import yaml
 from pulumi import automation as auto
-from pulumi.automation._cmd import CommandResult
 from pytest_mock import MockerFixture
 
 from database_operator import stacks as stacks_module
+from database_operator.automation import OperatorStack
+from database_operator.engine_events import SECRET_SIGNATURE, StackEvents
 from database_operator.passphrase import Passphrase, decrypt_with_key
+from database_operator.recovery import IN_FLIGHT_MARKER
 from database_operator.settings import OperatorSettings
-from database_operator.stacks import (
-    IN_FLIGHT_MARKER,
-    SECRET_SIGNATURE,
-    StackBusy,
-    StackEvents,
-    StackInput,
-    StackOperationFailed,
-    Stacks,
-    ToolchainError,
-    check_toolchain,
-    classify,
-    stack_name,
-)
+from database_operator.stack_errors import StackOperationFailed
+from database_operator.stack_names import stack_name
+from database_operator.stacks import StackInput, Stacks
 
 PASSPHRASE = "secret"
 
@@ -156,8 +148,8 @@ class FakeStack:
 @pytest.fixture
 def fake_stack(tmp_path: Path, mocker: MockerFixture) -> FakeStack:
     stack = FakeStack(tmp_path / "workspaces" / "shop.orders" / "Pulumi.shop.orders.yaml")
-    mocker.patch.object(stacks_module.OperatorStack, "create", return_value=stack)
-    mocker.patch.object(stacks_module.OperatorStack, "select", return_value=stack)
+    mocker.patch.object(OperatorStack, "create", return_value=stack)
+    mocker.patch.object(OperatorStack, "select", return_value=stack)
     mocker.patch.object(stacks_module, "check_toolchain", return_value=MagicMock())
     return stack
 
@@ -200,21 +192,21 @@ def test_passwords_are_generated_once(stacks: Stacks, fake_stack: FakeStack) -> 
 def test_a_stack_is_selected_once(stacks: Stacks) -> None:
     stacks.up(REQUEST)
     stacks.preview(REQUEST)
-    assert stacks_module.OperatorStack.create.call_count == 1  # type: ignore[attr-defined]
-    assert stacks_module.OperatorStack.select.call_count == 0  # type: ignore[attr-defined]
+    assert OperatorStack.create.call_count == 1  # type: ignore[attr-defined]
+    assert OperatorStack.select.call_count == 0  # type: ignore[attr-defined]
 
 
 def test_a_lost_workspace_recovers_passwords_from_secret_outputs(
     stacks: Stacks, fake_stack: FakeStack, mocker: MockerFixture
 ) -> None:
-    exists = auto.StackAlreadyExistsError(CommandResult(stdout="", stderr="stack already exists", code=255))
-    mocker.patch.object(stacks_module.OperatorStack, "create", side_effect=exists)  # in the backend, not here
+    exists = auto.StackAlreadyExistsError(auto.CommandResult(stdout="", stderr="stack already exists", code=255))
+    mocker.patch.object(OperatorStack, "create", side_effect=exists)  # in the backend, not here
     fake_stack.stored_outputs = {
         "adminPassword": auto.OutputValue("kept-admin", True),
         "userPassword": auto.OutputValue("kept-user", True),
     }
     stacks.up(REQUEST)
-    assert stacks_module.OperatorStack.select.call_count == 1  # type: ignore[attr-defined]
+    assert OperatorStack.select.call_count == 1  # type: ignore[attr-defined]
     assert fake_stack.password("adminPassword") == "kept-admin"
     assert fake_stack.password("userPassword") == "kept-user"
 
@@ -227,7 +219,7 @@ def test_a_new_stack_adopts_the_live_secrets_passwords(stacks: Stacks, fake_stac
 
 
 def test_a_stale_lock_is_cleared_and_the_operation_retried(stacks: Stacks, fake_stack: FakeStack) -> None:
-    fake_stack.up_error = auto.ConcurrentUpdateError(CommandResult(stdout="", stderr="[409] Conflict", code=255))
+    fake_stack.up_error = auto.ConcurrentUpdateError(auto.CommandResult(stdout="", stderr="[409] Conflict", code=255))
     assert stacks.up(REQUEST).changes == {"create": 6}
     assert fake_stack.calls[-3:] == ["up", "cancel", "up"]
 
@@ -245,7 +237,7 @@ def test_an_interrupted_operation_is_recovered_before_the_next(
 
 
 def test_a_failed_operation_clears_its_marker(stacks: Stacks, fake_stack: FakeStack, tmp_path: Path) -> None:
-    fake_stack.up_error = auto.CommandError(CommandResult(stdout="", stderr="error: boom", code=1))
+    fake_stack.up_error = auto.CommandError(auto.CommandResult(stdout="", stderr="error: boom", code=1))
     with pytest.raises(StackOperationFailed):
         stacks.up(REQUEST)
     assert not (tmp_path / "workspaces" / "shop.orders" / IN_FLIGHT_MARKER).exists()
@@ -274,8 +266,8 @@ def selected(mocker: MockerFixture) -> list[tuple[str, Any]]:
 
         return _open
 
-    mocker.patch.object(stacks_module.OperatorStack, "select", side_effect=open_stack("select"))
-    mocker.patch.object(stacks_module.OperatorStack, "create", side_effect=open_stack("create"))
+    mocker.patch.object(OperatorStack, "select", side_effect=open_stack("select"))
+    mocker.patch.object(OperatorStack, "create", side_effect=open_stack("create"))
     return opened
 
 
@@ -307,8 +299,10 @@ def test_a_proposed_change_is_previewed_in_a_scratch_copy_of_the_workspace(
 def test_a_proposed_new_database_is_previewed_in_a_scratch_backend(
     tmp_path: Path, mocker: MockerFixture, selected: list[tuple[str, Any]]
 ) -> None:
-    missing = auto.StackNotFoundError(CommandResult(stdout="", stderr="no stack named 'shop.orders' found", code=255))
-    mocker.patch.object(stacks_module.OperatorStack, "select", side_effect=missing)
+    missing = auto.StackNotFoundError(
+        auto.CommandResult(stdout="", stderr="no stack named 'shop.orders' found", code=255)
+    )
+    mocker.patch.object(OperatorStack, "select", side_effect=missing)
     (tmp_path / "backend").mkdir()
     stacks = Stacks(OperatorSettings(state_dir=tmp_path, passphrase=PASSPHRASE), program=lambda: None)
 
@@ -318,62 +312,6 @@ def test_a_proposed_new_database_is_previewed_in_a_scratch_backend(
     assert kind == "create"
     assert workspace.env_vars["PULUMI_BACKEND_URL"].startswith("file:///tmp/")
     assert list((tmp_path / "backend").iterdir()) == [] and not (tmp_path / "workspaces").exists()
-
-
-def command_error(stderr: str) -> auto.CommandError:
-    return auto.CommandError(CommandResult(stdout="Updating (shop.orders)\n", stderr=stderr, code=1))
-
-
-@pytest.mark.parametrize(
-    ("stderr", "transient"),
-    [
-        ('error: Get "https://127.0.0.1:6443/api": dial tcp 127.0.0.1:6443: connect: connection refused', True),
-        ("error: the server is currently unable to handle the request", True),
-        ('error: StatefulSet.apps "orders" is invalid: spec: Forbidden: updates to statefulset spec', False),
-    ],
-)
-def test_errors_are_classified(stderr: str, transient: bool) -> None:
-    error = classify(command_error(stderr))
-    assert isinstance(error, StackOperationFailed) and error.transient is transient
-    assert str(error).startswith("error:")
-
-
-def test_a_lock_conflict_is_busy() -> None:
-    conflict = auto.ConcurrentUpdateError(CommandResult(stdout="", stderr="[409] Conflict", code=255))
-    assert isinstance(classify(conflict), StackBusy)
-
-
-def test_a_missing_cli_fails_fast_with_a_clear_message(mocker: MockerFixture) -> None:
-    mocker.patch.object(stacks_module.auto, "PulumiCommand", side_effect=FileNotFoundError("pulumi"))
-    with pytest.raises(ToolchainError, match=r"the Pulumi CLI 3\.\d+\.\d+ is required on PATH"):
-        check_toolchain()
-
-
-@pytest.fixture
-def pinned_cli(mocker: MockerFixture) -> None:
-    """A Pulumi CLI of exactly the pinned version is on PATH."""
-    mocker.patch.object(
-        stacks_module.auto,
-        "PulumiCommand",
-        return_value=SimpleNamespace(version=stacks_module.package_version("pulumi")),
-    )
-
-
-@pytest.mark.usefixtures("pinned_cli")
-def test_a_missing_provider_plugin_fails_fast(mocker: MockerFixture) -> None:
-    mocker.patch.object(stacks_module.shutil, "which", return_value=None)
-    with pytest.raises(ToolchainError, match="pulumi-resource-kubernetes is not on PATH"):
-        check_toolchain()
-
-
-@pytest.mark.usefixtures("pinned_cli")
-def test_a_provider_plugin_of_another_version_fails_fast(mocker: MockerFixture) -> None:
-    mocker.patch.object(stacks_module.shutil, "which", return_value="/bin/pulumi-resource-kubernetes")
-    mocker.patch.object(stacks_module, "provider_version", return_value="4.0.0")
-    with pytest.raises(
-        ToolchainError, match=r"is version 4\.0\.0; this operator's pulumi-kubernetes SDK needs 4\.25\.0"
-    ):
-        check_toolchain()
 
 
 def test_pulumi_processes_get_go_runtime_defaults_unless_the_operator_has_its_own(

@@ -2,7 +2,7 @@
 
 import pytest
 
-from database_program.context import object_names
+from database_api.names import object_names
 from database_program.protection import backup_volume_options, credentials_options, statefulset_options
 from tests.program.conftest import DATABASE_UID, MakeContext, RenderSpec
 

@@ -1,0 +1,113 @@
+"""The operator's Automation API classes: the only place that depends on how `pulumi.automation` works inside.
+
+`OperatorStack` needs `StackInitMode`, which the Automation API does not export: `Stack.create` and
+`Stack.select` construct a plain `Stack`, so a subclass has to call the constructor itself. Its `up` relies on
+`Stack.up` reading the outputs and the summary through `outputs()` and `info()` after the CLI run
+(tests/operator/test_automation.py pins both).
+"""
+
+import os
+from datetime import UTC, datetime
+from typing import Any
+
+from pulumi import automation as auto
+from pulumi.automation._stack import StackInitMode  # not exported; see the module docstring
+
+from database_operator.engine_events import StackEvents
+from database_operator.file_backend import FileBackend
+from database_operator.stack_errors import StackOperationFailed
+from database_operator.stack_names import PROJECT
+
+# Environment for every CLI call: never download a plugin or check for updates; and write the stack's state once,
+# when an operation ends, not after every step (a tenth of an `up`'s CPU). An operation cut short then leaves
+# the state as it was before it: the next `up` applies every object again, and server-side apply adopts those
+# the cut-short one had made (see recovery.py).
+CLI_ENV = {
+    "PULUMI_SKIP_UPDATE_CHECK": "true",
+    "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+    "PULUMI_SKIP_CHECKPOINTS": "true",
+}
+# Go's garbage collector, for the CLI and the provider plugin (both Go, both short-lived): collecting at 5x the
+# live heap instead of 2x saved a fifth of the provider's CPU and a tenth of the CLI's per `up`; the memory
+# limit keeps each process's heap bounded all the same. Set either in the operator's environment to override.
+GO_RUNTIME_DEFAULTS = {"GOGC": "400", "GOMEMLIMIT": "256MiB"}
+
+
+def cli_environment(backend_url: str, passphrase: str) -> dict[str, str]:
+    """The environment of every Pulumi CLI run (and so of the plugins it starts)."""
+    return {
+        **{key: os.environ.get(key, default) for key, default in GO_RUNTIME_DEFAULTS.items()},
+        **CLI_ENV,
+        "PULUMI_BACKEND_URL": backend_url,
+        "PULUMI_CONFIG_PASSPHRASE": passphrase,
+    }
+
+
+class OperatorStack(auto.Stack):
+    """A Stack whose `up` is summarised from its own event stream. The Automation API reads the outputs
+    (`stack output`) and the summary (`stack history`) after every `up`: two more CLI runs per reconcile for
+    what the event stream already carries."""
+
+    _events: StackEvents | None = None
+
+    @classmethod
+    def create(cls, stack_name: str, workspace: auto.Workspace) -> "OperatorStack":
+        return cls(stack_name, workspace, StackInitMode.CREATE)
+
+    @classmethod
+    def select(cls, stack_name: str, workspace: auto.Workspace) -> "OperatorStack":
+        return cls(stack_name, workspace, StackInitMode.SELECT)
+
+    def up_from_events(self, refresh: bool) -> StackEvents:
+        events = StackEvents()
+        self._events = events
+        try:
+            # show_secrets=False: nothing is decrypted for the summary (one key derivation less).
+            self.up(
+                refresh=refresh,
+                show_secrets=False,
+                on_event=events.record,
+                suppress_progress=True,
+                suppress_outputs=True,
+            )
+        finally:
+            self._events = None
+        if events.changes is None:
+            raise StackOperationFailed("the operation's event stream ended without a summary", transient=True)
+        return events
+
+    def outputs(self) -> auto.OutputMap:
+        return {} if self._events is not None else super().outputs()
+
+    def info(self, show_secrets: bool = True) -> auto.UpdateSummary | None:
+        if self._events is None:
+            return super().info(show_secrets)
+        # What `up` returns is not used: the events are.
+        return auto.UpdateSummary(
+            kind="update", start_time=datetime.now(UTC), message="", environment={}, config={}, result="succeeded"
+        )
+
+
+class OperatorWorkspace(auto.LocalWorkspace):
+    """A LocalWorkspace that, in a file backend, selects and creates stacks on disk (file_backend.py) rather
+    than with a CLI run each."""
+
+    def __init__(self, backend: FileBackend | None, **options: Any) -> None:
+        super().__init__(**options)
+        self._backend = backend
+
+    def select_stack(self, stack_name: str) -> None:
+        if self._backend is None:
+            super().select_stack(stack_name)
+        elif not self._backend.has_stack(PROJECT, stack_name):
+            raise auto.StackNotFoundError(_cli_like_result(f"no stack named '{stack_name}' found"))
+
+    def create_stack(self, stack_name: str) -> None:
+        if self._backend is None:
+            super().create_stack(stack_name)
+        elif not self._backend.create_stack(PROJECT, stack_name):
+            raise auto.StackAlreadyExistsError(_cli_like_result(f"stack '{stack_name}' already exists"))
+
+
+def _cli_like_result(error: str) -> auto.CommandResult:
+    return auto.CommandResult(stdout="", stderr=f"error: {error}", code=255)

@@ -1,0 +1,47 @@
+"""What went wrong with a stack operation, and whether trying again later can help."""
+
+from pulumi import automation as auto
+
+# Error texts that mean "try again later" rather than "this spec cannot be deployed".
+_TRANSIENT_MARKERS = (
+    "connection refused",
+    "i/o timeout",
+    "timeout",
+    "tls handshake",
+    "the server is currently unable",
+    "too many requests",
+    "etcdserver",
+    "unable to load kubernetes client configuration",
+    "connection reset",
+    "no such host",
+)
+
+
+class StackError(Exception):
+    """A stack operation did not succeed."""
+
+    transient = False
+
+
+class StackBusy(StackError):
+    """Another live operation holds the stack's lock."""
+
+    transient = True
+
+
+class StackOperationFailed(StackError):
+    def __init__(self, message: str, transient: bool) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+def classify(error: auto.CommandError) -> StackError:
+    """Map an Automation API error to what the operator should do about it."""
+    if isinstance(error, auto.ConcurrentUpdateError):
+        return StackBusy("another operation holds the stack's lock")
+    text = str(error)
+    lowered = text.lower()
+    # The CLI's error lines carry the useful part; keep them, drop the progress output.
+    lines = [line[line.lower().index("error:") :].strip() for line in text.splitlines() if "error:" in line.lower()]
+    message = " ".join(lines)[:2000] if lines else text[-2000:]
+    return StackOperationFailed(message, transient=any(marker in lowered for marker in _TRANSIENT_MARKERS))
