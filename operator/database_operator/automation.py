@@ -87,6 +87,12 @@ class OperatorStack(auto.Stack):
             kind="update", start_time=datetime.now(UTC), message="", environment={}, config={}, result="succeeded"
         )
 
+    def destroy_unprotected(self) -> auto.DestroyResult:
+        """Lift `protect` from every resource (database_program.protection), then destroy the stack: only for a
+        Database being deleted. The Automation API has no call for `pulumi state unprotect`."""
+        self._run_pulumi_cmd_sync(["state", "unprotect", "--all", "--yes"])
+        return self.destroy(remove=True, suppress_progress=True, suppress_outputs=True)
+
 
 class OperatorWorkspace(auto.LocalWorkspace):
     """A LocalWorkspace that, in a file backend, selects and creates stacks on disk (file_backend.py) rather

@@ -3,10 +3,11 @@
 import logging
 
 import kopf
+from kubernetes_asyncio.client.exceptions import ApiException
 
 from database_api.spec import DriftPolicy, SpecError
 from database_operator import events
-from database_operator.apply import stack_input
+from database_operator.apply import stack_input, with_live_passwords
 from database_operator.runtime import DatabaseTracker, Runtime
 from database_operator.stack_errors import StackError
 from database_operator.status import DRIFTED, change_counts, condition_is, operation_summary, set_condition
@@ -19,7 +20,9 @@ async def check_drift(rt: Runtime, tracker: DatabaseTracker, body: kopf.Body) ->
     generation = body.metadata.get("generation")
     try:
         restored_from = tracker.status.get("restoredFrom")
-        request = stack_input(rt, tracker.namespace, tracker.name, body.spec, restored_from)
+        request = stack_input(rt, tracker.namespace, tracker.name, body.spec, restored_from, body.metadata.uid)
+        # A correction may re-create the stack's state (lost state directory): it adopts the live passwords.
+        request = await with_live_passwords(rt, request)
         preview = await rt.run_operation(tracker, lambda: rt.stacks.preview(request, refresh=True), background=True)
         conditions = tracker.status.get("conditions", [])
         if not preview.changed:
@@ -36,7 +39,7 @@ async def check_drift(rt: Runtime, tracker: DatabaseTracker, body: kopf.Body) ->
             events.warning(body, "DriftDetected", f"live objects differ from the spec ({found}); driftPolicy is Report")
             return
         result = await rt.run_operation(tracker, lambda: rt.stacks.up(request, refresh=True), background=True)
-    except (StackError, SpecError) as error:
+    except (StackError, SpecError, ApiException) as error:
         logger.warning("drift check of %s/%s failed: %s", tracker.namespace, tracker.name, error)
         events.warning(body, "DriftCheckFailed", str(error))
         return

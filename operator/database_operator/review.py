@@ -80,6 +80,9 @@ async def review(rt: Runtime, proposed: ProposedDatabase) -> Plan:
         restored_from = await resolve_restore(rt, proposed.namespace, spec, recorded)
     except BackupNotReady as waiting:
         raise SpecError([f"spec.restore.backup: {waiting}"]) from waiting
-    request = await with_live_passwords(rt, stack_input(rt, proposed.namespace, proposed.name, spec, restored_from))
+    uid = stored["metadata"].get("uid") if stored else None
+    request = await with_live_passwords(
+        rt, stack_input(rt, proposed.namespace, proposed.name, spec, restored_from, uid)
+    )
     result = await asyncio.to_thread(rt.stacks.preview_proposed, request)
     return build_plan(result.steps, request.deletes_volumes)

@@ -52,8 +52,12 @@ class StackInput:
     restore: Mapping[str, str] | None = None
     """The dump to load on first start: {"claim": backup volume, "file": dump file on it} (config `restore`)."""
     live_passwords: Mapping[str, str] = field(default_factory=dict)
-    """Passwords in the Database's existing credentials Secret (`adminPassword`, `userPassword`), if any: a stack
-    without passwords of its own adopts them, so a database that already runs keeps its credentials."""
+    """Passwords in the Database's live Secrets (`adminPassword`, `userPassword`, `replicationPassword`), if any:
+    a stack without passwords of its own adopts them, so a database that already runs keeps its credentials."""
+    data_volumes: tuple[str, ...] = ()
+    """The Database's existing data volume claims: with data, a missing password is an error, never a new one."""
+    uid: str | None = None
+    """The Database's uid, for the ownerReferences of its objects (None: not created yet, e.g. a preview)."""
 
     @property
     def stack(self) -> str:
@@ -75,6 +79,7 @@ class StackInput:
             "environmentProfile": self.environment_profile,
             "serviceMonitorAvailable": self.service_monitor_available,
             "restore": self.restore,
+            "uid": self.uid,
         }
 
 
@@ -184,10 +189,14 @@ class Stacks:
         }
         if request.restore is not None:
             plain["restore"] = json.dumps(request.restore, sort_keys=True)
+        if request.uid is not None:
+            plain["uid"] = request.uid
 
         def configure(document: dict[str, Any]) -> None:
             document["config"].update({f"{CONFIG_NAMESPACE}:{key}": value for key, value in plain.items()})
-            self._passwords.fill_missing(document, stack, stack.name in self._created, request.live_passwords)
+            self._passwords.fill_missing(
+                document, stack, stack.name in self._created, request.live_passwords, request.data_volumes
+            )
 
         edit_settings(path, self._passphrase, configure)
 
@@ -296,7 +305,7 @@ class Stacks:
         result = self._run(
             stack_id,
             "destroy",
-            lambda stack: stack.destroy(remove=True, suppress_progress=True, suppress_outputs=True),
+            lambda stack: stack.destroy_unprotected(),
             None,
             changes_of=lambda result: result.summary.resource_changes,
         )
