@@ -109,7 +109,7 @@ def _crd(
     status: dict[str, Any],
     subresources: dict[str, Any],
     columns: list[dict[str, Any]],
-    root_rules: list[dict[str, str]] | None = None,
+    root_rules: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     root: dict[str, Any] = {
         "type": "object",

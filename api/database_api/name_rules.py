@@ -5,6 +5,7 @@ operator down) and checks the admission webhook and the operator run.
 """
 
 import re
+from typing import Any
 
 NAME_LIMIT = 45
 """The backup CronJob `<name>-backup` may have at most 52 characters (its Jobs add an 11-character suffix and
@@ -29,16 +30,20 @@ def name_violations(name: str) -> list[str]:
     return errors
 
 
-def name_rules() -> list[dict[str, str]]:
-    """The same rules as CEL, for the root of the CRD's schema (where `self.metadata.name` is visible)."""
+def name_rules() -> list[dict[str, Any]]:
+    """The same rules as CEL, for the root of the CRD's schema (where `self.metadata.name` is visible). They
+    judge a Database when it is created (`optionalOldSelf`: on an update oldSelf has a value and the rule
+    holds), so one stored under older rules stays updatable, and deletable: removing a finalizer is an update."""
     return [
         {
-            "rule": f"self.metadata.name.size() <= {NAME_LIMIT}",
+            "rule": f"oldSelf.hasValue() || self.metadata.name.size() <= {NAME_LIMIT}",
+            "optionalOldSelf": True,
             "message": f"metadata.name: at most {NAME_LIMIT} characters: the names of the Database's Services, "
             "StatefulSet and backup CronJob are derived from it and must stay valid",
         },
         {
-            "rule": f"self.metadata.name.matches('{NAME_PATTERN}')",
+            "rule": f"oldSelf.hasValue() || self.metadata.name.matches('{NAME_PATTERN}')",
+            "optionalOldSelf": True,
             "message": f"metadata.name: must consist of {NAME_SHAPE} (it names the Database's Services)",
         },
     ]
