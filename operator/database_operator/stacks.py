@@ -25,6 +25,7 @@ from database_api.profiles import DeletionPolicy
 from database_operator.automation import OperatorStack, OperatorWorkspace, cli_environment
 from database_operator.engine_events import resource_step
 from database_operator.file_backend import FileBackend, directory
+from database_operator.guard import protection_refusal
 from database_operator.passphrase import Passphrase
 from database_operator.passwords import PasswordStore
 from database_operator.plan import ResourceStep
@@ -226,7 +227,7 @@ class Stacks:
             result = operation(stack)
         except auto.CommandError as error:
             clear_in_flight(work_dir)
-            raise classify(error) from error
+            raise protection_refusal(error) or classify(error) from error
         clear_in_flight(work_dir)
         logger.info("stack %s: %s finished", name, kind)
         return _finished(kind, started, changes_of(result), outputs=outputs_of(result))

@@ -15,6 +15,7 @@ from database_operator.admission_safety import safety_errors
 from database_operator.apply import apply_database
 from database_operator.deletion import delete_database
 from database_operator.drift import check_drift
+from database_operator.guard import ProtectionRefused
 from database_operator.runtime import Runtime
 from tests.operator.conftest import Events, FakeKube, FakeStacks, MakeDatabase, result
 
@@ -250,3 +251,17 @@ def test_a_database_whose_name_is_no_label_value_can_still_be_deleted(
     asyncio.run(delete_database(runtime, kopf.Body(dict(body)), retry=0))
     assert kube.deleted_jobs == []
     assert stacks.kinds() == ["destroy"]
+
+
+def test_a_refused_step_is_a_condition_and_a_warning_naming_the_object(
+    runtime: Runtime, stacks: FakeStacks, kube: FakeKube, events: Events, database: MakeDatabase
+) -> None:
+    stacks.up_results.append(ProtectionRefused("refused: the change would delete or replace StatefulSet orders"))
+    with pytest.raises(kopf.PermanentError):
+        asyncio.run(apply_database(runtime, database(), retry=0))
+    condition = kube.condition("Reconciled")
+    assert (condition["reason"], condition["message"]) == (
+        "DataProtection",
+        "refused: the change would delete or replace StatefulSet orders",
+    )
+    assert ("Warning", "DataProtection", condition["message"]) in events.posted

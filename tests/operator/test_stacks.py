@@ -15,6 +15,7 @@ from pytest_mock import MockerFixture
 from database_operator import stacks as stacks_module
 from database_operator.automation import OperatorStack
 from database_operator.engine_events import SECRET_SIGNATURE, StackEvents
+from database_operator.guard import ProtectionRefused
 from database_operator.passphrase import Passphrase, decrypt_with_key
 from database_operator.passwords import CredentialsMissing
 from database_operator.recovery import IN_FLIGHT_MARKER
@@ -376,3 +377,18 @@ def test_destroy_lifts_the_protection_first(stacks: Stacks, fake_stack: FakeStac
     outcome = stacks.destroy("shop", "orders")
     fake_stack.destroy_unprotected.assert_called_once_with()  # type: ignore[attr-defined]
     assert outcome.changes == {"delete": 6}
+
+
+def test_a_step_on_a_protected_object_is_refused_naming_it(stacks: Stacks, fake_stack: FakeStack) -> None:
+    urn = "urn:pulumi:shop.orders::database::kubernetes:core/v1:Secret::orders-credentials"
+    fake_stack.up_error = auto.CommandError(
+        auto.CommandResult(
+            stdout="",
+            stderr=f'error: unable to replace resource "{urn}"\nas it is currently marked for protection.',
+            code=255,
+        )
+    )
+    with pytest.raises(ProtectionRefused) as refused:
+        stacks.up(REQUEST)
+    assert str(refused.value).startswith("refused: the change would delete or replace Secret orders-credentials")
+    assert refused.value.reason == "DataProtection" and not refused.value.transient
