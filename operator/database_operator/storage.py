@@ -112,19 +112,19 @@ async def grow_storage(kube: Kube, namespace: str, name: str, spec: Mapping[str,
 async def admission_refusals(
     kube: Kube, namespace: str, name: str, old: Mapping[str, Any], new: Mapping[str, Any]
 ) -> list[str]:
-    """Refuse up front, at admission, a size increase the StorageClass cannot make (the backup volume's only
-    when it exists)."""
+    """Refuse up front, at admission, a size increase the StorageClass cannot make: the data volumes' against the
+    stored spec, the backup volume's (while backups are on) against the volume itself, which outlives turning
+    backups off."""
     refusals: list[str | None] = []
-    storage_class = (new.get("storage") or {}).get("class")
     old_size, new_size = (old.get("storage") or {}).get("size"), (new.get("storage") or {}).get("size")
     if old_size and new_size and parse_quantity(new_size) > parse_quantity(old_size):
+        storage_class = (new.get("storage") or {}).get("class")
         refusals.append(await expansion_refusal(kube, storage_class, "spec.storage.size", old_size, new_size))
-    old_backup, new_backup = (old.get("backup") or {}).get("storageSize"), (new.get("backup") or {}).get("storageSize")
-    if (
-        old_backup
-        and new_backup
-        and parse_quantity(new_backup) > parse_quantity(old_backup)
-        and await kube.read_volume_claim(namespace, backup_name(name)) is not None
-    ):
-        refusals.append(await expansion_refusal(kube, storage_class, "spec.backup.storageSize", old_backup, new_backup))
+    backup = new.get("backup") or {}
+    volume = await kube.read_volume_claim(namespace, backup_name(name)) if backup.get("enabled") else None
+    if volume is not None and backup.get("storageSize"):
+        size, wanted = requested_size(volume), str(backup["storageSize"])
+        if parse_quantity(wanted) > parse_quantity(size):
+            storage_class = volume["spec"].get("storageClassName")
+            refusals.append(await expansion_refusal(kube, storage_class, "spec.backup.storageSize", size, wanted))
     return [refusal for refusal in refusals if refusal]

@@ -265,3 +265,13 @@ def test_a_refused_step_is_a_condition_and_a_warning_naming_the_object(
         "refused: the change would delete or replace StatefulSet orders",
     )
     assert ("Warning", "DataProtection", condition["message"]) in events.posted
+
+
+def test_admission_judges_backup_growth_against_the_volume_and_only_while_backups_are_on(kube: FakeKube) -> None:
+    with_volumes(kube)
+    kube.objects[("persistentvolumeclaims", "shop", "orders-backup")] = claim("orders-backup", "5Gi", "fixed")
+    off = {**SPEC, "backup": {"enabled": False, "storageSize": "10Gi"}}  # an environment change, backups off
+    assert asyncio.run(safety_errors(kube, "shop", "orders", off, {**SPEC, "environment": "staging"})) == []  # type: ignore[arg-type]
+    on = {**SPEC, "backup": {"enabled": True, "storageSize": "10Gi"}}
+    [error] = asyncio.run(safety_errors(kube, "shop", "orders", on, off))  # type: ignore[arg-type]
+    assert error.startswith("spec.backup.storageSize: cannot grow from 5Gi to 10Gi: StorageClass fixed")
