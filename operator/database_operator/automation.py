@@ -6,6 +6,7 @@
 (tests/operator/test_automation.py pins both).
 """
 
+import logging
 import os
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +18,8 @@ from database_operator.engine_events import StackEvents
 from database_operator.file_backend import FileBackend
 from database_operator.stack_errors import StackOperationFailed
 from database_operator.stack_names import PROJECT
+
+logger = logging.getLogger(__name__)
 
 # Environment for every CLI call: never download a plugin or check for updates; and write the stack's state once,
 # when an operation ends, not after every step (a tenth of an `up`'s CPU). An operation cut short then leaves
@@ -90,7 +93,12 @@ class OperatorStack(auto.Stack):
     def destroy_unprotected(self) -> auto.DestroyResult:
         """Lift `protect` from every resource (database_program.protection), then destroy the stack: only for a
         Database being deleted. The Automation API has no call for `pulumi state unprotect`."""
-        self._run_pulumi_cmd_sync(["state", "unprotect", "--all", "--yes"])
+        try:
+            self._run_pulumi_cmd_sync(["state", "unprotect", "--all", "--yes"])
+        except auto.CommandError as error:
+            # A stack that never deployed has nothing to unprotect (and the CLI may say so as an error); were
+            # anything still protected, the destroy below fails naming it, and nothing is lost.
+            logger.info("stack %s: nothing unprotected (%s)", self.name, str(error).strip()[:200])
         return self.destroy(remove=True, suppress_progress=True, suppress_outputs=True)
 
 

@@ -101,6 +101,11 @@ def secrets_of(kubectl: Kubectl, name: str, namespace: str) -> dict[str, dict[st
     return {secret: dict(value["data"]) for secret, value in found.items() if value}
 
 
+def webhooks_registered(kubectl: Kubectl) -> bool:
+    found = kubectl.run("get", "validatingwebhookconfiguration", WEBHOOK_CONFIGURATION, "-o", "json", check=False)
+    return found.returncode == 0 and bool(json.loads(found.stdout).get("webhooks"))
+
+
 # -- 1. growing storage keeps the volumes and the pods ------------------------------------------------------------
 
 
@@ -282,6 +287,7 @@ def test_version_rules_hold_without_the_webhooks(kubectl: Kubectl, namespace: st
         assert kubectl.get("database", "cel", namespace)["spec"]["version"] == "16.4"
     finally:
         operator.start()  # registers the webhooks again
+        wait_for("the webhooks to be registered again", lambda: webhooks_registered(kubectl))
 
 
 # -- 6. names that cannot work -----------------------------------------------------------------------------------
