@@ -17,6 +17,7 @@ import pytest
 
 from tests.e2e.cluster import Kubectl, OperatorProcess, wait_for
 from tests.e2e.databases import condition, database, event_reasons, wait_ready, wait_statefulset
+from tests.e2e.test_review import ERROR, preview
 
 WEBHOOK_CONFIGURATION = "database.example.com"
 
@@ -111,7 +112,7 @@ def webhooks_registered(kubectl: Kubectl) -> bool:
 
 @pytest.mark.parametrize("policy", ["Delete", "Retain"])
 def test_growing_storage_keeps_the_volumes_and_the_pods(
-    kubectl: Kubectl, namespace: str, volumes: Volumes, policy: str
+    kubectl: Kubectl, namespace: str, operator: OperatorProcess, volumes: Volumes, policy: str
 ) -> None:
     expandable = volumes.storage_class(expandable=True)
     claims = ["data-grow-0", "data-grow-1", "grow-backup"]
@@ -128,11 +129,13 @@ def test_growing_storage_keeps_the_volumes_and_the_pods(
     statefulset_uid = uid(kubectl, "statefulset", "grow", namespace)
 
     grown = {"size": "2Gi", "class": expandable}
-    kubectl.apply(
-        database(
-            "grow", namespace, replicas=2, storage=grown, backup={**backup, "storageSize": "3Gi"}, deletionPolicy=policy
-        )
+    manifest = database(
+        "grow", namespace, replicas=2, storage=grown, backup={**backup, "storageSize": "3Gi"}, deletionPolicy=policy
     )
+    reviewed = preview(operator, manifest)  # what `database-operator preview` says first: nothing is replaced
+    assert reviewed.returncode != ERROR, reviewed.stderr
+    assert "DATA LOSS" not in reviewed.stdout and "replace" not in reviewed.stdout, reviewed.stdout
+    kubectl.apply(manifest)
 
     for claim, size in [("data-grow-0", "2Gi"), ("data-grow-1", "2Gi"), ("grow-backup", "3Gi")]:
         wait_for(
