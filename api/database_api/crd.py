@@ -11,7 +11,7 @@ import yaml
 from pydantic import BaseModel
 
 from database_api.backup import BACKUP_KIND, BACKUP_PLURAL, DatabaseBackupSpec, DatabaseBackupStatus
-from database_api.name_rules import name_rules
+from database_api.name_rules import name_schema
 from database_api.profiles import StacksConfig
 from database_api.spec import DatabaseSpec
 from database_api.status import DatabaseStatus
@@ -109,7 +109,7 @@ def _crd(
     status: dict[str, Any],
     subresources: dict[str, Any],
     columns: list[dict[str, Any]],
-    root_rules: list[dict[str, Any]] | None = None,
+    metadata: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     root: dict[str, Any] = {
         "type": "object",
@@ -118,13 +118,11 @@ def _crd(
         "properties": {
             "apiVersion": {"type": "string"},
             "kind": {"type": "string"},
-            "metadata": {"type": "object"},
+            "metadata": metadata or {"type": "object"},
             "spec": spec,
             "status": status,
         },
     }
-    if root_rules:
-        root["x-kubernetes-validations"] = root_rules
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
@@ -184,7 +182,7 @@ def database_crd(config: StacksConfig) -> dict[str, Any]:
             {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
             {"name": "Plan", "type": "string", "jsonPath": ".status.plan.id", "priority": 1},
         ],
-        root_rules=name_rules(),
+        metadata=name_schema(),
     )
 
 

@@ -1,7 +1,7 @@
 """Which Database names can work: every object, label and stack a Database derives from its name must be valid.
 
-The same rules are CEL rules on `metadata.name` in the CRD (so the API server refuses a bad name even with the
-operator down) and checks the admission webhook and the operator run.
+The same rules are in the CRD's schema of `metadata.name` (so the API server refuses a bad name even with the
+operator down) and in the admission webhook.
 """
 
 import re
@@ -30,20 +30,19 @@ def name_violations(name: str) -> list[str]:
     return errors
 
 
-def name_rules() -> list[dict[str, Any]]:
-    """The same rules as CEL, for the root of the CRD's schema (where `self.metadata.name` is visible). They
-    judge a Database when it is created (`optionalOldSelf`: on an update oldSelf has a value and the rule
-    holds), so one stored under older rules stays updatable, and deletable: removing a finalizer is an update."""
-    return [
-        {
-            "rule": f"oldSelf.hasValue() || self.metadata.name.size() <= {NAME_LIMIT}",
-            "optionalOldSelf": True,
-            "message": f"metadata.name: at most {NAME_LIMIT} characters: the names of the Database's Services, "
-            "StatefulSet and backup CronJob are derived from it and must stay valid",
+def name_schema() -> dict[str, Any]:
+    """The same rules in the CRD's schema of `metadata` (which may restrict `name`): the API server refuses such a
+    name, naming `metadata.name`, even with the operator down. A Database stored under older rules stays
+    updatable and deletable (removing a finalizer is an update): the API server ratchets unchanged values."""
+    return {
+        "type": "object",
+        "properties": {
+            "name": {
+                "type": "string",
+                "maxLength": NAME_LIMIT,
+                "pattern": NAME_PATTERN,
+                "description": f"At most {NAME_LIMIT} characters, {NAME_SHAPE}: the names of the Database's "
+                "Services, StatefulSet and backup CronJob are derived from it.",
+            }
         },
-        {
-            "rule": f"oldSelf.hasValue() || self.metadata.name.matches('{NAME_PATTERN}')",
-            "optionalOldSelf": True,
-            "message": f"metadata.name: must consist of {NAME_SHAPE} (it names the Database's Services)",
-        },
-    ]
+    }
