@@ -17,7 +17,9 @@ from database_operator.deletion import delete_database
 from database_operator.drift import check_drift
 from database_operator.guard import ProtectionRefused
 from database_operator.passwords import CredentialsMissing
+from database_operator.plan import Plan, render_text
 from database_operator.runtime import Runtime
+from database_operator.storage import growth_notes
 from tests.operator.conftest import Events, FakeKube, FakeStacks, MakeDatabase, result
 
 DATA_LABELS = {"app.kubernetes.io/instance": "orders", "app.kubernetes.io/component": "database"}
@@ -290,3 +292,17 @@ def test_a_drift_correction_that_would_need_new_passwords_for_existing_data_is_r
     assert (condition["status"], condition["reason"]) == ("False", "CredentialsMissing")
     assert "orders-replication" in condition["message"]
     assert stacks.kinds() == ["up", "preview"]  # nothing corrected
+
+
+def test_a_preview_says_what_grows_in_place() -> None:
+    old = {**SPEC, "backup": {"enabled": True, "storageSize": "5Gi"}}
+    new = {**SPEC, "storage": {"size": "20Gi"}, "backup": {"enabled": True, "storageSize": "8Gi"}}
+    plan = Plan(steps=(), notes=growth_notes(old, new))
+    assert plan.changed and not plan.data_loss
+    assert render_text("Database shop/orders", plan).splitlines() == [
+        "Database shop/orders: 2 to grow in place",
+        "  ~  grow     data volumes from 10Gi to 20Gi in place; the StatefulSet is re-created around its running "
+        "pods (spec.storage.size)",
+        "  ~  grow     the backup volume from 5Gi to 8Gi in place (spec.backup.storageSize)",
+    ]
+    assert growth_notes(old, {**new, "backup": {"enabled": False, "storageSize": "8Gi"}})[1:] == ()
