@@ -39,7 +39,7 @@ from database_operator.status import (
     reconciled,
     set_condition,
 )
-from database_operator.storage import StorageRefused, StorageWaiting, data_volumes, grow_storage
+from database_operator.storage import StorageRefused, StorageWaiting, data_volumes, grow_storage, growth_notes
 
 FOREIGN_OBJECT_RETRY_SECONDS = 60
 STORAGE_RETRY_SECONDS = 60
@@ -205,7 +205,9 @@ async def propose_plan(
     result = await run_stack_operation(
         rt, tracker, body, retry, "preview", lambda: rt.stacks.preview(request, refresh=True)
     )
-    plan = build_plan(result.steps, request.deletes_volumes)
+    deployed = deployed_spec(rt, request.stack)
+    before = deployed.model_dump(by_alias=True, exclude_none=True, mode="json") if deployed else {}
+    plan = replace(build_plan(result.steps, request.deletes_volumes), notes=growth_notes(before, request.spec))
     approve = f"kubectl -n {tracker.namespace} annotate database {tracker.name} {APPROVAL_ANNOTATION}={id_} --overwrite"
     conditions = set_condition(
         tracker.status.get("conditions", []),

@@ -306,3 +306,17 @@ def test_a_preview_says_what_grows_in_place() -> None:
         "  ~  grow     the backup volume from 5Gi to 8Gi in place (spec.backup.storageSize)",
     ]
     assert growth_notes(old, {**new, "backup": {"enabled": False, "storageSize": "8Gi"}})[1:] == ()
+
+
+def test_a_gated_growth_is_planned_as_growing_in_place_and_waits(
+    runtime: Runtime, stacks: FakeStacks, kube: FakeKube, events: Events, database: MakeDatabase, tmp_path: Path
+) -> None:
+    with_volumes(kube)
+    stacks.settings_dir = tmp_path
+    settings = {"config": {"database:spec": json.dumps(SPEC)}}
+    (tmp_path / "Pulumi.shop.orders.yaml").write_text(yaml.safe_dump(settings))
+    gated = database(generation=2, storage={"size": "20Gi"}, updatePolicy="RequireApproval")
+    asyncio.run(apply_database(runtime, gated, retry=0))
+    assert stacks.kinds() == ["preview"] and kube.actions == []  # nothing grown before the approval
+    [(_, reason, message)] = events.posted
+    assert reason == "PlanReady" and ": 1 to grow in place" in message
