@@ -19,6 +19,7 @@ from database_operator.guard import ProtectionRefused
 from database_operator.passwords import CredentialsMissing
 from database_operator.plan import Plan, render_text
 from database_operator.runtime import Runtime
+from database_operator.stack_errors import StackError
 from database_operator.storage import growth_notes
 from tests.operator.conftest import Events, FakeKube, FakeStacks, MakeDatabase, result
 
@@ -257,18 +258,22 @@ def test_a_database_whose_name_is_no_label_value_can_still_be_deleted(
     assert stacks.kinds() == ["destroy"]
 
 
-def test_a_refused_step_is_a_condition_and_a_warning_naming_the_object(
-    runtime: Runtime, stacks: FakeStacks, kube: FakeKube, events: Events, database: MakeDatabase
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        ProtectionRefused("refused: the change would delete or replace StatefulSet orders"),
+        CredentialsMissing("Secret orders-credentials (key admin-password) is gone"),
+    ],
+)
+def test_a_refusal_to_lose_data_is_a_condition_and_a_warning_with_its_own_reason(
+    runtime: Runtime, stacks: FakeStacks, kube: FakeKube, events: Events, database: MakeDatabase, refusal: StackError
 ) -> None:
-    stacks.up_results.append(ProtectionRefused("refused: the change would delete or replace StatefulSet orders"))
-    with pytest.raises(kopf.PermanentError):
+    stacks.up_results.append(refusal)
+    with pytest.raises(kopf.PermanentError):  # nothing to retry until someone acts
         asyncio.run(apply_database(runtime, database(), retry=0))
-    condition = kube.condition("Reconciled")
-    assert (condition["reason"], condition["message"]) == (
-        "DataProtection",
-        "refused: the change would delete or replace StatefulSet orders",
-    )
-    assert ("Warning", "DataProtection", condition["message"]) in events.posted
+    reconciled = kube.condition("Reconciled")
+    assert (reconciled["reason"], reconciled["message"]) == (refusal.reason, str(refusal))
+    assert events.posted[-1] == ("Warning", refusal.reason, str(refusal))
 
 
 def test_admission_judges_backup_growth_against_the_volume_and_only_while_backups_are_on(kube: FakeKube) -> None:
