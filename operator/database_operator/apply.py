@@ -1,6 +1,7 @@
 """Create and update: validate the spec, pass the approval gate, run `pulumi up` for the Database's stack (or
 preview it into a plan that waits for approval), report the result."""
 
+import asyncio
 import json
 import time
 from collections.abc import Callable, Mapping
@@ -100,16 +101,15 @@ async def with_live_passwords(rt: Runtime, request: StackInput) -> StackInput:
     without passwords of its own adopts the live ones, and refuses to make new ones for existing data. Every path
     that can create or refresh a stack (apply, resume, drift, review) goes through here. A failed read is an
     error (raised), never "no passwords"."""
-    secrets: dict[str, dict[str, str] | None] = {}
-    passwords: dict[str, str] = {}
-    for key, (secret_name, secret_key) in SECRET_OF_PASSWORD.items():
-        name = secret_name(request.name)
-        if name not in secrets:
-            secrets[name] = await rt.kube.read_secret(request.namespace, name)
-        value = (secrets[name] or {}).get(secret_key)
-        if value:
-            passwords[key] = value
+    names = sorted({secret_name(request.name) for secret_name, _ in SECRET_OF_PASSWORD.values()})
+    read = await asyncio.gather(*(rt.kube.read_secret(request.namespace, name) for name in names))
+    secrets = dict(zip(names, read, strict=True))
     volumes = await data_volumes(rt.kube, request.namespace, request.name)
+    passwords = {
+        key: value
+        for key, (secret_name, secret_key) in SECRET_OF_PASSWORD.items()
+        if (value := (secrets[secret_name(request.name)] or {}).get(secret_key))
+    }
     return replace(
         request,
         live_passwords=passwords,
