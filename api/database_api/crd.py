@@ -11,9 +11,11 @@ import yaml
 from pydantic import BaseModel
 
 from database_api.backup import BACKUP_KIND, BACKUP_PLURAL, DatabaseBackupSpec, DatabaseBackupStatus
+from database_api.name_rules import name_schema
 from database_api.profiles import StacksConfig
 from database_api.spec import DatabaseSpec
 from database_api.status import DatabaseStatus
+from database_api.transitions import transition_rules
 
 GROUP = "database.example.com"
 VERSION = "v1"
@@ -107,7 +109,20 @@ def _crd(
     status: dict[str, Any],
     subresources: dict[str, Any],
     columns: list[dict[str, Any]],
+    metadata: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    root: dict[str, Any] = {
+        "type": "object",
+        "description": description,
+        "required": ["spec"],
+        "properties": {
+            "apiVersion": {"type": "string"},
+            "kind": {"type": "string"},
+            "metadata": metadata or {"type": "object"},
+            "spec": spec,
+            "status": status,
+        },
+    }
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
@@ -128,20 +143,7 @@ def _crd(
                     "name": VERSION,
                     "served": True,
                     "storage": True,
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "description": description,
-                            "required": ["spec"],
-                            "properties": {
-                                "apiVersion": {"type": "string"},
-                                "kind": {"type": "string"},
-                                "metadata": {"type": "object"},
-                                "spec": spec,
-                                "status": status,
-                            },
-                        }
-                    },
+                    "schema": {"openAPIV3Schema": root},
                     "subresources": subresources,
                     "additionalPrinterColumns": [
                         *columns,
@@ -155,7 +157,7 @@ def _crd(
 
 def database_crd(config: StacksConfig) -> dict[str, Any]:
     spec = structural_schema(DatabaseSpec)
-    spec["x-kubernetes-validations"] = _spec_rules(config)
+    spec["x-kubernetes-validations"] = _spec_rules(config) + transition_rules()
     return _crd(
         KIND,
         PLURAL,
@@ -180,6 +182,7 @@ def database_crd(config: StacksConfig) -> dict[str, Any]:
             {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
             {"name": "Plan", "type": "string", "jsonPath": ".status.plan.id", "priority": 1},
         ],
+        metadata=name_schema(),
     )
 
 

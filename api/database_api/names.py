@@ -28,3 +28,21 @@ def credentials_secret_name(database: str) -> str:
 def backup_name(database: str) -> str:
     """The backup volume, script ConfigMap and CronJob of a Database with backups on."""
     return f"{database}-backup"
+
+
+def replication_secret_name(database: str) -> str:
+    return f"{database}-replication"
+
+
+def object_names(database: str) -> dict[str, set[str]]:
+    """Every object a Database's stack may declare, by kind: no two Databases may share one."""
+    return {
+        "Secret": {credentials_secret_name(database), replication_secret_name(database)},
+        "ConfigMap": {f"{database}-config", backup_name(database)},
+        "Service": {database, f"{database}-ro", f"{database}-headless"},
+        "StatefulSet": {database},
+        "PodDisruptionBudget": {database},
+        "ServiceMonitor": {database},
+        "CronJob": {backup_name(database)},
+        "PersistentVolumeClaim": {backup_name(database)},
+    }

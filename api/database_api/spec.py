@@ -19,6 +19,7 @@ from database_api.profiles import (
 )
 from database_api.quantity import QUANTITY_PATTERN, parse_quantity
 from database_api.schedule import CRON_SHAPE_PATTERN, DURATION_PATTERN, parse_duration, validate_cron
+from database_api.transitions import POSTGRESQL_MAJOR_CHANGE
 
 # A Docker image tag that starts with a numeric version: `8.0`, `8.4.3`, `16`, `16.4-bookworm`.
 VERSION_PATTERN = r"^[0-9]+(\.[0-9]+){0,2}([-_.][A-Za-z0-9_.-]*)?$"
@@ -36,12 +37,14 @@ class DriftPolicy(StrEnum):
     REPORT = "Report"
 
 
-def version_numbers(version: str) -> tuple[int, ...]:
-    """The numeric part of a version tag, for ordering: `16.4-bookworm` -> (16, 4)."""
-    match = re.match(r"[0-9]+(\.[0-9]+)*", version)
+def version_numbers(version: str) -> tuple[int, int, int]:
+    """Major, minor and patch of a version tag, for ordering (missing ones are 0, as in the CRD's CEL rules):
+    `16.4-bookworm` -> (16, 4, 0)."""
+    match = re.match(r"[0-9]+(\.[0-9]+){0,2}", version)
     if match is None:
         raise ValueError(f"{version!r} does not start with a version number")
-    return tuple(int(part) for part in match.group(0).split("."))
+    major, minor, patch = (*(int(part) for part in match.group(0).split(".")), 0, 0)[:3]
+    return major, minor, patch
 
 
 class StorageSpec(Camel):
@@ -382,4 +385,6 @@ def update_violations(old: DatabaseSpec, new: DatabaseSpec) -> list[str]:
         errors.append("spec.restore: can only be set when the Database is created")
     if version_numbers(new.version) < version_numbers(old.version):
         errors.append(f"spec.version: downgrades are refused (from {old.version} to {new.version})")
+    elif new.type is Engine.POSTGRESQL and version_numbers(new.version)[0] != version_numbers(old.version)[0]:
+        errors.append(f"spec.version: {POSTGRESQL_MAJOR_CHANGE} (from {old.version} to {new.version})")
     return errors

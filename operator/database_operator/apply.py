@@ -1,6 +1,8 @@
 """Create and update: validate the spec, pass the approval gate, run `pulumi up` for the Database's stack (or
 preview it into a plan that waits for approval), report the result."""
 
+import asyncio
+import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -9,16 +11,19 @@ from typing import Any, NoReturn
 
 import kopf
 
-from database_api.names import BACKUP_DIRECTORY, credentials_secret_name
+from database_api.names import BACKUP_DIRECTORY, CONFIG_NAMESPACE
 from database_api.profiles import UpdatePolicy
-from database_api.spec import SpecError, checked_spec
+from database_api.spec import DatabaseSpec, SpecError, checked_spec, parse_spec, update_violations
 from database_api.status import PlanState
 from database_operator import events
 from database_operator.backups import BackupNotReady, resolve_restore
 from database_operator.gate import APPROVAL_ANNOTATION, Decision, approval_required, decide
+from database_operator.ownership import foreign_objects
+from database_operator.passwords import SECRET_OF_PASSWORD
 from database_operator.plan import build_plan, plan_id, plan_status
 from database_operator.runtime import DatabaseTracker, Runtime
 from database_operator.settings import OperatorSettings
+from database_operator.settings_file import configured_value
 from database_operator.stack_errors import StackError, StackOperationFailed
 from database_operator.stack_names import stack_name
 from database_operator.stacks import OperationResult, StackInput
@@ -35,6 +40,10 @@ from database_operator.status import (
     reconciled,
     set_condition,
 )
+from database_operator.storage import StorageRefused, StorageWaiting, data_volumes, grow_storage, growth_notes
+
+FOREIGN_OBJECT_RETRY_SECONDS = 60
+STORAGE_RETRY_SECONDS = 60
 
 
 def backoff_seconds(settings: OperatorSettings, retry: int) -> float:
@@ -48,10 +57,17 @@ def stack_input(
     name: str,
     raw_spec: Mapping[str, Any],
     restored_from: Mapping[str, Any] | None = None,
+    uid: str | None = None,
 ) -> StackInput:
-    """The stack configuration for a Database; raise SpecError (naming each field) if its spec is invalid.
-    `restored_from`: the backup it is initialised from (status.restoredFrom, see backups.resolve_restore)."""
+    """The stack configuration for a Database; raise SpecError (naming each field) if its spec is invalid, or if
+    it changes the deployed spec in a way the update rules refuse (the same rules as the CRD and admission, for
+    a spec stored while neither could check it). `restored_from`: the backup it is initialised from
+    (status.restoredFrom, see backups.resolve_restore). `uid`: the Database's, for ownerReferences."""
     spec = checked_spec(dict(raw_spec), rt.stacks_config)
+    deployed = deployed_spec(rt, stack_name(namespace, name))
+    errors = update_violations(deployed, spec) if deployed is not None else []
+    if errors:
+        raise SpecError(errors)
     restore = None
     if restored_from:
         file = PurePosixPath(restored_from["artifact"]).relative_to(BACKUP_DIRECTORY)
@@ -64,20 +80,38 @@ def stack_input(
         environment_profile=rt.stacks_config.environment(spec.environment).model_dump(by_alias=True, mode="json"),
         service_monitor_available=rt.service_monitor_available,
         restore=restore,
+        uid=uid,
     )
 
 
+def deployed_spec(rt: Runtime, stack: str) -> DatabaseSpec | None:
+    """The spec the stack was last configured with, if its settings file has one that still parses."""
+    raw = configured_value(rt.stacks.stack_settings_file(stack), f"{CONFIG_NAMESPACE}:spec")
+    try:
+        return parse_spec(json.loads(raw)) if isinstance(raw, str) else None
+    except (SpecError, ValueError):
+        return None
+
+
 async def with_live_passwords(rt: Runtime, request: StackInput) -> StackInput:
-    """The request with the passwords of the Database's existing credentials Secret, for a stack that may have
-    none of its own yet (a new or re-created stack adopts them). Read only before operations that can create
-    a stack, not on every drift check or restart."""
-    live = await rt.kube.read_secret(request.namespace, credentials_secret_name(request.name)) or {}
+    """The request with the passwords of the Database's live Secrets and the names of its data volumes: a stack
+    without passwords of its own adopts the live ones, and refuses to make new ones for existing data. Every path
+    that can create or refresh a stack (apply, resume, drift, review) goes through here. A failed read is an
+    error (raised), never "no passwords"."""
+    names = sorted({secret_name(request.name) for secret_name, _ in SECRET_OF_PASSWORD.values()})
+    read = await asyncio.gather(*(rt.kube.read_secret(request.namespace, name) for name in names))
+    secrets = dict(zip(names, read, strict=True))
+    volumes = await data_volumes(rt.kube, request.namespace, request.name)
     passwords = {
-        key: live[secret_key]
-        for key, secret_key in (("adminPassword", "admin-password"), ("userPassword", "password"))
-        if secret_key in live
+        key: value
+        for key, (secret_name, secret_key) in SECRET_OF_PASSWORD.items()
+        if (value := (secrets[secret_name(request.name)] or {}).get(secret_key))
     }
-    return replace(request, live_passwords=passwords)
+    return replace(
+        request,
+        live_passwords=passwords,
+        data_volumes=tuple(sorted(volume["metadata"]["name"] for volume in volumes)),
+    )
 
 
 def succeeded_status(tracker: DatabaseTracker, result: OperationResult, generation: int | None) -> dict[str, Any]:
@@ -119,8 +153,9 @@ async def report_failure(
     generation = body.metadata.get("generation")
     summary = failed_operation_summary(kind, str(failure), seconds)
     if not failure.transient:
-        await record_failure(rt, tracker, Reconcile.OPERATION_FAILED, str(failure), generation, summary)
-        events.warning(body, "OperationFailed", str(failure))
+        reason = Reconcile(failure.reason)
+        await record_failure(rt, tracker, reason, str(failure), generation, summary)
+        events.warning(body, reason, str(failure))
         raise kopf.PermanentError(str(failure)) from error
     delay = backoff_seconds(rt.settings, retry)
     attempt, budget = retry + 1, rt.settings.retry_budget
@@ -151,6 +186,34 @@ async def run_stack_operation(
         await report_failure(rt, tracker, body, retry, kind, error, time.monotonic() - started)
 
 
+async def refuse_foreign_objects(rt: Runtime, tracker: DatabaseTracker, body: kopf.Body, request: StackInput) -> None:
+    """Stop before `up` when an object of a declared name exists and is not the Database's (ownership.py): it
+    would be taken over, and destroyed with the Database. Checked again later: its owner may remove it."""
+    foreign = await foreign_objects(request, request.uid, rt.kube.read_metadata)
+    if not foreign:
+        return
+    message = "; ".join(foreign)
+    generation = body.metadata.get("generation")
+    reason = Reconcile.FOREIGN_OBJECT
+    await record_failure(rt, tracker, reason, message, generation, failed_operation_summary("up", message, 0))
+    events.warning(body, reason, message)
+    raise kopf.TemporaryError(message, delay=FOREIGN_OBJECT_RETRY_SECONDS)
+
+
+async def grow_volumes(rt: Runtime, tracker: DatabaseTracker, body: kopf.Body, request: StackInput) -> bool:
+    """Grow the volumes in place before `up` (storage.py); returns whether `up` must refresh. A class that
+    cannot expand is reported, and checked again later (its allowVolumeExpansion can be turned on)."""
+    generation = body.metadata.get("generation")
+    try:
+        return await grow_storage(rt.kube, request.namespace, request.name, request.spec)
+    except (StorageRefused, StorageWaiting) as error:
+        reason = Reconcile.STORAGE_REFUSED if isinstance(error, StorageRefused) else Reconcile.STORAGE_WAITING
+        delay = STORAGE_RETRY_SECONDS if isinstance(error, StorageRefused) else backoff_seconds(rt.settings, 0)
+        await record_failure(rt, tracker, reason, str(error), generation, failed_operation_summary("up", str(error), 0))
+        events.warning(body, reason, str(error))
+        raise kopf.TemporaryError(str(error), delay=delay) from error
+
+
 async def propose_plan(
     rt: Runtime, tracker: DatabaseTracker, body: kopf.Body, request: StackInput, id_: str, retry: int
 ) -> None:
@@ -158,7 +221,9 @@ async def propose_plan(
     generation = body.metadata.get("generation")
     # Previewed in a scratch copy of the workspace: the operator's own keeps the configuration last applied.
     result = await run_stack_operation(rt, tracker, body, retry, "preview", lambda: rt.stacks.preview_proposed(request))
-    plan = build_plan(result.steps, request.deletes_volumes)
+    deployed = deployed_spec(rt, request.stack)
+    before = deployed.model_dump(by_alias=True, exclude_none=True, mode="json") if deployed else {}
+    plan = replace(build_plan(result.steps, request.deletes_volumes), notes=growth_notes(before, request.spec))
     approve = f"kubectl -n {tracker.namespace} annotate database {tracker.name} {APPROVAL_ANNOTATION}={id_} --overwrite"
     conditions = set_condition(
         tracker.status.get("conditions", []),
@@ -202,7 +267,7 @@ async def apply_database(
     tracker = rt.tracker(namespace, name, dict(body.status))
     try:
         restored_from = await resolve_restore(rt, namespace, body.spec, tracker.status.get("restoredFrom"))
-        request = stack_input(rt, namespace, name, body.spec, restored_from)
+        request = stack_input(rt, namespace, name, body.spec, restored_from, body.metadata.uid)
     except SpecError as error:
         await record_failure(
             rt, tracker, Reconcile.INVALID_SPEC, str(error), generation, failed_operation_summary("up", str(error), 0)
@@ -243,11 +308,13 @@ async def apply_database(
         request = await with_live_passwords(rt, request)
     except Exception as error:
         await report_failure(rt, tracker, body, retry, "up", error, 0)
+    await refuse_foreign_objects(rt, tracker, body, request)
     if outcome.decision is Decision.PLAN:
         await propose_plan(rt, tracker, body, request, id_, retry)
         return
 
-    result = await run_stack_operation(rt, tracker, body, retry, "up", lambda: rt.stacks.up(request))
+    refresh = await grow_volumes(rt, tracker, body, request)
+    result = await run_stack_operation(rt, tracker, body, retry, "up", lambda: rt.stacks.up(request, refresh))
     tracker.applied_generation = generation
     status = succeeded_status(tracker, result, generation)
     status["appliedConfiguration"] = id_

@@ -20,6 +20,8 @@ from database_operator.file_backend import FileBackend
 from database_operator.stack_errors import StackOperationFailed
 from database_operator.stack_names import PROJECT
 
+logger = logging.getLogger(__name__)
+
 # Environment for every CLI call: never download a plugin or check for updates; and write the stack's state once,
 # when an operation ends, not after every step (a tenth of an `up`'s CPU). An operation cut short then leaves
 # the state as it was before it: the next `up` applies every object again, and server-side apply adopts those
@@ -108,6 +110,17 @@ class OperatorStack(auto.Stack):
         return auto.UpdateSummary(
             kind="update", start_time=datetime.now(UTC), message="", environment={}, config={}, result="succeeded"
         )
+
+    def destroy_unprotected(self) -> auto.DestroyResult:
+        """Lift `protect` from every resource (database_program.protection), then destroy the stack: only for a
+        Database being deleted. The Automation API has no call for `pulumi state unprotect`."""
+        try:
+            self._run_pulumi_cmd_sync(["state", "unprotect", "--all", "--yes"])
+        except auto.CommandError as error:
+            # A stack that never deployed has nothing to unprotect (and the CLI may say so as an error); were
+            # anything still protected, the destroy below fails naming it, and nothing is lost.
+            logger.info("stack %s: nothing unprotected (%s)", self.name, str(error).strip()[:200])
+        return self.destroy(remove=True, suppress_progress=True, suppress_outputs=True)
 
 
 class OperatorWorkspace(auto.LocalWorkspace):

@@ -11,16 +11,30 @@ from collections.abc import Mapping
 from typing import Any
 
 import kopf
+from kubernetes_asyncio.client.exceptions import ApiException
 
+from database_api.names import CONFIG_NAMESPACE
 from database_api.spec import DriftPolicy, SpecError
 from database_operator import events
-from database_operator.apply import stack_input
+from database_operator.apply import stack_input, with_live_passwords
+from database_operator.guard import ProtectionRefused
+from database_operator.passwords import CredentialsMissing
 from database_operator.plan import plan_id
 from database_operator.runtime import DatabaseTracker, Runtime
+from database_operator.settings_file import configured_value
 from database_operator.stack_errors import StackError
 from database_operator.stack_names import stack_name
 from database_operator.stacks import StackInput
-from database_operator.status import DRIFTED, change_counts, condition_is, operation_summary, set_condition
+from database_operator.status import (
+    DRIFTED,
+    RECONCILED,
+    change_counts,
+    condition_is,
+    operation_summary,
+    readiness,
+    readiness_status,
+    set_condition,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -30,32 +44,41 @@ def corrects_drift(applied_spec: Mapping[str, Any]) -> bool:
     return applied_spec.get("driftPolicy") != DriftPolicy.REPORT.value
 
 
-def _lost_workspace_input(rt: Runtime, tracker: DatabaseTracker, body: kopf.Body) -> StackInput | None:
-    """The configuration to check against if the workspace lost its own: the current spec, only if it is the
-    very configuration last applied (status.appliedConfiguration names it)."""
+async def _lost_workspace_input(rt: Runtime, tracker: DatabaseTracker, body: kopf.Body) -> StackInput | None:
+    """The configuration to check against if the workspace lost its own (None while it has it): the current
+    spec, only if it is the very configuration last applied (status.appliedConfiguration names it), with the
+    live Secrets' passwords: the re-created configuration adopts them, never new ones."""
+    stack = stack_name(tracker.namespace, tracker.name)
+    if configured_value(rt.stacks.stack_settings_file(stack), f"{CONFIG_NAMESPACE}:spec"):
+        return None
     try:
-        request = stack_input(rt, tracker.namespace, tracker.name, body.spec, tracker.status.get("restoredFrom"))
+        restored_from = tracker.status.get("restoredFrom")
+        request = stack_input(rt, tracker.namespace, tracker.name, body.spec, restored_from, body.metadata.uid)
     except SpecError:
         return None
     applied = plan_id(body.metadata.get("generation"), request.configuration)
-    return request if applied == tracker.status.get("appliedConfiguration") else None
+    return await with_live_passwords(rt, request) if applied == tracker.status.get("appliedConfiguration") else None
 
 
 async def check_drift(rt: Runtime, tracker: DatabaseTracker, body: kopf.Body) -> None:
     """One drift check. An in-sync Database costs one preview and no `up`."""
     generation = body.metadata.get("generation")
-    fallback = _lost_workspace_input(rt, tracker, body)
     stack = stack_name(tracker.namespace, tracker.name)
     try:
+        fallback = await _lost_workspace_input(rt, tracker, body)
         check = await rt.run_operation(
             tracker, lambda: rt.stacks.check_drift(stack, fallback, corrects_drift), background=True
         )
-    except StackError as error:
+    except (StackError, ApiException) as error:
         logger.warning("drift check of %s/%s failed: %s", tracker.namespace, tracker.name, error)
         conditions = set_condition(
             tracker.status.get("conditions", []), DRIFTED, None, "DriftCheckFailed", str(error), generation
         )
-        await rt.write_status(tracker, {"conditions": conditions})
+        changes: dict[str, Any] = {"conditions": conditions}
+        if isinstance(error, (CredentialsMissing, ProtectionRefused)):  # a refusal to keep data: the Database fails
+            conditions = set_condition(conditions, RECONCILED, False, error.reason, str(error), generation)
+            changes = readiness_status(conditions, readiness(tracker.statefulset), generation)
+        await rt.write_status(tracker, changes)
         events.warning(body, "DriftCheckFailed", str(error))
         return
     conditions = tracker.status.get("conditions", [])

@@ -10,6 +10,7 @@ from database_api.backup import BACKUP_PLURAL
 from database_api.crd import GROUP, PLURAL, VERSION
 from database_api.profiles import load_stacks_config
 from database_operator.admission import admission_errors, defaulted_spec
+from database_operator.admission_safety import safety_errors
 from database_operator.apply import apply_database
 from database_operator.backups import BACKUP_LABEL, observe_on_demand_job, start_backup
 from database_operator.deletion import delete_database
@@ -91,7 +92,9 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
 # Admission. failurePolicy is Fail: while the operator is down, creating or changing a Database is refused
 # ("failed calling webhook") rather than stored without its defaults; deleting still works, and the CRD's own
 # CEL rules keep guarding the business rules. Both handlers are free of side effects, so dry runs are served.
-@kopf.on.mutate(*DATABASE, id="defaults", operations=["CREATE", "UPDATE"], side_effects=False)
+# Persistent: kopf leaves them registered when the operator stops (it removes the others on cleanup), so a
+# restart or rollout never opens a window in which Databases are stored unchecked.
+@kopf.on.mutate(*DATABASE, id="defaults", operations=["CREATE", "UPDATE"], side_effects=False, persistent=True)
 async def defaults(spec: kopf.Spec, meta: kopf.Meta, patch: kopf.Patch, memo: kopf.Memo, **kwargs: Any) -> None:
     if meta.get("deletionTimestamp"):
         return  # being deleted: only finalizers change now
@@ -101,10 +104,14 @@ async def defaults(spec: kopf.Spec, meta: kopf.Meta, patch: kopf.Patch, memo: ko
         patch["spec"] = defaulted
 
 
-@kopf.on.validate(*DATABASE, id="rules", operations=["CREATE", "UPDATE"], side_effects=False)
-async def rules(spec: kopf.Spec, memo: kopf.Memo, **kwargs: Any) -> None:
+@kopf.on.validate(*DATABASE, id="rules", operations=["CREATE", "UPDATE"], side_effects=False, persistent=True)
+async def rules(spec: kopf.Spec, meta: kopf.Meta, memo: kopf.Memo, **kwargs: Any) -> None:
     old: kopf.Body | None = kwargs.get("old")  # the stored object, on UPDATE
-    errors = admission_errors(spec, old.get("spec") if old else None, _runtime(memo).stacks_config)
+    old_spec = old.get("spec") if old else None
+    errors = admission_errors(spec, old_spec, _runtime(memo).stacks_config)
+    if not errors:
+        kube = _runtime(memo).kube
+        errors = await safety_errors(kube, meta.get("namespace") or "default", meta.get("name") or "", spec, old_spec)
     if errors:
         raise kopf.AdmissionError("; ".join(errors), code=422)
 

@@ -162,3 +162,78 @@ class Kube:
         """Whether the cluster serves an API group, e.g. monitoring.coreos.com for ServiceMonitors."""
         groups = await client.ApisApi(self._api).get_api_versions()
         return any(item.name == group for item in groups.groups)
+
+    # -- data safety: ownership, volumes, storage classes -------------------------------------------------
+
+    async def read_metadata(self, api_version: str, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+        """Any namespaced object's metadata (plain JSON), or None when it does not exist (or its kind is not
+        served)."""
+        prefix = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+        found: dict[str, Any] | None = await _unless_missing(
+            self._api.call_api(
+                f"{prefix}/namespaces/{namespace}/{plural}/{name}",
+                "GET",
+                response_types_map={200: "object"},
+                auth_settings=["BearerToken"],
+                _return_http_data_only=True,
+            )
+        )
+        return (found or {}).get("metadata") if found is not None else None
+
+    async def list_database_names(self, namespace: str) -> list[str]:
+        listed = await self._custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
+        return [str(item["metadata"]["name"]) for item in listed.get("items", [])]
+
+    async def read_statefulset(self, namespace: str, name: str) -> dict[str, Any] | None:
+        statefulset = await _unless_missing(client.AppsV1Api(self._api).read_namespaced_stateful_set(name, namespace))
+        plain: dict[str, Any] | None = self._api.sanitize_for_serialization(statefulset) if statefulset else None
+        return plain
+
+    async def orphan_statefulset(self, namespace: str, name: str) -> None:
+        """Delete a StatefulSet but not its pods (propagation Orphan): they keep running until a StatefulSet
+        with the same selector adopts them."""
+        await _unless_missing(
+            client.AppsV1Api(self._api).delete_namespaced_stateful_set(
+                name, namespace, body=client.V1DeleteOptions(propagation_policy="Orphan")
+            )
+        )
+
+    async def list_volume_claims(self, namespace: str, label_selector: str) -> list[dict[str, Any]]:
+        claims = await client.CoreV1Api(self._api).list_namespaced_persistent_volume_claim(
+            namespace, label_selector=label_selector
+        )
+        plain: list[dict[str, Any]] = [self._api.sanitize_for_serialization(claim) for claim in claims.items]
+        return plain
+
+    async def read_volume_claim(self, namespace: str, name: str) -> dict[str, Any] | None:
+        claim = await _unless_missing(
+            client.CoreV1Api(self._api).read_namespaced_persistent_volume_claim(name, namespace)
+        )
+        plain: dict[str, Any] | None = self._api.sanitize_for_serialization(claim) if claim else None
+        return plain
+
+    async def resize_volume_claim(self, namespace: str, name: str, size: str) -> None:
+        await client.CoreV1Api(self._api).patch_namespaced_persistent_volume_claim(
+            name,
+            namespace,
+            {"spec": {"resources": {"requests": {"storage": size}}}},
+            _content_type="application/merge-patch+json",
+        )
+
+    async def delete_volume_claim(self, namespace: str, name: str) -> None:
+        await _unless_missing(client.CoreV1Api(self._api).delete_namespaced_persistent_volume_claim(name, namespace))
+
+    async def storage_class(self, name: str | None) -> dict[str, Any] | None:
+        """A StorageClass by name, or the cluster's default class when name is None; None when there is none."""
+        storage = client.StorageV1Api(self._api)
+        if name is not None:
+            found = await _unless_missing(storage.read_storage_class(name))
+            plain: dict[str, Any] | None = self._api.sanitize_for_serialization(found) if found else None
+            return plain
+        classes = await storage.list_storage_class()
+        for item in classes.items:
+            annotations = item.metadata.annotations or {}
+            if annotations.get("storageclass.kubernetes.io/is-default-class") == "true":
+                default: dict[str, Any] = self._api.sanitize_for_serialization(item)
+                return default
+        return None

@@ -1,6 +1,10 @@
-"""The stack's generated passwords: made once, kept encrypted in its settings file, recovered when it is lost.
+"""The stack's generated passwords: made once per database's data, kept encrypted in its settings file, adopted
+whenever the settings file lacks them.
 
-A lost workspace (new volume, other backend host) must not mean new passwords for an existing database.
+A lost workspace (new volume, other backend host), a re-created stack, or a Database re-created over retained
+volumes must never mean new passwords for data that exists: the servers have the old ones. A password the
+settings file lacks is taken from the live Secret, else from the stack's secret outputs; only when neither has
+it and no data volume exists is a new one made.
 """
 
 import secrets
@@ -9,8 +13,22 @@ from typing import Any
 
 from pulumi import automation as auto
 
-from database_api.names import CONFIG_NAMESPACE, PASSWORD_KEYS
+from database_api.names import CONFIG_NAMESPACE, PASSWORD_KEYS, credentials_secret_name, replication_secret_name
 from database_operator.passphrase import Passphrase
+from database_operator.stack_errors import StackError, classify
+
+SECRET_OF_PASSWORD = {
+    "adminPassword": (credentials_secret_name, "admin-password"),
+    "userPassword": (credentials_secret_name, "password"),
+    "replicationPassword": (replication_secret_name, "password"),
+}
+"""Where each password lives in the cluster: (Secret name of a Database, key)."""
+
+
+class CredentialsMissing(StackError):
+    """The data volumes exist but a password is nowhere: not in the settings, the Secrets or the stack's outputs."""
+
+    reason = "CredentialsMissing"
 
 
 def new_password() -> str:
@@ -24,11 +42,12 @@ def config_key(key: str) -> str:
 
 
 def recover_passwords(stack: auto.Stack) -> dict[str, str]:
-    """The passwords an existing stack's secret outputs hold; none when it has no outputs (yet)."""
+    """The passwords an existing stack's secret outputs hold; none when it has no outputs (yet). A failure to
+    read them is an error, never "no passwords"."""
     try:
         outputs = stack.outputs()
-    except auto.CommandError:
-        return {}
+    except auto.CommandError as error:
+        raise classify(error) from error
     return {key: str(outputs[key].value) for key in PASSWORD_KEYS if key in outputs}
 
 
@@ -39,15 +58,31 @@ class PasswordStore:
         self._passphrase = passphrase
 
     def fill_missing(
-        self, document: dict[str, Any], stack: auto.Stack, new_stack: bool, live_passwords: Mapping[str, str]
+        self,
+        document: dict[str, Any],
+        stack: auto.Stack,
+        new_stack: bool,
+        live_passwords: Mapping[str, str],
+        data_volumes: tuple[str, ...] = (),
     ) -> None:
-        """Give every password the document lacks a value: the stack's own (from its secret outputs, unless this
-        process just created it), else the live Secret's, else a new one. Passwords present are kept."""
+        """Give every password the document lacks a value: the live Secret's, else the stack's own (from its
+        secret outputs, unless this process just created the stack), else a new one, but only while no data
+        volume exists (`data_volumes`): then CredentialsMissing names the Secret. Passwords present are kept."""
         config = document["config"]
         missing = [key for key in PASSWORD_KEYS if config_key(key) not in config]
         if not missing:
             return
-        recovered = {} if new_stack else recover_passwords(stack)
+        recovered = {} if new_stack or all(key in live_passwords for key in missing) else recover_passwords(stack)
+        database = str(config.get(config_key("name")) or stack.name)
         for key in missing:
-            password = recovered.get(key) or live_passwords.get(key) or new_password()
-            config[config_key(key)] = {"secure": self._passphrase.encrypt(document["encryptionsalt"], password)}
+            password = live_passwords.get(key) or recovered.get(key)
+            if password is None and data_volumes:
+                secret_name, secret_key = SECRET_OF_PASSWORD[key]
+                raise CredentialsMissing(
+                    f"Secret {secret_name(database)} (key {secret_key}) is gone and no copy of its password is left, "
+                    f"but the data volumes {', '.join(data_volumes)} exist: new passwords would lock the database "
+                    "out of its own data. Restore the Secret, or delete the volumes to start with empty data"
+                )
+            config[config_key(key)] = {
+                "secure": self._passphrase.encrypt(document["encryptionsalt"], password or new_password())
+            }

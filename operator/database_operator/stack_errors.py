@@ -20,6 +20,8 @@ class StackError(Exception):
     """A stack operation did not succeed."""
 
     transient = False
+    reason = "OperationFailed"
+    """The Reconciled condition's reason when this error stops a Database."""
 
 
 class StackBusy(StackError):

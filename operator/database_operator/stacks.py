@@ -26,6 +26,7 @@ from database_api.profiles import DeletionPolicy
 from database_operator.automation import OperatorStack, OperatorWorkspace, cli_environment, quiet_program_server
 from database_operator.engine_events import resource_step
 from database_operator.file_backend import FileBackend, directory
+from database_operator.guard import protection_refusal
 from database_operator.operation import Operation
 from database_operator.passphrase import Passphrase
 from database_operator.passwords import PasswordStore
@@ -64,8 +65,12 @@ class StackInput:
     restore: Mapping[str, str] | None = None
     """The dump to load on first start: {"claim": backup volume, "file": dump file on it} (config `restore`)."""
     live_passwords: Mapping[str, str] = field(default_factory=dict)
-    """Passwords in the Database's existing credentials Secret (`adminPassword`, `userPassword`), if any: a stack
-    without passwords of its own adopts them, so a database that already runs keeps its credentials."""
+    """Passwords in the Database's live Secrets (`adminPassword`, `userPassword`, `replicationPassword`), if any:
+    a stack without passwords of its own adopts them, so a database that already runs keeps its credentials."""
+    data_volumes: tuple[str, ...] = ()
+    """The Database's existing data volume claims: with data, a missing password is an error, never a new one."""
+    uid: str | None = None
+    """The Database's uid, for the ownerReferences of its objects (None: not created yet, e.g. a preview)."""
 
     @property
     def stack(self) -> str:
@@ -87,6 +92,7 @@ class StackInput:
             "environmentProfile": self.environment_profile,
             "serviceMonitorAvailable": self.service_monitor_available,
             "restore": self.restore,
+            "uid": self.uid,
         }
 
 
@@ -221,10 +227,14 @@ class Stacks:
         }
         if request.restore is not None:
             plain["restore"] = json.dumps(request.restore, sort_keys=True)
+        if request.uid is not None:
+            plain["uid"] = request.uid
 
         def configure(document: dict[str, Any]) -> None:
             document["config"].update({f"{CONFIG_NAMESPACE}:{key}": value for key, value in plain.items()})
-            self._passwords.fill_missing(document, stack, stack.name in self._created, request.live_passwords)
+            self._passwords.fill_missing(
+                document, stack, stack.name in self._created, request.live_passwords, request.data_volumes
+            )
 
         edit_settings(path, self._passphrase, configure)
 
@@ -243,7 +253,7 @@ class Stacks:
             if deadline.expired:
                 message = f"{kind} did not finish within {timeout:.0f}s and was ended"
                 raise StackOperationFailed(message, transient=True) from error
-            raise classify(error) from error
+            raise protection_refusal(error) or classify(error) from error
         except StackError:
             raise
         except Exception as error:  # e.g. an unreadable settings file: reported, retried, never unclassified
@@ -298,13 +308,14 @@ class Stacks:
 
     # -- operations -------------------------------------------------------------------------------------
 
-    def up(self, request: StackInput) -> OperationResult:
-        """Configure the stack with `request` and create or update the Database's objects."""
+    def up(self, request: StackInput, refresh: bool = False) -> OperationResult:
+        """Configure the stack with `request` and create or update the Database's objects. With refresh, live
+        objects are read first: a StatefulSet re-created around its pods (storage growth) is created again."""
         started = time.monotonic()
         events = self._run(
             request.stack,
             "up",
-            lambda stack: stack.up_from_events(refresh=False),
+            lambda stack: stack.up_from_events(refresh=refresh),
             lambda s: self._configure(s, request),
         )
         return _finished("up", started, events.changes, outputs=events.plain_outputs)
@@ -386,7 +397,7 @@ class Stacks:
         result = self._run(
             stack_id,
             "destroy",
-            lambda stack: stack.destroy(remove=True, suppress_progress=True, suppress_outputs=True),
+            lambda stack: stack.destroy_unprotected(),
         )
         shutil.rmtree(self._workspace_dir(stack_id), ignore_errors=True)
         self._selected.pop(stack_id, None)

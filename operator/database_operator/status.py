@@ -31,10 +31,29 @@ class Reconcile(StrEnum):
     OPERATION_FAILED = "OperationFailed"
     """A failure only a spec change can fix."""
     INVALID_SPEC = "InvalidSpec"
+    # Refusals that keep data and credentials (issue 16); each needs someone to act, so the Database is Failed.
+    CREDENTIALS_MISSING = "CredentialsMissing"
+    """A password is nowhere while data volumes exist: no new one is made up (passwords.py)."""
+    DATA_PROTECTION = "DataProtection"
+    """A step would delete or replace a protected object (guard.py)."""
+    FOREIGN_OBJECT = "ForeignObject"
+    """An object of a declared name is not the Database's: not adopted (ownership.py). Checked again later."""
+    STORAGE_REFUSED = "StorageRefused"
+    """A size increase its StorageClass cannot make (storage.py). Checked again later."""
+    STORAGE_WAITING = "StorageWaiting"
+    """A volume cannot grow yet (not bound); retried."""
 
     @property
     def failed(self) -> bool:
-        return self in (Reconcile.RETRIES_EXHAUSTED, Reconcile.OPERATION_FAILED, Reconcile.INVALID_SPEC)
+        return self in (
+            Reconcile.RETRIES_EXHAUSTED,
+            Reconcile.OPERATION_FAILED,
+            Reconcile.INVALID_SPEC,
+            Reconcile.CREDENTIALS_MISSING,
+            Reconcile.DATA_PROTECTION,
+            Reconcile.FOREIGN_OBJECT,
+            Reconcile.STORAGE_REFUSED,
+        )
 
 
 @dataclass(frozen=True)

@@ -25,22 +25,25 @@ from database_api.schedule import parse_duration
 from database_api.spec import ResolvedBackup
 from database_program import engines
 from database_program.context import SKIP_AWAIT, DatabaseContext
+from database_program.protection import backup_volume_options
 from database_program.security import container_security_context, pod_security_context
 
 SCRIPT_DIRECTORY = "/scripts"
 SCRIPT_FILE = "backup.sh"
 
 
-def backup_volume_options(ctx: DatabaseContext) -> pulumi.ResourceOptions:
-    """Dumps outlive the Database when its deletion policy is Retain."""
-    return pulumi.ResourceOptions(retain_on_delete=ctx.spec.deletion_policy is DeletionPolicy.RETAIN)
-
-
 def declare_backup_volume(ctx: DatabaseContext, backup: ResolvedBackup) -> PersistentVolumeClaim:
+    """Dumps outlive the Database when its deletion policy is Retain, and a stack update never deletes them
+    (protection.py)."""
     return PersistentVolumeClaim(
         ctx.backup_name,
-        opts=backup_volume_options(ctx),
-        metadata=ctx.metadata(ctx.backup_name, component="backup", annotations=SKIP_AWAIT),
+        opts=backup_volume_options(),
+        metadata=ctx.metadata(
+            ctx.backup_name,
+            component="backup",
+            annotations=SKIP_AWAIT,
+            outlives_database=ctx.spec.deletion_policy is DeletionPolicy.RETAIN,
+        ),
         spec=PersistentVolumeClaimSpecArgs(
             access_modes=["ReadWriteOnce"],
             storage_class_name=ctx.spec.storage_class,

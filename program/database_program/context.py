@@ -3,9 +3,9 @@
 from dataclasses import dataclass
 
 import pulumi
-from pulumi_kubernetes.meta.v1 import ObjectMetaArgs
+from pulumi_kubernetes.meta.v1 import ObjectMetaArgs, OwnerReferenceArgs
 
-from database_api.names import backup_name, credentials_secret_name
+from database_api.names import backup_name, credentials_secret_name, replication_secret_name
 from database_api.profiles import EngineProfile, EnvironmentProfile
 from database_api.spec import ResolvedSpec
 
@@ -15,6 +15,9 @@ adopts objects left by an interrupted operation, instead of failing on a field-m
 
 SKIP_AWAIT = {"pulumi.com/skipAwait": "true"}
 """`pulumi up` must not block until pods are ready or volumes bound; the operator reports readiness itself."""
+
+
+DATABASE_API_VERSION = "database.example.com/v1"
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,8 @@ class DatabaseContext:
     """Whether the cluster serves monitoring.coreos.com/v1 ServiceMonitors (the operator checks)."""
     restore: RestoreSource | None = None
     """Load this dump on first start (spec.restore, resolved by the operator to a file)."""
+    uid: str | None = None
+    """The Database's uid: objects carry an ownerReference to it (none in a preview of a Database not created yet)."""
 
     @property
     def config_map_name(self) -> str:
@@ -59,7 +64,7 @@ class DatabaseContext:
 
     @property
     def replication_secret_name(self) -> str:
-        return f"{self.name}-replication"
+        return replication_secret_name(self.name)
 
     @property
     def headless_service_name(self) -> str:
@@ -105,13 +110,30 @@ class DatabaseContext:
             "app.kubernetes.io/managed-by": "database-operator",
         }
 
+    def owner_references(self) -> list[OwnerReferenceArgs] | None:
+        """The Database as controller: garbage collection removes the object if the operator ever cannot."""
+        if self.uid is None:
+            return None
+        return [
+            OwnerReferenceArgs(
+                api_version=DATABASE_API_VERSION, kind="Database", name=self.name, uid=self.uid, controller=True
+            )
+        ]
+
     def metadata(
-        self, name: str, component: str = "database", annotations: dict[str, str] | None = None
+        self,
+        name: str,
+        component: str = "database",
+        annotations: dict[str, str] | None = None,
+        outlives_database: bool = False,
     ) -> ObjectMetaArgs:
-        """ObjectMeta for one of this Database's objects, with the recommended labels."""
+        """ObjectMeta for one of this Database's objects, with the recommended labels. An object that
+        `outlives_database` (kept under deletionPolicy Retain) has no ownerReference: the garbage collector
+        would delete it with the Database."""
         return ObjectMetaArgs(
             name=name,
             namespace=self.namespace,
             labels={**self.labels, "app.kubernetes.io/component": component},
             annotations={**OWNED, **(annotations or {})},
+            owner_references=None if outlives_database else self.owner_references(),
         )

@@ -70,6 +70,7 @@ def context_from_config(config: pulumi.Config) -> DatabaseContext:
         ),
         service_monitor_available=config.get_bool("serviceMonitorAvailable") or False,
         restore=RestoreSource(claim=restore["claim"], file=restore["file"]) if restore else None,
+        uid=config.get("uid"),
     )
 
 

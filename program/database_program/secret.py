@@ -6,10 +6,18 @@ from pulumi_kubernetes.core.v1 import Secret
 
 from database_program import engines
 from database_program.context import DatabaseContext
+from database_program.protection import credentials_options, secrets_outlive_database
 
 
 def _secret(ctx: DatabaseContext, name: str, data: dict[str, pulumi.Input[str]]) -> Secret:
-    return Secret(name, metadata=ctx.metadata(name), type="Opaque", string_data=data)
+    """Protected, and kept with the data volumes under deletionPolicy Retain (protection.py)."""
+    return Secret(
+        name,
+        opts=credentials_options(ctx),
+        metadata=ctx.metadata(name, outlives_database=secrets_outlive_database(ctx)),
+        type="Opaque",
+        string_data=data,
+    )
 
 
 def declare_secret(ctx: DatabaseContext) -> Secret:

@@ -32,6 +32,7 @@ from database_program.availability import pod_anti_affinity
 from database_program.configmap import config_checksum
 from database_program.context import SKIP_AWAIT, DatabaseContext
 from database_program.monitoring import exporter_container
+from database_program.protection import statefulset_options
 from database_program.security import container_security_context, pod_security_context
 
 DATA_VOLUME = "data"
@@ -174,6 +175,7 @@ def declare_statefulset(ctx: DatabaseContext) -> StatefulSet:
     clone = clone_container(ctx)
     return StatefulSet(
         ctx.name,
+        opts=statefulset_options(),
         metadata=ctx.metadata(ctx.name, annotations=SKIP_AWAIT),
         spec=StatefulSetSpecArgs(
             replicas=ctx.spec.replicas,

@@ -3,6 +3,7 @@
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import kopf
@@ -44,6 +45,11 @@ class FakeStacks:
     up_results: list[OperationResult | Exception] = field(default_factory=list)
     preview_results: list[OperationResult | Exception] = field(default_factory=list)
     destroy_results: list[OperationResult | Exception] = field(default_factory=list)
+    settings_dir: Path = Path("/nonexistent")
+    """Where the stacks' settings files are (tests that need a deployed spec write one there)."""
+
+    def stack_settings_file(self, stack: str) -> Path:
+        return self.settings_dir / f"Pulumi.{stack}.yaml"
 
     @staticmethod
     def _next(queue: list[OperationResult | Exception], default: OperationResult) -> OperationResult:
@@ -55,8 +61,8 @@ class FakeStacks:
     applied: dict[str, StackInput] = field(default_factory=dict)
     """The configuration each stack's workspace holds: the last one `up` was given."""
 
-    def up(self, request: StackInput) -> OperationResult:
-        self.calls.append(("up", request, False))
+    def up(self, request: StackInput, refresh: bool = False) -> OperationResult:
+        self.calls.append(("up", request, refresh))
         self.applied[request.stack] = request
         return self._next(self.up_results, result("up", create=6))
 
@@ -142,6 +148,51 @@ class FakeKube:
 
     async def serves_api_group(self, group: str) -> bool:
         return False
+
+    objects: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
+    """Other objects by (plural, namespace, name), as plain JSON: StatefulSets, volume claims, Services..."""
+    storage_classes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    default_class: str | None = None
+    actions: list[tuple[str, str, Any]] = field(default_factory=list)
+    """What the operator changed besides status, in order: (verb, object name, detail)."""
+
+    async def read_metadata(self, api_version: str, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+        found = self.objects.get((plural, namespace, name))
+        return found["metadata"] if found else None
+
+    async def list_database_names(self, namespace: str) -> list[str]:
+        return [name for (ns, name) in self.databases if ns == namespace]
+
+    async def read_statefulset(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.objects.get(("statefulsets", namespace, name))
+
+    async def orphan_statefulset(self, namespace: str, name: str) -> None:
+        self.actions.append(("orphan", name, None))
+        self.objects.pop(("statefulsets", namespace, name), None)
+
+    async def list_volume_claims(self, namespace: str, label_selector: str) -> list[dict[str, Any]]:
+        wanted = dict(part.split("=") for part in label_selector.split(","))
+        return [
+            claim
+            for (plural, ns, _), claim in sorted(self.objects.items())
+            if plural == "persistentvolumeclaims"
+            and ns == namespace
+            and wanted.items() <= (claim["metadata"].get("labels") or {}).items()
+        ]
+
+    async def read_volume_claim(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.objects.get(("persistentvolumeclaims", namespace, name))
+
+    async def resize_volume_claim(self, namespace: str, name: str, size: str) -> None:
+        self.actions.append(("resize", name, size))
+        self.objects[("persistentvolumeclaims", namespace, name)]["spec"]["resources"]["requests"]["storage"] = size
+
+    async def delete_volume_claim(self, namespace: str, name: str) -> None:
+        self.actions.append(("delete", name, None))
+        self.objects.pop(("persistentvolumeclaims", namespace, name), None)
+
+    async def storage_class(self, name: str | None) -> dict[str, Any] | None:
+        return self.storage_classes.get(name or self.default_class or "")
 
     async def close(self) -> None:
         pass

@@ -21,10 +21,12 @@ from pytest_mock import MockerFixture
 from database_operator import stacks as stacks_module
 from database_operator.automation import OperatorStack
 from database_operator.engine_events import SECRET_SIGNATURE, StackEvents
+from database_operator.guard import ProtectionRefused
 from database_operator.passphrase import Passphrase, decrypt_with_key
+from database_operator.passwords import CredentialsMissing
 from database_operator.recovery import IN_FLIGHT_MARKER
 from database_operator.settings import OperatorSettings
-from database_operator.stack_errors import StackBusy, StackOperationFailed
+from database_operator.stack_errors import StackBusy, StackError, StackOperationFailed
 from database_operator.stack_names import stack_name
 from database_operator.stacks import StackInput, Stacks
 
@@ -385,6 +387,73 @@ def test_pulumi_processes_get_go_runtime_defaults_unless_the_operator_has_its_ow
     env = workspace.call_args.kwargs["env_vars"]
     assert env["GOGC"] == "400"  # the CLI and the provider collect garbage less often
     assert env["GOMEMLIMIT"] == "1GiB"  # the operator's own setting wins
+
+
+def test_live_secrets_win_over_old_outputs_for_a_stack_that_lost_its_settings(
+    stacks: Stacks, fake_stack: FakeStack, mocker: MockerFixture
+) -> None:
+    """The servers were initialised with what the Secrets hold: a re-created stack takes those, all three."""
+    exists = auto.StackAlreadyExistsError(auto.CommandResult(stdout="", stderr="stack already exists", code=255))
+    mocker.patch.object(OperatorStack, "create", side_effect=exists)
+    fake_stack.stored_outputs = {"adminPassword": auto.OutputValue("old-admin", True)}
+    live = {"adminPassword": "live-admin", "userPassword": "live-user", "replicationPassword": "live-replication"}
+    stacks.up(dataclasses.replace(REQUEST, live_passwords=live, data_volumes=("data-orders-0",)))
+    assert [fake_stack.password(key) for key in live] == list(live.values())
+    assert "outputs" not in fake_stack.calls  # every password was live: nothing to recover
+
+
+def test_no_new_password_is_made_for_data_that_exists(stacks: Stacks, fake_stack: FakeStack) -> None:
+    live = {"adminPassword": "live-admin", "userPassword": "live-user"}  # the replication Secret is gone
+    with pytest.raises(CredentialsMissing) as refused:
+        stacks.up(dataclasses.replace(REQUEST, live_passwords=live, data_volumes=("data-orders-0", "data-orders-1")))
+    assert "Secret orders-replication (key password) is gone" in str(refused.value)
+    assert "data-orders-0, data-orders-1" in str(refused.value)
+    assert refused.value.reason == "CredentialsMissing" and not refused.value.transient
+    assert "up" not in fake_stack.calls
+    assert "database:replicationPassword" not in (yaml.safe_load(fake_stack.settings_file.read_text()) or {}).get(
+        "config", {}
+    )
+
+
+def test_failing_to_read_the_outputs_is_an_error_not_new_passwords(
+    stacks: Stacks, fake_stack: FakeStack, mocker: MockerFixture
+) -> None:
+    exists = auto.StackAlreadyExistsError(auto.CommandResult(stdout="", stderr="stack already exists", code=255))
+    mocker.patch.object(OperatorStack, "create", side_effect=exists)
+    broken = auto.CommandError(auto.CommandResult(stdout="", stderr="error: failed to decrypt", code=255))
+    mocker.patch.object(fake_stack, "outputs", side_effect=broken)
+    with pytest.raises(StackError, match="failed to decrypt"):
+        stacks.up(REQUEST)
+    assert "up" not in fake_stack.calls
+
+
+def test_the_database_uid_reaches_the_program_and_the_plan_id(stacks: Stacks, fake_stack: FakeStack) -> None:
+    stacks.up(dataclasses.replace(REQUEST, uid="u-1"))
+    assert fake_stack.settings()["database:uid"] == "u-1"
+    assert dataclasses.replace(REQUEST, uid="u-1").configuration != REQUEST.configuration
+
+
+def test_destroy_lifts_the_protection_first(stacks: Stacks, fake_stack: FakeStack, mocker: MockerFixture) -> None:
+    destroyed = SimpleNamespace(summary=SimpleNamespace(resource_changes={"delete": 6}))
+    fake_stack.destroy_unprotected = mocker.Mock(return_value=destroyed)  # type: ignore[attr-defined]
+    outcome = stacks.destroy("shop", "orders")
+    fake_stack.destroy_unprotected.assert_called_once_with()  # type: ignore[attr-defined]
+    assert outcome.changes == {"delete": 6}
+
+
+def test_a_step_on_a_protected_object_is_refused_naming_it(stacks: Stacks, fake_stack: FakeStack) -> None:
+    urn = "urn:pulumi:shop.orders::database::kubernetes:core/v1:Secret::orders-credentials"
+    fake_stack.up_error = auto.CommandError(
+        auto.CommandResult(
+            stdout="",
+            stderr=f'error: unable to replace resource "{urn}"\nas it is currently marked for protection.',
+            code=255,
+        )
+    )
+    with pytest.raises(ProtectionRefused) as refused:
+        stacks.up(REQUEST)
+    assert str(refused.value).startswith("refused: the change would delete or replace Secret orders-credentials")
+    assert refused.value.reason == "DataProtection" and not refused.value.transient
 
 
 class HangingStack(FakeStack):

@@ -16,6 +16,7 @@ from database_program.program import declare_database
 ADMIN_PASSWORD = "Adm1n-pa55word-for-tests"
 USER_PASSWORD = "Us3r-pa55word-for-tests"
 REPLICATION_PASSWORD = "R3pl-pa55word-for-tests"
+DATABASE_UID = "5b0c5a52-6d7e-4b8a-9a43-2f4c1d0e9f11"
 # How the Pulumi wire protocol marks a secret value.
 _SECRET_SIGNATURE = "4dabf18193072939515e22adb298388d"
 
@@ -93,7 +94,7 @@ MakeContext = Callable[..., DatabaseContext]
 
 @pytest.fixture
 def make_context(stacks_config: StacksConfig) -> MakeContext:
-    """make_context(spec_dict, name=..., namespace=..., service_monitor_available=..., restore=...) -> context."""
+    """make_context(spec_dict, name=..., namespace=..., service_monitor_available=..., restore=..., uid=...)."""
 
     def _make(
         spec: dict[str, Any],
@@ -101,6 +102,7 @@ def make_context(stacks_config: StacksConfig) -> MakeContext:
         namespace: str = "shop",
         service_monitor_available: bool = False,
         restore: RestoreSource | None = None,
+        uid: str | None = DATABASE_UID,
     ) -> DatabaseContext:
         resolved = resolve_spec(spec, stacks_config)
         return DatabaseContext(
@@ -114,6 +116,7 @@ def make_context(stacks_config: StacksConfig) -> MakeContext:
             ),
             service_monitor_available=service_monitor_available,
             restore=restore,
+            uid=uid,
         )
 
     return _make

@@ -2,8 +2,7 @@
 
 import pytest
 
-from database_program.backup import backup_volume_options
-from tests.program.conftest import MakeContext, RenderSpec
+from tests.program.conftest import RenderSpec
 
 
 def backup_spec(engine: str, **backup: object) -> dict[str, object]:
@@ -49,14 +48,6 @@ def test_backup_pods_are_not_selected_by_the_database_service(render: RenderSpec
     selector = rendered.get("Service", "orders")["spec"]["selector"]
     labels = rendered.get("CronJob", "orders-backup")["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"]
     assert not selector.items() <= labels.items()
-
-
-@pytest.mark.parametrize(("environment", "kept"), [("development", False), ("production", True)])
-def test_backup_volume_survives_deletion_only_under_retain(
-    make_context: MakeContext, environment: str, kept: bool
-) -> None:
-    spec = {**backup_spec("mysql"), "environment": environment, "replicas": 2}
-    assert backup_volume_options(make_context(spec)).retain_on_delete is kept
 
 
 def test_the_backup_volume_size_comes_from_the_spec_when_given(render: RenderSpec) -> None:
