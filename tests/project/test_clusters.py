@@ -11,13 +11,27 @@ import pytest
 from benchmark.__main__ import CLUSTER_ENV as BENCHMARK_CLUSTER
 from tests.e2e.cluster import REPO, private_cluster_variables
 
-# Settings of toolchain/cluster.sh that clusters may share.
-SHARED = {"DBOP_CACHE", "DBOP_KWOK_NODES", "DBOP_CLUSTER_TIMEOUT"}
+# Settings of toolchain/cluster.sh that clusters may share: modes and limits, and what lives only inside a real
+# node's own network namespace (its ports, bridge, pod network, DNS address) or names its node in its own cluster.
+SHARED = {
+    "DBOP_CACHE",
+    "DBOP_KWOK_NODES",
+    "DBOP_CLUSTER_TIMEOUT",
+    "DBOP_NODE",
+    "DBOP_KUBELET_PORT",
+    "DBOP_NODE_BRIDGE",
+    "DBOP_NODE_DNS_IP",
+    "DBOP_NODE_POD_CIDR",
+    "DBOP_NODE_NAME",
+}
+# Defaults derived from the cluster's directory (toolchain/node/node.sh hashes it into NODE_ID) are the tests' own
+# once the directory is; an empty default is derived the same way.
+DERIVED = ("DBOP_CLUSTER_DIR", "$STATE", "$NODE_ID", "$NODE_DIR", "$NODE_RUN")
 
 
 def cluster_defaults() -> dict[str, str]:
-    """Every DBOP_* setting toolchain/cluster.sh (and the common.sh it sources) has a default for, as written."""
-    text = "".join((REPO / "toolchain" / name).read_text() for name in ("common.sh", "cluster.sh"))
+    """Every DBOP_* setting toolchain/cluster.sh (and the common.sh and node.sh it sources) has a default for."""
+    text = "".join((REPO / "toolchain" / name).read_text() for name in ("common.sh", "cluster.sh", "node/node.sh"))
     return dict(re.findall(r"\$\{(DBOP_[A-Z0-9_]+):-([^}]*)\}", text))
 
 
@@ -36,11 +50,10 @@ def no_cluster_settings(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_the_tests_cluster_sets_every_per_cluster_setting() -> None:
     tests = private_cluster_variables()
-    # A default derived from the cluster's directory is the tests' own once the directory is.
     missing = {
         name: default
         for name, default in cluster_defaults().items()
-        if name not in tests and name not in SHARED and "DBOP_CLUSTER_DIR" not in default and "$STATE" not in default
+        if name not in tests and name not in SHARED and default and not any(part in default for part in DERIVED)
     }
     assert missing == {}, "tests/e2e/test-cluster.env must set these, or the tests' cluster shares them with the demo"
 
