@@ -8,9 +8,11 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from database_api.spec import DriftPolicy, SpecError
 from database_operator import events
 from database_operator.apply import stack_input, with_live_passwords
+from database_operator.guard import ProtectionRefused
+from database_operator.passwords import CredentialsMissing
 from database_operator.runtime import DatabaseTracker, Runtime
 from database_operator.stack_errors import StackError
-from database_operator.status import DRIFTED, change_counts, condition_is, operation_summary, set_condition
+from database_operator.status import DRIFTED, RECONCILED, change_counts, condition_is, operation_summary, set_condition
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +44,11 @@ async def check_drift(rt: Runtime, tracker: DatabaseTracker, body: kopf.Body) ->
     except (StackError, SpecError, ApiException) as error:
         logger.warning("drift check of %s/%s failed: %s", tracker.namespace, tracker.name, error)
         events.warning(body, "DriftCheckFailed", str(error))
+        if isinstance(error, (CredentialsMissing, ProtectionRefused)):  # a refusal to keep data: say so in status
+            conditions = set_condition(
+                tracker.status.get("conditions", []), RECONCILED, False, error.reason, str(error), generation
+            )
+            await rt.write_status(tracker, {"conditions": conditions})
         return
     conditions = set_condition(
         tracker.status.get("conditions", []), DRIFTED, False, "DriftCorrected", f"corrected: {found}", generation

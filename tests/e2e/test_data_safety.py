@@ -193,6 +193,32 @@ def test_lost_state_then_drift_correction_keeps_every_secret_byte_identical(
     assert secrets_of(kubectl, "keep", namespace) == before
 
 
+def test_a_lost_secret_with_lost_state_is_refused_never_replaced_by_a_new_password(
+    kubectl: Kubectl, namespace: str, operator: OperatorProcess, state_dir: Path
+) -> None:
+    kubectl.apply(database("lost", namespace))
+    wait_ready(kubectl, "lost", namespace)
+    wait_for("the data volume claim", lambda: kubectl.get("pvc", "data-lost-0", namespace))
+    credentials = kubectl.get("secret", "lost-credentials", namespace)["data"]
+
+    operator.stop()
+    for state in ("backend", "workspaces"):
+        shutil.rmtree(state_dir / state, ignore_errors=True)
+    kubectl.run("delete", "secret", "lost-replication", "-n", namespace)
+    operator.start()
+    kubectl.run("delete", "service", "lost-ro", "-n", namespace, "--wait=true")  # forces a drift correction
+
+    def refused() -> dict[str, Any] | None:
+        conditions = (kubectl.get("database", "lost", namespace) or {}).get("status", {}).get("conditions", [])
+        return next((c for c in conditions if c["type"] == "Reconciled" and c["reason"] == "CredentialsMissing"), None)
+
+    reconciled = wait_for("the CredentialsMissing condition", refused, timeout=120)
+    assert reconciled["message"].startswith("Secret lost-replication (key password) is gone")
+    assert "data-lost-0" in reconciled["message"]
+    assert kubectl.get("secret", "lost-replication", namespace) is None  # no new password was made up
+    assert kubectl.get("secret", "lost-credentials", namespace)["data"] == credentials
+
+
 def test_retain_keeps_the_credentials_and_a_recreated_database_reuses_them(kubectl: Kubectl, namespace: str) -> None:
     kubectl.apply(database("kept", namespace, deletionPolicy="Retain"))
     wait_ready(kubectl, "kept", namespace)

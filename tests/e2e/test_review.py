@@ -72,12 +72,12 @@ def test_preview_of_unchanged_scaled_and_version_changed_databases(
     assert "spec.template.spec.containers[0].image" in change["fields"]
     assert not report["dataLoss"]
 
-    # Turning backups off deletes the backup volume with every dump on it (deletionPolicy Delete).
-    unprotected = preview(operator, database("shop", namespace))
-    assert unprotected.returncode == CHANGES, unprotected.stderr
-    assert "-  delete   PersistentVolumeClaim/shop-backup" in unprotected.stdout
-    assert "!! DATA LOSS: the volume and every file on it are deleted" in unprotected.stdout
-    assert "-  delete   CronJob/shop-backup" in unprotected.stdout
+    # Turning backups off keeps the backup volume with every dump on it (issue 16): only the stack lets go of it.
+    backups_off = preview(operator, database("shop", namespace))
+    assert backups_off.returncode == CHANGES, backups_off.stderr
+    assert "-  delete   PersistentVolumeClaim/shop-backup (left in the cluster: retainOnDelete)" in backups_off.stdout
+    assert "DATA LOSS" not in backups_off.stdout
+    assert "-  delete   CronJob/shop-backup" in backups_off.stdout
 
     shrunk = preview(operator, database("shop", namespace, storage={"size": "512Mi"}, backup=backup))
     assert shrunk.returncode == ERROR

@@ -16,6 +16,7 @@ from database_operator.apply import apply_database
 from database_operator.deletion import delete_database
 from database_operator.drift import check_drift
 from database_operator.guard import ProtectionRefused
+from database_operator.passwords import CredentialsMissing
 from database_operator.runtime import Runtime
 from tests.operator.conftest import Events, FakeKube, FakeStacks, MakeDatabase, result
 
@@ -275,3 +276,17 @@ def test_admission_judges_backup_growth_against_the_volume_and_only_while_backup
     on = {**SPEC, "backup": {"enabled": True, "storageSize": "10Gi"}}
     [error] = asyncio.run(safety_errors(kube, "shop", "orders", on, off))  # type: ignore[arg-type]
     assert error.startswith("spec.backup.storageSize: cannot grow from 5Gi to 10Gi: StorageClass fixed")
+
+
+def test_a_drift_correction_that_would_need_new_passwords_for_existing_data_is_refused_in_status(
+    runtime: Runtime, stacks: FakeStacks, kube: FakeKube, events: Events, database: MakeDatabase
+) -> None:
+    body = database()
+    asyncio.run(apply_database(runtime, body, retry=0))
+    tracker = runtime.trackers[("shop", "orders")]
+    stacks.preview_results.append(CredentialsMissing("Secret orders-replication (key password) is gone"))
+    asyncio.run(check_drift(runtime, tracker, body))
+    condition = kube.condition("Reconciled")
+    assert (condition["status"], condition["reason"]) == ("False", "CredentialsMissing")
+    assert "orders-replication" in condition["message"]
+    assert stacks.kinds() == ["up", "preview"]  # nothing corrected
