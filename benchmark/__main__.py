@@ -40,6 +40,8 @@ CLUSTER_ENV = {
     "DBOP_CONTROLLER_MANAGER_PORT": "21257",
     "DBOP_SCHEDULER_PORT": "21259",
     "DBOP_KWOK_NODE_PORT": "11250",
+    # kwok's fake nodes only: 50 Databases measure the operator, not containers starting on 2 cores
+    "DBOP_NODE": "kwok",
 }
 
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Build the Go toolchain (Pulumi CLI + Python language host, pulumi-kubernetes provider,
-# etcd, kube-apiserver/-controller-manager/-scheduler, kubectl, kwok) from the Go module
+# etcd, kube-apiserver/-controller-manager/-scheduler, kubectl, kwok, and for the real node
+# kubelet, kube-proxy and CoreDNS) from the Go module
 # proxy, with the versions pinned in toolchain/versions.env, into
 #   ${DBOP_CACHE:-$HOME/.cache/dbop}/toolchain/<key>/bin
 # where <key> hashes versions.env + toolchain/go/**. Idempotent: when everything is
@@ -161,7 +162,7 @@ update_mods() {
         upstream_replaces "go.etcd.io/etcd/server/v3@v$ETCD_VERSION" map_etcd | sed 's/^/replace /'
     } | write_mod etcd
     {
-        for c in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+        for c in kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy; do
             echo "tool k8s.io/kubernetes/cmd/$c"
         done
         echo
@@ -171,6 +172,11 @@ update_mods() {
         echo
         upstream_replaces "k8s.io/kubernetes@v$KUBERNETES_VERSION" map_k8s | sed 's/^/replace /'
     } | write_mod kubernetes
+    {
+        echo "require github.com/coredns/coredns v$COREDNS_VERSION"
+        echo
+        upstream_replaces "github.com/coredns/coredns@v$COREDNS_VERSION" map_none | sed 's/^/replace /'
+    } | write_mod coredns
     {
         echo "tool sigs.k8s.io/kwok/cmd/kwok"
         echo
@@ -191,6 +197,7 @@ check_mods() {
     chk kubernetes "k8s.io/kubernetes v$KUBERNETES_VERSION"
     chk kubernetes "k8s.io/api => k8s.io/api $K8S_STAGING_VERSION"
     chk kwok "sigs.k8s.io/kwok v$KWOK_VERSION"
+    chk coredns "github.com/coredns/coredns v$COREDNS_VERSION"
     [[ $bad == 0 ]] || die "wrapper go.mod files do not match versions.env: run toolchain/build.sh --update-mods"
 }
 
@@ -286,6 +293,13 @@ build_kube-apiserver() { build_k8s kube-apiserver; }
 build_kube-controller-manager() { build_k8s kube-controller-manager; }
 build_kube-scheduler() { build_k8s kube-scheduler; }
 build_kubectl() { build_k8s kubectl; }
+build_kubelet() { build_k8s kubelet; }
+build_kube-proxy() { build_k8s kube-proxy; }
+
+build_coredns() {
+    # our main.go (go/coredns) links only the plugins the node's Corefile uses
+    gobuild coredns coredns . -ldflags "-s -w"
+}
 
 build_kwok() {
     gobuild kwok kwok sigs.k8s.io/kwok/cmd/kwok -ldflags "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION"
@@ -316,7 +330,7 @@ lane() { local t; for t in "$@"; do build_one "$t" || return 1; done; }
 # Two lanes on 2 cores: each `go build` is itself parallel, but the lanes overlap
 # downloads, link steps and the single-threaded parts. The Kubernetes binaries share
 # most packages, so they build one after another in the same lane.
-LANE_A=(kube-apiserver kube-controller-manager kube-scheduler kubectl etcd kwok pulumi-language-python)
+LANE_A=(kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy etcd kwok coredns pulumi-language-python)
 LANE_B=(pulumi-resource-kubernetes pulumi)
 log "building into $BIN (key $DBOP_TOOLCHAIN_KEY; logs in $LOGS)"
 T0=$SECONDS

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# A local Kubernetes control plane on 127.0.0.1 for tests: etcd, kube-apiserver (TLS, RBAC),
-# kube-controller-manager, kube-scheduler and kwok faking the Nodes and the Pods' lifecycle
-# (no kubelet, no containers: pods become Running+Ready as soon as they are scheduled).
+# A local Kubernetes cluster for tests and the demo: a control plane on 127.0.0.1 (etcd, kube-apiserver with
+# TLS and RBAC, kube-controller-manager, kube-scheduler), kwok faking nodes `kwok-node-*` and their pods'
+# lifecycle (pods there become Running+Ready as soon as they are scheduled, nothing runs), and by default
+# one real node (toolchain/node/node.sh: containerd + runc, kubelet, kube-proxy, CoreDNS and a volume
+# provisioner in a network namespace of its own) where pods really run.
+# Pods land on the real node unless their namespace is annotated
+# scheduler.alpha.kubernetes.io/node-selector: type=kwok (PodNodeSelector admission).
 #
 # Usage: toolchain/cluster.sh start       start (no-op if already running); waits until ready
 #        toolchain/cluster.sh stop        stop every component, verify none is left
@@ -15,7 +19,9 @@
 # Ports (all on 127.0.0.1), overridable by env:
 #   DBOP_ETCD_PORT=23790 DBOP_ETCD_PEER_PORT=23800 DBOP_APISERVER_PORT=26443
 #   DBOP_CONTROLLER_MANAGER_PORT=20257 DBOP_SCHEDULER_PORT=20259 DBOP_KWOK_NODE_PORT=10250
-# Other knobs: DBOP_KWOK_NODES=3 (number of fake nodes), DBOP_CLUSTER_TIMEOUT=120 (seconds).
+# Other knobs: DBOP_KWOK_NODES=3 (number of fake nodes), DBOP_CLUSTER_TIMEOUT=120 (seconds),
+#   DBOP_NODE=real|kwok (kwok: no real node, e.g. for the benchmark); the real node's own settings
+#   (DBOP_NODE_*, DBOP_CGROUP_ROOT, DBOP_CONTAINERD_*, DBOP_KUBELET_*) are described in toolchain/node/node.sh.
 set -euo pipefail
 
 # shellcheck source=toolchain/common.sh
@@ -36,12 +42,21 @@ SCHEDULER_PORT="${DBOP_SCHEDULER_PORT:-20259}"
 KWOK_NODE_PORT="${DBOP_KWOK_NODE_PORT:-10250}"   # kwok's fake kubelet API
 NODES="${DBOP_KWOK_NODES:-3}"
 TIMEOUT="${DBOP_CLUSTER_TIMEOUT:-120}"
-SERVICE_CIDR="10.96.0.0/16"   # never routed: there is no kube-proxy, no CNI
+SERVICE_CIDR="10.96.0.0/16"   # routed only on the real node (kube-proxy)
 POD_CIDR="10.244.0.0/16"      # fake pod IPs handed out by kwok
-COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
+NODE_MODE="${DBOP_NODE:-real}"
+CONTROL_PLANE=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
 
 log() { printf '[cluster] %s\n' "$*" >&2; }
 die() { printf '[cluster] ERROR: %s\n' "$*" >&2; exit 1; }
+
+# shellcheck source=toolchain/node/node.sh
+. "$DBOP_TOOLCHAIN_DIR/node/node.sh"
+case "$NODE_MODE" in
+    real) COMPONENTS=("${CONTROL_PLANE[@]}" "${NODE_COMPONENTS[@]}"); DEFAULT_NODE_SELECTOR="type=real" ;;
+    kwok) COMPONENTS=("${CONTROL_PLANE[@]}"); DEFAULT_NODE_SELECTOR="" ;;
+    *) die "DBOP_NODE must be 'real' or 'kwok', not '$NODE_MODE'" ;;
+esac
 
 # need CMD [DEBIAN-PACKAGE]: make sure CMD exists (installs the package with apt-get as root)
 need() {
@@ -109,64 +124,76 @@ leftovers() {
 }
 
 # ------------------------------------------------------------------------------ PKI etc.
-gen_pki() {
-    mkdir -p "$PKI"
-    [[ -f "$PKI/.done" ]] && return 0
-    log "generating certificates in $PKI"
-    local o=(-sha256 -days 3650)
+# issue_cert NAME SUBJECT [SAN]: key + certificate signed by our CA in $PKI, unless they exist
+# (a server certificate if SAN is given, else a client certificate); CA=front-proxy-ca picks the other CA
+issue_cert() {
+    local name="$1" subj="$2" san="${3:-}" ca="${CA:-ca}"
+    [[ -f "$PKI/$name.crt" ]] && return 0
     (
         cd "$PKI"
         umask 077
-        openssl genrsa -out ca.key 2048 2>/dev/null
-        openssl req -x509 -new -key ca.key -subj "/CN=dbop-local-ca" "${o[@]}" -out ca.crt
-        # [CA=ca] cert NAME SUBJECT [SAN]: key + cert signed by CA (server cert if SAN given)
-        cert() {
-            local name="$1" subj="$2" san="${3:-}"
-            local ext="$name.ext"
-            openssl genrsa -out "$name.key" 2048 2>/dev/null
-            openssl req -new -key "$name.key" -subj "$subj" -out "$name.csr"
-            {
-                echo "basicConstraints=critical,CA:FALSE"
-                echo "keyUsage=critical,digitalSignature,keyEncipherment"
-                if [[ -n "$san" ]]; then
-                    echo "extendedKeyUsage=serverAuth"
-                    echo "subjectAltName=$san"
-                else
-                    echo "extendedKeyUsage=clientAuth"
-                fi
-            } >"$ext"
-            openssl x509 -req -in "$name.csr" -CA "${CA:-ca}.crt" -CAkey "${CA:-ca}.key" -CAcreateserial \
-                "${o[@]}" -extfile "$ext" -out "$name.crt" 2>/dev/null
-            rm -f "$name.csr" "$ext"
-        }
-        cert apiserver "/CN=kube-apiserver" \
-            "IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
-        cert admin "/O=system:masters/CN=kubernetes-admin"
-        cert controller-manager "/CN=system:kube-controller-manager"
-        cert scheduler "/CN=system:kube-scheduler"
-        cert kwok "/O=system:masters/CN=kwok-controller"
-        # request-header (front proxy) CA + client cert, for the extension-apiserver-authentication
-        # ConfigMap the controller-manager and scheduler read (no aggregated API servers run).
-        openssl genrsa -out front-proxy-ca.key 2048 2>/dev/null
-        openssl req -x509 -new -key front-proxy-ca.key -subj "/CN=dbop-front-proxy-ca" "${o[@]}" -out front-proxy-ca.crt
-        CA=front-proxy-ca cert front-proxy-client "/CN=front-proxy-client"
-        # service-account token signing key pair
-        openssl genrsa -out sa.key 2048 2>/dev/null
-        openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
-        touch .done
+        openssl genrsa -out "$name.key" 2048 2>/dev/null
+        openssl req -new -key "$name.key" -subj "$subj" -out "$name.csr"
+        {
+            echo "basicConstraints=critical,CA:FALSE"
+            echo "keyUsage=critical,digitalSignature,keyEncipherment"
+            if [[ -n "$san" ]]; then
+                echo "extendedKeyUsage=serverAuth"
+                echo "subjectAltName=$san"
+            else
+                echo "extendedKeyUsage=clientAuth"
+            fi
+        } >"$name.ext"
+        openssl x509 -req -in "$name.csr" -CA "$ca.crt" -CAkey "$ca.key" -CAcreateserial \
+            -sha256 -days 3650 -extfile "$name.ext" -out "$name.crt.tmp" 2>/dev/null
+        mv -f "$name.crt.tmp" "$name.crt"
+        rm -f "$name.csr" "$name.ext"
     )
 }
 
-# kubeconfig FILE CERT-NAME
+gen_pki() {
+    mkdir -p "$PKI"
+    if [[ ! -f "$PKI/.done" ]]; then
+        log "generating certificates in $PKI"
+        local o=(-sha256 -days 3650)
+        (
+            cd "$PKI"
+            umask 077
+            openssl genrsa -out ca.key 2048 2>/dev/null
+            openssl req -x509 -new -key ca.key -subj "/CN=dbop-local-ca" "${o[@]}" -out ca.crt
+            # request-header (front proxy) CA, for the extension-apiserver-authentication ConfigMap the
+            # controller-manager and scheduler read (no aggregated API servers run).
+            openssl genrsa -out front-proxy-ca.key 2048 2>/dev/null
+            openssl req -x509 -new -key front-proxy-ca.key -subj "/CN=dbop-front-proxy-ca" "${o[@]}" -out front-proxy-ca.crt
+            # service-account token signing key pair
+            openssl genrsa -out sa.key 2048 2>/dev/null
+            openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
+            touch .done
+        )
+    fi
+    issue_cert apiserver "/CN=kube-apiserver" \
+        "IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+    issue_cert admin "/O=system:masters/CN=kubernetes-admin"
+    issue_cert controller-manager "/CN=system:kube-controller-manager"
+    issue_cert scheduler "/CN=system:kube-scheduler"
+    issue_cert kwok "/O=system:masters/CN=kwok-controller"
+    # the API server's identity towards kubelets (logs, exec, port-forward)
+    issue_cert apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client"
+    CA=front-proxy-ca issue_cert front-proxy-client "/CN=front-proxy-client"
+}
+
+# write_kubeconfig FILE CERT-NAME [SERVER]: SERVER (default https://127.0.0.1:APISERVER_PORT) is checked
+# against the API server's certificate as "kubernetes", so the real node may reach it at another address.
 write_kubeconfig() {
-    local file="$1" name="$2"
+    local file="$1" name="$2" server="${3:-https://127.0.0.1:$APISERVER_PORT}"
     cat >"$file.tmp" <<EOF
 apiVersion: v1
 kind: Config
 clusters:
 - name: dbop-local
   cluster:
-    server: https://127.0.0.1:$APISERVER_PORT
+    server: $server
+    tls-server-name: kubernetes
     certificate-authority-data: $(base64 -w0 <"$PKI/ca.crt")
 users:
 - name: $name
@@ -189,6 +216,16 @@ write_configs() {
     write_kubeconfig "$STATE/controller-manager.kubeconfig" controller-manager
     write_kubeconfig "$STATE/scheduler.kubeconfig" scheduler
     write_kubeconfig "$STATE/kwok.kubeconfig" kwok
+    # Pods go to the real node unless their namespace asks for kwok's (the e2e tests' namespaces do).
+    cat >"$STATE/admission.yaml" <<EOF
+apiVersion: apiserver.config.k8s.io/v1
+kind: AdmissionConfiguration
+plugins:
+- name: PodNodeSelector
+  configuration:
+    podNodeSelectorPluginConfig:
+      clusterDefaultNodeSelector: "$DEFAULT_NODE_SELECTOR"
+EOF
     # No storage provisioner exists: PVCs of StatefulSets stay Pending. Disable the volume
     # plugins of the scheduler so that pods using such PVCs still get scheduled.
     cat >"$STATE/scheduler-config.yaml" <<EOF
@@ -278,10 +315,17 @@ EOF
     done | kubectl_ apply -f - >/dev/null
 }
 
-# Default StorageClass with WaitForFirstConsumer binding and a provisioner that does not
-# exist: PVCs (e.g. of StatefulSets) stay Pending, which is what a PVC waiting for its first
-# consumer looks like, so pulumi-kubernetes' PVC await accepts it as ready.
+# Default StorageClass with WaitForFirstConsumer binding, served by the real node's provisioner
+# (toolchain/node/provisioner.py) once a pod using the PVC is on that node. PVCs of pods on kwok nodes
+# (or with DBOP_NODE=kwok) stay Pending, which is what a PVC waiting for its first consumer looks
+# like, so pulumi-kubernetes' PVC await accepts it as ready.
 create_storageclass() {
+    local provisioner
+    # a StorageClass's provisioner cannot change: replace one made by an older cluster.sh
+    provisioner="$(kubectl_ get storageclass standard -o jsonpath='{.provisioner}' 2>/dev/null || true)"
+    if [[ -n "$provisioner" && "$provisioner" != "$PROVISIONER_NAME" ]]; then
+        kubectl_ delete storageclass standard >/dev/null
+    fi
     kubectl_ apply -f - >/dev/null <<EOF
 apiVersion: storage.k8s.io/v1
 kind: StorageClass
@@ -289,9 +333,10 @@ metadata:
   name: standard
   annotations:
     storageclass.kubernetes.io/is-default-class: "true"
-provisioner: dbop.invalid/no-provisioner
+provisioner: $PROVISIONER_NAME
 volumeBindingMode: WaitForFirstConsumer
 reclaimPolicy: Delete
+allowVolumeExpansion: true
 EOF
 }
 
@@ -304,7 +349,7 @@ all_running() {
 
 cmd_start() {
     local c t0=$SECONDS
-    for c in "${COMPONENTS[@]}"; do [[ -x "$BIN/$c" ]] || die "$BIN/$c missing: run toolchain/build.sh"; done
+    for c in "${CONTROL_PLANE[@]}"; do [[ -x "$BIN/$c" ]] || die "$BIN/$c missing: run toolchain/build.sh"; done
     need openssl; need curl; need flock util-linux; need setsid util-linux
     mkdir -p "$STATE" "$PIDS" "$LOGS"
     exec 8>"$STATE/.lock"
@@ -314,7 +359,8 @@ cmd_start() {
         return 0
     fi
     # half-up from an earlier run (crash, kill): restart everything cleanly
-    for c in "${COMPONENTS[@]}"; do
+    node_stop
+    for c in "${CONTROL_PLANE[@]}"; do
         if running "$c"; then log "restarting: stopping $c"; fi
         stop_component "$c" # also drops stale pid files
     done
@@ -341,6 +387,11 @@ cmd_start() {
         --requestheader-extra-headers-prefix=X-Remote-Extra- \
         --proxy-client-cert-file="$PKI/front-proxy-client.crt" --proxy-client-key-file="$PKI/front-proxy-client.key" \
         --authorization-mode=Node,RBAC \
+        --enable-admission-plugins=PodNodeSelector --admission-control-config-file="$STATE/admission.yaml" \
+        --kubelet-client-certificate="$PKI/apiserver-kubelet-client.crt" \
+        --kubelet-client-key="$PKI/apiserver-kubelet-client.key" \
+        --kubelet-certificate-authority="$PKI/ca.crt" \
+        --kubelet-preferred-address-types=InternalIP,Hostname \
         --service-account-issuer=https://kubernetes.default.svc.cluster.local \
         --service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
         --service-cluster-ip-range="$SERVICE_CIDR" \
@@ -385,6 +436,7 @@ cmd_start() {
     wait_for "the default StorageClass" create_storageclass || die "could not create the StorageClass"
     wait_for "the default ServiceAccount" default_sa_exists || die "no default ServiceAccount (is kube-controller-manager running?)"
     wait_for "$NODES Ready nodes" nodes_ready || die "kwok nodes did not become Ready (is kwok running?)"
+    if [[ "$NODE_MODE" == real ]]; then node_start; fi
     log "ready in $((SECONDS - t0))s: $("$BIN/kubectl" version --kubeconfig "$KUBECONFIG_ADMIN" -o json 2>/dev/null | sed -n 's/.*"gitVersion": "\(v[^"]*\)".*/\1/p' | tail -1) at https://127.0.0.1:$APISERVER_PORT (kubeconfig: $KUBECONFIG_ADMIN)"
 }
 
@@ -393,8 +445,9 @@ cmd_stop() {
     mkdir -p "$STATE" "$PIDS"
     exec 8>"$STATE/.lock"
     flock 8
-    for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do
-        c="${COMPONENTS[$i]}"
+    node_stop
+    for ((i = ${#CONTROL_PLANE[@]} - 1; i >= 0; i--)); do
+        c="${CONTROL_PLANE[$i]}"
         if running "$c"; then log "stopping $c"; fi
         stop_component "$c"
     done
@@ -407,6 +460,8 @@ cmd_stop() {
         left="$(leftovers | tr '\n' ' ')"
         [[ -z "$left" ]] || die "processes still running: $left"
     fi
+    left="$(node_leftovers)"
+    [[ -z "$left" ]] || die "the real node left behind: $left"
     log "stopped"
 }
 
@@ -424,6 +479,7 @@ cmd_status() {
     else
         printf '%-24s not ready\n' "/readyz"; ok=1
     fi
+    if [[ "$NODE_MODE" == real ]]; then node_status; fi
     echo "kubeconfig: $KUBECONFIG_ADMIN"
     return $ok
 }

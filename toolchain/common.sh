@@ -40,4 +40,7 @@ DBOP_TOOLCHAIN_TOOLS=(
     kube-scheduler
     kubectl
     kwok
+    kubelet
+    kube-proxy
+    coredns
 )

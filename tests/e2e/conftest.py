@@ -89,9 +89,16 @@ def operator(cluster_env: dict[str, str], kubectl: Kubectl, state_dir: Path) -> 
 
 @pytest.fixture
 def namespace(kubectl: Kubectl, operator: OperatorProcess) -> Iterator[str]:
-    """A namespace of its own per test; Databases left in it are deleted (through the operator) afterwards."""
+    """A namespace of its own per test; Databases left in it are deleted (through the operator) afterwards.
+    Its pods go to kwok's fake nodes (Ready at once, Jobs complete in a second), never to the real node."""
     name = f"e2e-{uuid.uuid4().hex[:8]}"
-    kubectl.run("create", "namespace", name)
+    kubectl.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": name, "annotations": {"scheduler.alpha.kubernetes.io/node-selector": "type=kwok"}},
+        }
+    )
     yield name
     kubectl.run("delete", "databases", "--all", "-n", name, "--wait=true", "--timeout=120s", check=False)
     kubectl.run("delete", "namespace", name, "--wait=false", check=False)

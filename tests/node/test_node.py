@@ -1,0 +1,178 @@
+"""Smoke tests of the local cluster's real node: real containers from the locally built images, logs, exec, volumes,
+Services with cluster DNS, port-forward, and the database images' servers answering a query."""
+
+import re
+import subprocess
+import urllib.request
+
+from tests.e2e.cluster import Kubectl, wait_for
+from tests.node.pods import SLEEPER, claim, exec_in, pod, server, start, with_claim
+
+
+def test_a_pod_runs_on_the_real_node_with_logs_and_exec(
+    node_kubectl: Kubectl, node_namespace: str, images: dict[str, str]
+) -> None:
+    start(node_kubectl, node_namespace, pod("tools", images["localhost/debian-tools"], SLEEPER))
+
+    placed = node_kubectl.get("pod", "tools", node_namespace)
+    assert placed is not None
+    node = node_kubectl.get("node", placed["spec"]["nodeName"], "")
+    assert node is not None and node["metadata"]["labels"]["type"] == "real"
+    logs = node_kubectl.run("logs", "-n", node_namespace, "tools").stdout
+    assert "started-on-the-real-node" in logs
+    assert exec_in(node_kubectl, node_namespace, "tools", "cat", "/etc/debian_version").startswith("12")
+
+
+def test_a_claim_binds_and_its_data_survives_the_pod_and_grows(
+    node_kubectl: Kubectl, node_namespace: str, images: dict[str, str]
+) -> None:
+    node_kubectl.apply(claim("data", "1Gi"), "-n", node_namespace)
+    start(
+        node_kubectl,
+        node_namespace,
+        with_claim(pod("writer", images["localhost/debian-tools"], SLEEPER), "data", "/data"),
+    )
+    exec_in(node_kubectl, node_namespace, "writer", "sh", "-c", "echo kept-across-pods > /data/proof")
+    bound = node_kubectl.get("pvc", "data", node_namespace)
+    assert bound is not None and bound["status"]["phase"] == "Bound"
+
+    node_kubectl.run("delete", "pod", "writer", "-n", node_namespace, "--wait=true", "--timeout=60s")
+    start(
+        node_kubectl,
+        node_namespace,
+        with_claim(pod("reader", images["localhost/debian-tools"], SLEEPER), "data", "/data"),
+    )
+    assert exec_in(node_kubectl, node_namespace, "reader", "cat", "/data/proof") == "kept-across-pods\n"
+
+    node_kubectl.run(
+        "patch", "pvc", "data", "-n", node_namespace, "-p", '{"spec":{"resources":{"requests":{"storage":"2Gi"}}}}'
+    )
+
+    def capacity() -> str | None:
+        grown = node_kubectl.get("pvc", "data", node_namespace) or {}
+        shown = grown.get("status", {}).get("capacity", {}).get("storage")
+        return shown if shown == "2Gi" else None
+
+    wait_for("the claim to show its new size", capacity, timeout=60)
+    assert exec_in(node_kubectl, node_namespace, "reader", "cat", "/data/proof") == "kept-across-pods\n"
+
+
+WEB = ["sh", "-c", 'while true; do printf "HTTP/1.0 200 OK\\r\\n\\r\\nhello from web\\n" | nc -l -p 8080 -N; done']
+
+
+def test_a_service_name_resolves_and_its_cluster_ip_carries_traffic(
+    node_kubectl: Kubectl, node_namespace: str, images: dict[str, str]
+) -> None:
+    tools = images["localhost/debian-tools"]
+    start(node_kubectl, node_namespace, pod("web", tools, WEB, container={"ports": [{"containerPort": 8080}]}))
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "web"},
+        "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]},
+    }
+    node_kubectl.apply(service, "-n", node_namespace)
+    created = node_kubectl.get("service", "web", node_namespace)
+    assert created is not None
+    cluster_ip = created["spec"]["clusterIP"]
+    start(node_kubectl, node_namespace, pod("client", tools, SLEEPER))
+
+    name = f"web.{node_namespace}.svc.cluster.local"
+    resolved = exec_in(node_kubectl, node_namespace, "client", "getent", "hosts", name).split()
+    assert resolved[0] == cluster_ip
+
+    def answer() -> str | None:
+        result = node_kubectl.run(
+            "exec", "-n", node_namespace, "client", "--", "curl", "-sS", "-m", "5", "http://web/", check=False
+        )
+        return result.stdout if result.returncode == 0 else None
+
+    assert wait_for("the Service to answer through its ClusterIP", answer, timeout=60) == "hello from web\n"
+
+    # the API server through the kubernetes Service, with the pod's ServiceAccount CA
+    ca = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"
+    api = exec_in(
+        node_kubectl,
+        node_namespace,
+        "client",
+        "curl",
+        "-sS",
+        "-m",
+        "5",
+        "--cacert",
+        ca,
+        "https://kubernetes.default.svc/readyz",
+    )
+    assert api == "ok"
+
+
+def test_nothing_beyond_the_machine_is_reachable_from_a_pod(
+    node_kubectl: Kubectl, node_namespace: str, images: dict[str, str]
+) -> None:
+    start(node_kubectl, node_namespace, pod("client", images["localhost/debian-tools"], SLEEPER))
+    # no route out of the pod (and none out of the node's namespace behind it)
+    route = node_kubectl.run(
+        "exec", "-n", node_namespace, "client", "--", "ip", "route", "get", "192.0.2.1", check=False
+    )
+    assert route.returncode != 0 and "unreachable" in route.stderr.lower(), route.stdout + route.stderr
+    curl = ["curl", "-sS", "-m", "3", "http://192.0.2.1/"]
+    assert node_kubectl.run("exec", "-n", node_namespace, "client", "--", *curl, check=False).returncode != 0
+    # names outside the cluster do not resolve either (CoreDNS forwards nothing)
+    assert (
+        node_kubectl.run(
+            "exec", "-n", node_namespace, "client", "--", "getent", "hosts", "example.com", check=False
+        ).returncode
+        != 0
+    )
+
+
+def test_port_forward_from_the_host_reaches_a_pod(
+    node_kubectl: Kubectl, node_namespace: str, images: dict[str, str]
+) -> None:
+    start(node_kubectl, node_namespace, pod("web", images["localhost/debian-tools"], WEB))
+    forward = subprocess.Popen(
+        ["kubectl", "port-forward", "-n", node_namespace, "pod/web", ":8080"],
+        env=node_kubectl.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert forward.stdout is not None
+        first = forward.stdout.readline()
+        port = re.search(r"127\.0\.0\.1:(\d+)", first)
+        assert port, f"kubectl port-forward said: {first!r}"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port.group(1)}/", timeout=10) as response:
+            assert response.read() == b"hello from web\n"
+    finally:
+        forward.terminate()
+        forward.wait(timeout=10)
+
+
+def test_the_postgresql_image_serves_a_query(
+    node_kubectl: Kubectl, node_namespace: str, images: dict[str, str]
+) -> None:
+    script = (
+        "initdb -D /var/lib/postgresql/data/db -U postgres --auth=trust >/dev/null"
+        " && exec postgres -D /var/lib/postgresql/data/db -c listen_addresses=127.0.0.1 -c unix_socket_directories=/tmp"
+    )
+    probe = ["pg_isready", "-h", "127.0.0.1"]
+    server_pod = server("postgresql", images["localhost/postgresql"], script, "/var/lib/postgresql/data", probe)
+    start(node_kubectl, node_namespace, server_pod)
+    answer = exec_in(
+        node_kubectl, node_namespace, "postgresql", "psql", "-h", "127.0.0.1", "-U", "postgres", "-tAc", "select 40 + 2"
+    )
+    assert answer.strip() == "42"
+
+
+def test_the_mariadb_image_serves_a_query(node_kubectl: Kubectl, node_namespace: str, images: dict[str, str]) -> None:
+    options = "--datadir=/var/lib/mysql --socket=/tmp/mysqld.sock --pid-file=/tmp/mysqld.pid --bind-address=127.0.0.1"
+    script = f"mariadb-install-db {options} >/dev/null && exec mariadbd {options}"
+    probe = ["mariadb-admin", "--socket=/tmp/mysqld.sock", "ping"]
+    server_pod = server("mariadb", images["localhost/mariadb"], script, "/var/lib/mysql", probe)
+    start(node_kubectl, node_namespace, server_pod)
+    # the image runs as the OS user mysql, which mariadb-install-db made a MariaDB user (unix_socket authentication)
+    answer = exec_in(
+        node_kubectl, node_namespace, "mariadb", "mariadb", "--socket=/tmp/mysqld.sock", "-N", "-e", "select 40 + 2"
+    )
+    assert answer.strip() == "42"
