@@ -7,6 +7,7 @@ so changing a number in `stacks-config/` changes what gets deployed without any 
 import os
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -170,15 +171,43 @@ def default_stacks_config_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "stacks-config"
 
 
-def load_stacks_config(directory: Path | None = None) -> StacksConfig:
-    """Read and validate `stacks-config/`; a missing engine or environment is an error, not a silent default."""
-    root = directory or default_stacks_config_dir()
-    engines = yaml.safe_load((root / "engines.yaml").read_text())
-    environments = {
-        environment.value: yaml.safe_load((root / "environments" / f"{environment.value}.yaml").read_text())
-        for environment in Environment
+OVERLAY_FILE = "overlay.yaml"
+"""A directory holding this file is an overlay of another stacks-config directory: `base` names it (relative to
+the overlay), `engines` and `environments` hold only the values that differ, merged key by key over the base."""
+
+
+def _merged(base: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in change.items():
+        both_mappings = isinstance(value, dict) and isinstance(base.get(key), dict)
+        merged[key] = _merged(base[key], value) if both_mappings else value
+    return merged
+
+
+def _read_stacks_config(root: Path) -> dict[str, Any]:
+    overlay_file = root / OVERLAY_FILE
+    if overlay_file.exists():
+        overlay = yaml.safe_load(overlay_file.read_text())
+        unknown = set(overlay) - {"base", "engines", "environments"}
+        if unknown or "base" not in overlay:
+            allowed = "needs `base`, may have `engines` and `environments`"
+            raise ValueError(f"{overlay_file}: {allowed} (got {', '.join(sorted(overlay))})")
+        base = _read_stacks_config(root / overlay.pop("base"))
+        return _merged(base, overlay)
+    return {
+        "engines": yaml.safe_load((root / "engines.yaml").read_text()),
+        "environments": {
+            environment.value: yaml.safe_load((root / "environments" / f"{environment.value}.yaml").read_text())
+            for environment in Environment
+        },
     }
-    config = StacksConfig.model_validate({"engines": engines, "environments": environments})
+
+
+def load_stacks_config(directory: Path | None = None) -> StacksConfig:
+    """Read and validate `stacks-config/` (or an overlay of it); a missing engine or environment is an error, not a
+    silent default."""
+    root = directory or default_stacks_config_dir()
+    config = StacksConfig.model_validate(_read_stacks_config(root))
     missing = set(Engine) - set(config.engines)
     if missing:
         raise ValueError(f"{root / 'engines.yaml'}: no entry for {', '.join(sorted(missing))}")
