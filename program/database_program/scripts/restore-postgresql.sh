@@ -14,7 +14,7 @@ contents=$(pg_restore --list "$RESTORE_FILE")
 pg_restore --exit-on-error --single-transaction --no-owner --no-privileges --role="$APP_USER" \
   --username="$ADMIN_USER" --dbname="$DATABASE" "$RESTORE_FILE"
 # Table of contents lines: "<id>; <oid> <oid> TABLE <schema> <name> <owner>" (TABLE DATA lines are the rows).
-expected=$(printf '%s\n' "$contents" | awk '$4 == "TABLE" && $5 != "DATA"' | wc -l | tr -d ' ')
+expected=$(printf '%s\n' "$contents" | grep -E '^[0-9]+; [0-9]+ [0-9]+ TABLE ' | grep -vc ' TABLE DATA ' || true)
 loaded=$(psql --no-psqlrc --tuples-only --no-align --set=ON_ERROR_STOP=1 --username="$ADMIN_USER" \
   --dbname="$DATABASE" --command="SELECT count(*) FROM pg_tables
     WHERE schemaname NOT IN ('pg_catalog', 'information_schema')")

@@ -1,0 +1,250 @@
+"""Databases that really run, on the real node (toolchain/cluster.sh's kubelet and containerd, images built from
+Debian packages under `localhost/`): the operator's own StatefulSet, bootstrap, probes and Services.
+
+For PostgreSQL and MariaDB: apply -> Ready with the real readiness probe; a client pod connects through the
+`<name>` Service with the Secret's application user, creates a table, inserts and reads rows; the primary pod
+deleted comes back Ready with the rows; a restore from a corrupt dump never becomes Ready, says why, and stays
+not Ready after its init container ran again.
+
+These tests need the real node (the default of toolchain/cluster.sh; not `DBOP_NODE=kwok`). They run with their
+own operator process, which serves the `real-*` namespaces with the local images (stacks-config-local plus
+MariaDB's images), so they never meet the kwok-only e2e operator."""
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.e2e.cluster import REPO, Kubectl, OperatorProcess, wait_for
+from tests.e2e.conftest import _free_port
+from tests.e2e.databases import wait_ready
+
+VERSIONS = {"postgresql": "15", "mariadb": "10.11"}
+CLIENT_IMAGE = "localhost/debian-tools:12"
+READY_TIMEOUT = 240
+LOCAL_MARIADB = {
+    "image": "localhost/mariadb",
+    "exporter": {"image": "localhost/prometheus-mysqld-exporter:0.14.0"},
+}
+
+
+@pytest.fixture(scope="module")
+def real_node(kubectl: Kubectl) -> None:
+    nodes = kubectl.run("get", "nodes", "-l", "type=real", "-o", "name", check=False).stdout.split()
+    if not nodes:
+        pytest.fail("no real node in this cluster (toolchain/cluster.sh starts one unless DBOP_NODE=kwok)")
+
+
+@pytest.fixture(scope="module")
+def real_operator(
+    cluster_env: dict[str, str], kubectl: Kubectl, real_node: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    """The operator with the local images: stacks-config-local, and MariaDB's local images over it."""
+    state_dir = tmp_path_factory.mktemp("real-operator")
+    stacks_config = state_dir / "stacks-config"
+    stacks_config.mkdir()
+    overlay = {"base": str(REPO / "stacks-config-local"), "engines": {"mariadb": LOCAL_MARIADB}}
+    (stacks_config / "overlay.yaml").write_text(yaml.safe_dump(overlay))
+    env = {
+        **cluster_env,
+        "DATABASE_STACKS_CONFIG": str(stacks_config),
+        "DBOP_STATE_DIR": str(state_dir),
+        "PULUMI_HOME": str(state_dir / "pulumi-home"),
+        "PULUMI_CONFIG_PASSPHRASE": "e2e-passphrase",
+        "DBOP_MAX_OPERATIONS": "2",
+        "DBOP_DRIFT_INTERVAL": "300",
+        "DBOP_WEBHOOK_PORT": str(_free_port()),
+        "DBOP_NAMESPACES": "real-*",
+    }
+    env.pop("PULUMI_BACKEND_URL", None)
+    process = OperatorProcess(env=env, log_path=state_dir / "operator.log", port=_free_port())
+    process.start()
+    yield process
+    process.stop()
+    print(f"real operator log: {process.log_path}")
+
+
+@pytest.fixture
+def namespace(kubectl: Kubectl, real_operator: OperatorProcess) -> Iterator[str]:
+    """A namespace of the real operator's; its pods go to the real node (the cluster's default node selector)."""
+    name = f"real-{uuid.uuid4().hex[:8]}"
+    kubectl.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    yield name
+    kubectl.run("delete", "databases", "--all", "-n", name, "--wait=true", "--timeout=120s", check=False)
+    kubectl.run("delete", "namespace", name, "--wait=false", check=False)
+
+
+def database(name: str, namespace: str, engine: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "database.example.com/v1",
+        "kind": "Database",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"type": engine, "version": VERSIONS[engine], "storage": {"size": "1Gi"}, **spec},
+    }
+
+
+def client_pod(kubectl: Kubectl, namespace: str, database_name: str) -> str:
+    """A pod with the engine clients and the application user's password from the Database's Secret."""
+    name = f"client-{database_name}"
+    secret = f"{database_name}-credentials"
+    password = {"valueFrom": {"secretKeyRef": {"name": secret, "key": "password"}}}
+    kubectl.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {
+                "terminationGracePeriodSeconds": 1,
+                "containers": [
+                    {
+                        "name": "client",
+                        "image": CLIENT_IMAGE,
+                        "imagePullPolicy": "Never",
+                        "command": ["sleep", "infinity"],
+                        "env": [{"name": "PGPASSWORD", **password}, {"name": "MYSQL_PWD", **password}],
+                    }
+                ],
+            },
+        }
+    )
+    kubectl.run("wait", "-n", namespace, "--for=condition=Ready", f"pod/{name}", "--timeout=110s")
+    return name
+
+
+def query(kubectl: Kubectl, namespace: str, client: str, engine: str, database_name: str, sql: str) -> str:
+    """SQL as the application user through the `<name>` Service; rows as tab-separated lines."""
+    if engine == "postgresql":
+        command = ["psql", "-h", database_name, "-U", "app", "-d", database_name.replace("-", "_"), "-X", "-A", "-t"]
+        command += ["-F", "\t", "-v", "ON_ERROR_STOP=1", "-c", sql]
+    else:
+        command = ["mariadb", "-h", database_name, "-u", "app", "-N", "-B", database_name.replace("-", "_"), "-e", sql]
+    return kubectl.run("exec", "-n", namespace, client, "--", *command).stdout
+
+
+def describe(kubectl: Kubectl, namespace: str, pod: str) -> str:
+    return kubectl.run("describe", "pod", pod, "-n", namespace, check=False).stdout[-3000:]
+
+
+@pytest.mark.parametrize("engine", ["postgresql", "mariadb"])
+def test_a_database_runs_serves_its_application_and_survives_losing_its_pod(
+    kubectl: Kubectl, namespace: str, engine: str
+) -> None:
+    kubectl.apply(database("shop", namespace, engine))
+    try:
+        wait_ready(kubectl, "shop", namespace, timeout=READY_TIMEOUT)
+    except AssertionError as error:
+        raise AssertionError(f"{error}\n{describe(kubectl, namespace, 'shop-0')}") from None
+    client = client_pod(kubectl, namespace, "shop")
+
+    query(kubectl, namespace, client, engine, "shop", "CREATE TABLE notes (id int PRIMARY KEY, note text)")
+    query(kubectl, namespace, client, engine, "shop", "INSERT INTO notes VALUES (1, 'one'), (2, 'two')")
+    assert query(kubectl, namespace, client, engine, "shop", "SELECT id, note FROM notes ORDER BY id") == (
+        "1\tone\n2\ttwo\n"
+    )
+
+    uid = kubectl.get("pod", "shop-0", namespace)["metadata"]["uid"]  # type: ignore[index]
+    kubectl.run("delete", "pod", "shop-0", "-n", namespace, "--wait=true", "--timeout=110s")
+    wait_for("a new primary pod", lambda: (kubectl.get("pod", "shop-0", namespace) or {}).get("metadata", {})
+             .get("uid") not in (None, uid), timeout=60)  # fmt: skip
+    kubectl.run("wait", "-n", namespace, "--for=condition=Ready", "pod/shop-0", "--timeout=110s")
+    wait_ready(kubectl, "shop", namespace, timeout=READY_TIMEOUT)
+    rows = wait_for(
+        "the rows through the Service again",
+        lambda: _rows_or_none(kubectl, namespace, client, engine),
+        timeout=60,
+    )
+    assert rows == "1\tone\n2\ttwo\n"
+
+
+def _rows_or_none(kubectl: Kubectl, namespace: str, client: str, engine: str) -> str | None:
+    try:
+        return query(kubectl, namespace, client, engine, "shop", "SELECT id, note FROM notes ORDER BY id")
+    except AssertionError:  # the Service may not route to the new pod for a moment
+        return None
+
+
+def _file_on_volume(kubectl: Kubectl, namespace: str, claim: str, script: str) -> str:
+    """Run `script` in a pod that mounts the claim at /backups (the backup volume is ReadWriteOnce: one user at a
+    time)."""
+    name = f"volume-{uuid.uuid4().hex[:6]}"
+    kubectl.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {
+                "restartPolicy": "Never",
+                "securityContext": {"runAsUser": 999, "runAsGroup": 999},
+                "containers": [
+                    {
+                        "name": "main",
+                        "image": CLIENT_IMAGE,
+                        "imagePullPolicy": "Never",
+                        "command": ["sh", "-c", script],
+                        "volumeMounts": [{"name": "backups", "mountPath": "/backups"}],
+                    }
+                ],
+                "volumes": [{"name": "backups", "persistentVolumeClaim": {"claimName": claim}}],
+            },
+        }
+    )
+    wait_for(
+        f"pod {name} to finish",
+        lambda: (kubectl.get("pod", name, namespace) or {}).get("status", {}).get("phase") == "Succeeded",
+        timeout=110,
+    )
+    output = kubectl.run("logs", "-n", namespace, name).stdout
+    kubectl.run("delete", "pod", name, "-n", namespace, "--wait=true")
+    return output
+
+
+@pytest.mark.parametrize("engine", ["postgresql", "mariadb"])
+def test_a_restore_from_a_corrupt_dump_never_becomes_ready(kubectl: Kubectl, namespace: str, engine: str) -> None:
+    kubectl.apply(database("source", namespace, engine, backup={"enabled": True}))
+    wait_ready(kubectl, "source", namespace, timeout=READY_TIMEOUT)
+    kubectl.apply(
+        {
+            "apiVersion": "database.example.com/v1",
+            "kind": "DatabaseBackup",
+            "metadata": {"name": "nightly", "namespace": namespace},
+            "spec": {"database": "source"},
+        }
+    )
+    backup = wait_for(
+        "the DatabaseBackup to succeed",
+        lambda: _phase(kubectl.get("databasebackup", "nightly", namespace), "Succeeded"),
+        timeout=180,
+    )
+    artifact = Path(backup["status"]["artifact"]).name
+    # Keep the first half only: what a backup volume holds after a disk fault.
+    _file_on_volume(kubectl, namespace, "source-backup",
+                    f'size=$(wc -c < /backups/{artifact}); truncate -s $((size / 2)) /backups/{artifact}')  # fmt: skip
+    kubectl.apply(database("broken", namespace, engine, restore={"backup": "nightly"}))
+
+    def bootstrap_failed_twice() -> dict[str, Any] | None:
+        pod = kubectl.get("pod", "broken-0", namespace)
+        statuses = ((pod or {}).get("status") or {}).get("initContainerStatuses") or []
+        bootstrap = next((status for status in statuses if status["name"] == "bootstrap"), None)
+        if bootstrap is None or bootstrap.get("restartCount", 0) < 1:
+            return None
+        return bootstrap
+
+    bootstrap = wait_for("the bootstrap to fail and run again", bootstrap_failed_twice, timeout=READY_TIMEOUT)
+    terminated = bootstrap.get("lastState", {}).get("terminated") or bootstrap["state"].get("terminated") or {}
+    assert "bootstrap failed while restoring" in terminated.get("message", ""), describe(kubectl, namespace, "broken-0")
+    db = kubectl.get("database", "broken", namespace) or {}
+    assert (db.get("status") or {}).get("phase") != "Ready"
+    pod = kubectl.get("pod", "broken-0", namespace) or {}
+    ready = [c for c in pod["status"].get("conditions", []) if c["type"] == "Ready"]
+    assert ready and ready[0]["status"] == "False"
+    assert not any(status.get("ready") for status in pod["status"].get("containerStatuses", []))
+
+
+def _phase(backup: dict[str, Any] | None, phase: str) -> dict[str, Any] | None:
+    status = (backup or {}).get("status") or {}
+    if status.get("phase") == "Failed":
+        raise AssertionError(f"the backup failed: {status}")
+    return backup if status.get("phase") == phase else None
