@@ -3,7 +3,8 @@ Debian packages under `localhost/`): the operator's own StatefulSet, bootstrap, 
 
 For PostgreSQL and MariaDB: apply -> Ready with the real readiness probe; a client pod connects through the
 `<name>` Service with the Secret's application user, creates a table, inserts and reads rows; the primary pod
-deleted comes back Ready with the rows; a restore from a corrupt dump never becomes Ready, says why, and stays
+deleted comes back Ready with the rows; an on-demand backup reports the size the script wrote and restores into a
+new Database with the rows; a restore from a corrupt dump never becomes Ready, says why in its status, and stays
 not Ready after its init container ran again.
 
 These tests need the real node (the default of toolchain/cluster.sh; not `DBOP_NODE=kwok`). They run with their
@@ -12,7 +13,6 @@ MariaDB's images), so they never meet the kwok-only e2e operator."""
 
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -166,9 +166,8 @@ def _rows_or_none(kubectl: Kubectl, namespace: str, client: str, engine: str) ->
         return None
 
 
-def _file_on_volume(kubectl: Kubectl, namespace: str, claim: str, script: str) -> str:
-    """Run `script` in a pod that mounts the claim at /backups (the backup volume is ReadWriteOnce: one user at a
-    time)."""
+def _on_backup_volume(kubectl: Kubectl, namespace: str, claim: str, script: str) -> str:
+    """Run `script` in a pod that mounts the backup volume at /backups (where the artifact paths point); its output."""
     name = f"volume-{uuid.uuid4().hex[:6]}"
     kubectl.apply(
         {
@@ -202,9 +201,12 @@ def _file_on_volume(kubectl: Kubectl, namespace: str, claim: str, script: str) -
 
 
 @pytest.mark.parametrize("engine", ["postgresql", "mariadb"])
-def test_a_restore_from_a_corrupt_dump_never_becomes_ready(kubectl: Kubectl, namespace: str, engine: str) -> None:
+def test_a_backup_restores_and_a_corrupt_one_never_becomes_ready(kubectl: Kubectl, namespace: str, engine: str) -> None:
     kubectl.apply(database("source", namespace, engine, backup={"enabled": True}))
     wait_ready(kubectl, "source", namespace, timeout=READY_TIMEOUT)
+    source_client = client_pod(kubectl, namespace, "source")
+    query(kubectl, namespace, source_client, engine, "source", "CREATE TABLE notes (id int PRIMARY KEY, note text)")
+    query(kubectl, namespace, source_client, engine, "source", "INSERT INTO notes VALUES (1, 'backed up')")
     kubectl.apply(
         {
             "apiVersion": "database.example.com/v1",
@@ -218,29 +220,43 @@ def test_a_restore_from_a_corrupt_dump_never_becomes_ready(kubectl: Kubectl, nam
         lambda: _phase(kubectl.get("databasebackup", "nightly", namespace), "Succeeded"),
         timeout=180,
     )
-    artifact = Path(backup["status"]["artifact"]).name
-    # Keep the first half only: what a backup volume holds after a disk fault.
-    _file_on_volume(kubectl, namespace, "source-backup",
-                    f'size=$(wc -c < /backups/{artifact}); truncate -s $((size / 2)) /backups/{artifact}')  # fmt: skip
+    artifact = backup["status"]["artifact"]
+    listed = _on_backup_volume(kubectl, namespace, "source-backup", f"wc -c < {artifact}")
+    assert int(listed.strip()) == backup["status"]["sizeBytes"]  # what the script really wrote
+
+    kubectl.apply(database("copy", namespace, engine, restore={"backup": "nightly"}))
+    copy = wait_ready(kubectl, "copy", namespace, timeout=READY_TIMEOUT)
+    assert copy["status"]["restoredFrom"]
+    copy_client = client_pod(kubectl, namespace, "copy")
+    assert query(kubectl, namespace, copy_client, engine, "copy", "SELECT id, note FROM notes") == "1\tbacked up\n"
+
+    # Keep the first half only: what a backup volume may hold after a disk fault.
+    _on_backup_volume(kubectl, namespace, "source-backup", f"truncate -s $(($(wc -c < {artifact}) / 2)) {artifact}")
     kubectl.apply(database("broken", namespace, engine, restore={"backup": "nightly"}))
 
-    def bootstrap_failed_twice() -> dict[str, Any] | None:
+    def failed_and_ran_again() -> dict[str, Any] | None:
         pod = kubectl.get("pod", "broken-0", namespace)
         statuses = ((pod or {}).get("status") or {}).get("initContainerStatuses") or []
         bootstrap = next((status for status in statuses if status["name"] == "bootstrap"), None)
-        if bootstrap is None or bootstrap.get("restartCount", 0) < 1:
-            return None
-        return bootstrap
+        return pod if bootstrap is not None and bootstrap.get("restartCount", 0) >= 1 else None
 
-    bootstrap = wait_for("the bootstrap to fail and run again", bootstrap_failed_twice, timeout=READY_TIMEOUT)
-    terminated = bootstrap.get("lastState", {}).get("terminated") or bootstrap["state"].get("terminated") or {}
-    assert "bootstrap failed while restoring" in terminated.get("message", ""), describe(kubectl, namespace, "broken-0")
-    db = kubectl.get("database", "broken", namespace) or {}
-    assert (db.get("status") or {}).get("phase") != "Ready"
-    pod = kubectl.get("pod", "broken-0", namespace) or {}
-    ready = [c for c in pod["status"].get("conditions", []) if c["type"] == "Ready"]
-    assert ready and ready[0]["status"] == "False"
+    pod = wait_for("the bootstrap to fail and run again", failed_and_ran_again, timeout=READY_TIMEOUT)
     assert not any(status.get("ready") for status in pod["status"].get("containerStatuses", []))
+    assert all(not status.get("started") for status in pod["status"].get("containerStatuses", [])), (
+        "the server must never start on a directory the bootstrap did not complete"
+    )
+    broken = wait_for(
+        "the status to say why",
+        lambda: _with_bootstrap_failure(kubectl.get("database", "broken", namespace)),
+        timeout=60,
+    )
+    assert broken["status"].get("phase") != "Ready"
+    assert broken["status"]["instances"][0]["bootstrapFailure"].startswith("bootstrap failed while restoring")
+
+
+def _with_bootstrap_failure(db: dict[str, Any] | None) -> dict[str, Any] | None:
+    instances = ((db or {}).get("status") or {}).get("instances") or []
+    return db if instances and instances[0].get("bootstrapFailure") else None
 
 
 def _phase(backup: dict[str, Any] | None, phase: str) -> dict[str, Any] | None:
