@@ -3,7 +3,8 @@ Debian packages under `localhost/`): the operator's own StatefulSet, bootstrap, 
 
 For PostgreSQL and MariaDB: apply -> Ready with the real readiness probe; a client pod connects through the
 `<name>` Service with the Secret's application user, creates a table, inserts and reads rows; the primary pod
-deleted comes back Ready with the rows; an on-demand backup reports the size the script wrote and restores into a
+deleted comes back Ready with the rows; a replica has the primary's rows through `<name>-ro`, which refuses
+writes; an on-demand backup reports the size the script wrote and restores into a
 new Database with the rows; a restore from a corrupt dump never becomes Ready, says why in its status, and stays
 not Ready after its init container ran again.
 
@@ -114,13 +115,14 @@ def client_pod(kubectl: Kubectl, namespace: str, database_name: str) -> str:
     return name
 
 
-def query(kubectl: Kubectl, namespace: str, client: str, engine: str, database_name: str, sql: str) -> str:
-    """SQL as the application user through the `<name>` Service; rows as tab-separated lines."""
+def query(kubectl: Kubectl, namespace: str, client: str, engine: str, service: str, sql: str) -> str:
+    """SQL as the application user through `service` (`<name>` or `<name>-ro`); rows as tab-separated lines."""
+    database_name = service.removesuffix("-ro").replace("-", "_")
     if engine == "postgresql":
-        command = ["psql", "-h", database_name, "-U", "app", "-d", database_name.replace("-", "_"), "-X", "-A", "-t"]
-        command += ["-F", "\t", "-v", "ON_ERROR_STOP=1", "-c", sql]
+        command = ["psql", "-h", service, "-U", "app", "-d", database_name, "-X", "-A", "-t", "-F", "\t"]
+        command += ["-v", "ON_ERROR_STOP=1", "-c", sql]
     else:
-        command = ["mariadb", "-h", database_name, "-u", "app", "-N", "-B", database_name.replace("-", "_"), "-e", sql]
+        command = ["mariadb", "-h", service, "-u", "app", "-N", "-B", database_name, "-e", sql]
     return kubectl.run("exec", "-n", namespace, client, "--", *command).stdout
 
 
@@ -164,6 +166,29 @@ def _rows_or_none(kubectl: Kubectl, namespace: str, client: str, engine: str) ->
         return query(kubectl, namespace, client, engine, "shop", "SELECT id, note FROM notes ORDER BY id")
     except AssertionError:  # the Service may not route to the new pod for a moment
         return None
+
+
+@pytest.mark.parametrize("engine", ["postgresql", "mariadb"])
+def test_replicas_follow_the_primary_and_refuse_writes(kubectl: Kubectl, namespace: str, engine: str) -> None:
+    kubectl.apply(database("shop", namespace, engine, replicas=2))
+    try:
+        wait_ready(kubectl, "shop", namespace, timeout=READY_TIMEOUT)
+    except AssertionError as error:
+        raise AssertionError(f"{error}\n{describe(kubectl, namespace, 'shop-1')}") from None
+    client = client_pod(kubectl, namespace, "shop")
+    query(kubectl, namespace, client, engine, "shop", "CREATE TABLE notes (id int PRIMARY KEY, note text)")
+    query(kubectl, namespace, client, engine, "shop", "INSERT INTO notes VALUES (1, 'on the primary')")
+
+    def on_the_replica() -> str | None:
+        try:
+            rows = query(kubectl, namespace, client, engine, "shop-ro", "SELECT id, note FROM notes")
+        except AssertionError:  # the table may not have arrived yet
+            return None
+        return rows or None
+
+    assert wait_for("the row through shop-ro", on_the_replica, timeout=60) == "1\ton the primary\n"
+    with pytest.raises(AssertionError, match="read-only"):
+        query(kubectl, namespace, client, engine, "shop-ro", "INSERT INTO notes VALUES (2, 'not on a replica')")
 
 
 def _on_backup_volume(kubectl: Kubectl, namespace: str, claim: str, script: str) -> str:
