@@ -155,7 +155,7 @@ def pod_scripts(ctx: DatabaseContext) -> dict[str, str]:
     """Scripts the pods run from POD_SCRIPTS_DIRECTORY: the bootstrap (and the restore it runs), readiness, and
     the start (MariaDB/MySQL)."""
     family = script_family(ctx)
-    names = [f"bootstrap-{family}.sh", f"ready-{family}.sh"]
+    names = ["bootstrap-lib.sh", f"bootstrap-{family}.sh", f"ready-{family}.sh"]
     if ctx.restore is not None:
         names.append(f"restore-{family}.sh")
     if mysql_family(ctx):

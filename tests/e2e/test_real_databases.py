@@ -20,8 +20,10 @@ import pytest
 import yaml
 
 from tests.e2e.cluster import REPO, Kubectl, OperatorProcess, wait_for
-from tests.e2e.conftest import _free_port
+from tests.e2e.conftest import running_operator
 from tests.e2e.databases import wait_ready
+from tests.node.pods import pod as pod_manifest
+from tests.node.pods import with_claim
 
 VERSIONS = {"postgresql": "15", "mariadb": "10.11"}
 CLIENT_IMAGE = "localhost/debian-tools:12"
@@ -49,20 +51,9 @@ def real_operator(
     stacks_config.mkdir()
     overlay = {"base": str(REPO / "stacks-config-local"), "engines": {"mariadb": LOCAL_MARIADB}}
     (stacks_config / "overlay.yaml").write_text(yaml.safe_dump(overlay))
-    env = {
-        **cluster_env,
-        "DATABASE_STACKS_CONFIG": str(stacks_config),
-        "DBOP_STATE_DIR": str(state_dir),
-        "PULUMI_HOME": str(state_dir / "pulumi-home"),
-        "PULUMI_CONFIG_PASSPHRASE": "e2e-passphrase",
-        "DBOP_MAX_OPERATIONS": "2",
-        "DBOP_DRIFT_INTERVAL": "300",
-        "DBOP_WEBHOOK_PORT": str(_free_port()),
-        "DBOP_NAMESPACES": "real-*",
-    }
-    env.pop("PULUMI_BACKEND_URL", None)
-    process = OperatorProcess(env=env, log_path=state_dir / "operator.log", port=_free_port())
-    process.start()
+    process = running_operator(
+        cluster_env, state_dir, "real-*", DATABASE_STACKS_CONFIG=str(stacks_config), DBOP_MAX_OPERATIONS="2"
+    )
     yield process
     process.stop()
     print(f"real operator log: {process.log_path}")
@@ -92,25 +83,8 @@ def client_pod(kubectl: Kubectl, namespace: str, database_name: str) -> str:
     name = f"client-{database_name}"
     secret = f"{database_name}-credentials"
     password = {"valueFrom": {"secretKeyRef": {"name": secret, "key": "password"}}}
-    kubectl.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {"name": name, "namespace": namespace},
-            "spec": {
-                "terminationGracePeriodSeconds": 1,
-                "containers": [
-                    {
-                        "name": "client",
-                        "image": CLIENT_IMAGE,
-                        "imagePullPolicy": "Never",
-                        "command": ["sleep", "infinity"],
-                        "env": [{"name": "PGPASSWORD", **password}, {"name": "MYSQL_PWD", **password}],
-                    }
-                ],
-            },
-        }
-    )
+    env = [{"name": "PGPASSWORD", **password}, {"name": "MYSQL_PWD", **password}]
+    kubectl.apply(pod_manifest(name, CLIENT_IMAGE, ["sleep", "infinity"], container={"env": env}), "-n", namespace)
     kubectl.run("wait", "-n", namespace, "--for=condition=Ready", f"pod/{name}", "--timeout=110s")
     return name
 
@@ -134,14 +108,7 @@ def describe(kubectl: Kubectl, namespace: str, pod: str) -> str:
 def test_a_database_runs_serves_its_application_and_survives_losing_its_pod(
     kubectl: Kubectl, namespace: str, engine: str
 ) -> None:
-    kubectl.apply(database("shop", namespace, engine))
-    try:
-        wait_ready(kubectl, "shop", namespace, timeout=READY_TIMEOUT)
-    except AssertionError as error:
-        raise AssertionError(f"{error}\n{describe(kubectl, namespace, 'shop-0')}") from None
-    client = client_pod(kubectl, namespace, "shop")
-
-    query(kubectl, namespace, client, engine, "shop", "CREATE TABLE notes (id int PRIMARY KEY, note text)")
+    client = serving(kubectl, namespace, engine, "shop")
     query(kubectl, namespace, client, engine, "shop", "INSERT INTO notes VALUES (1, 'one'), (2, 'two')")
     assert query(kubectl, namespace, client, engine, "shop", "SELECT id, note FROM notes ORDER BY id") == (
         "1\tone\n2\ttwo\n"
@@ -154,39 +121,42 @@ def test_a_database_runs_serves_its_application_and_survives_losing_its_pod(
     kubectl.run("wait", "-n", namespace, "--for=condition=Ready", "pod/shop-0", "--timeout=110s")
     wait_ready(kubectl, "shop", namespace, timeout=READY_TIMEOUT)
     rows = wait_for(
-        "the rows through the Service again",
-        lambda: _rows_or_none(kubectl, namespace, client, engine),
-        timeout=60,
+        "the rows through the Service again", lambda: rows_or_none(kubectl, namespace, client, engine, "shop")
     )
     assert rows == "1\tone\n2\ttwo\n"
 
 
-def _rows_or_none(kubectl: Kubectl, namespace: str, client: str, engine: str) -> str | None:
+def serving(kubectl: Kubectl, namespace: str, engine: str, name: str, **spec: Any) -> str:
+    """Apply a Database, wait until it is Ready, create the table `notes` as its application user; the client pod."""
+    kubectl.apply(database(name, namespace, engine, **spec))
     try:
-        return query(kubectl, namespace, client, engine, "shop", "SELECT id, note FROM notes ORDER BY id")
-    except AssertionError:  # the Service may not route to the new pod for a moment
+        wait_ready(kubectl, name, namespace, timeout=READY_TIMEOUT)
+    except AssertionError as error:
+        pods = kubectl.run("get", "pods", "-n", namespace, "-o", "name", check=False).stdout.split()
+        described = "\n".join(describe(kubectl, namespace, pod.split("/")[1]) for pod in pods)
+        raise AssertionError(f"{error}\n{described}") from None
+    client = client_pod(kubectl, namespace, name)
+    query(kubectl, namespace, client, engine, name, "CREATE TABLE notes (id int PRIMARY KEY, note text)")
+    return client
+
+
+def rows_or_none(kubectl: Kubectl, namespace: str, client: str, engine: str, service: str) -> str | None:
+    """The rows of `notes` through `service`; None while it cannot answer (no table yet, a pod not routed yet)."""
+    try:
+        return query(kubectl, namespace, client, engine, service, "SELECT id, note FROM notes ORDER BY id") or None
+    except AssertionError:
         return None
 
 
 @pytest.mark.parametrize("engine", ["postgresql", "mariadb"])
 def test_replicas_follow_the_primary_and_refuse_writes(kubectl: Kubectl, namespace: str, engine: str) -> None:
-    kubectl.apply(database("shop", namespace, engine, replicas=2))
-    try:
-        wait_ready(kubectl, "shop", namespace, timeout=READY_TIMEOUT)
-    except AssertionError as error:
-        raise AssertionError(f"{error}\n{describe(kubectl, namespace, 'shop-1')}") from None
-    client = client_pod(kubectl, namespace, "shop")
-    query(kubectl, namespace, client, engine, "shop", "CREATE TABLE notes (id int PRIMARY KEY, note text)")
+    client = serving(kubectl, namespace, engine, "shop", replicas=2)
     query(kubectl, namespace, client, engine, "shop", "INSERT INTO notes VALUES (1, 'on the primary')")
 
-    def on_the_replica() -> str | None:
-        try:
-            rows = query(kubectl, namespace, client, engine, "shop-ro", "SELECT id, note FROM notes")
-        except AssertionError:  # the table may not have arrived yet
-            return None
-        return rows or None
-
-    assert wait_for("the row through shop-ro", on_the_replica, timeout=60) == "1\ton the primary\n"
+    on_the_replica = wait_for(
+        "the row through shop-ro", lambda: rows_or_none(kubectl, namespace, client, engine, "shop-ro")
+    )
+    assert on_the_replica == "1\ton the primary\n"
     with pytest.raises(AssertionError, match="read-only"):
         query(kubectl, namespace, client, engine, "shop-ro", "INSERT INTO notes VALUES (2, 'not on a replica')")
 
@@ -194,27 +164,9 @@ def test_replicas_follow_the_primary_and_refuse_writes(kubectl: Kubectl, namespa
 def _on_backup_volume(kubectl: Kubectl, namespace: str, claim: str, script: str) -> str:
     """Run `script` in a pod that mounts the backup volume at /backups (where the artifact paths point); its output."""
     name = f"volume-{uuid.uuid4().hex[:6]}"
-    kubectl.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {"name": name, "namespace": namespace},
-            "spec": {
-                "restartPolicy": "Never",
-                "securityContext": {"runAsUser": 999, "runAsGroup": 999},
-                "containers": [
-                    {
-                        "name": "main",
-                        "image": CLIENT_IMAGE,
-                        "imagePullPolicy": "Never",
-                        "command": ["sh", "-c", script],
-                        "volumeMounts": [{"name": "backups", "mountPath": "/backups"}],
-                    }
-                ],
-                "volumes": [{"name": "backups", "persistentVolumeClaim": {"claimName": claim}}],
-            },
-        }
-    )
+    backup_user = {"runAsUser": 999, "runAsGroup": 999}  # the backup Job's, which owns the dumps
+    runner = pod_manifest(name, CLIENT_IMAGE, ["sh", "-c", script], restartPolicy="Never", securityContext=backup_user)
+    kubectl.apply(with_claim(runner, claim, "/backups"), "-n", namespace)
     wait_for(
         f"pod {name} to finish",
         lambda: (kubectl.get("pod", name, namespace) or {}).get("status", {}).get("phase") == "Succeeded",
@@ -227,10 +179,7 @@ def _on_backup_volume(kubectl: Kubectl, namespace: str, claim: str, script: str)
 
 @pytest.mark.parametrize("engine", ["postgresql", "mariadb"])
 def test_a_backup_restores_and_a_corrupt_one_never_becomes_ready(kubectl: Kubectl, namespace: str, engine: str) -> None:
-    kubectl.apply(database("source", namespace, engine, backup={"enabled": True}))
-    wait_ready(kubectl, "source", namespace, timeout=READY_TIMEOUT)
-    source_client = client_pod(kubectl, namespace, "source")
-    query(kubectl, namespace, source_client, engine, "source", "CREATE TABLE notes (id int PRIMARY KEY, note text)")
+    source_client = serving(kubectl, namespace, engine, "source", backup={"enabled": True})
     query(kubectl, namespace, source_client, engine, "source", "INSERT INTO notes VALUES (1, 'backed up')")
     kubectl.apply(
         {

@@ -52,9 +52,9 @@ def test_an_init_container_of_the_same_image_bootstraps_the_data_directory(rende
         == f"{'postgres' if family == 'postgresql' else spec['type']}:" + (spec["version"])
     )
     assert bootstrap["command"] == ["sh", f"/scripts/bootstrap-{family}.sh"]
-    assert rendered.get("ConfigMap", "orders-config")["data"][f"bootstrap-{family}.sh"] == script(
-        f"bootstrap-{family}.sh"
-    )
+    data = rendered.get("ConfigMap", "orders-config")["data"]
+    for name in (f"bootstrap-{family}.sh", "bootstrap-lib.sh"):  # the second is sourced by the first
+        assert data[name] == script(name)
     # It sees what the server sees, data and configuration at the same paths, and says why it failed.
     assert bootstrap["volumeMounts"] == server["volumeMounts"]
     assert bootstrap["securityContext"] == server["securityContext"]

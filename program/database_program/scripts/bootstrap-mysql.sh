@@ -18,13 +18,13 @@
 set -eu
 : "${DATADIR:?}" "${CONFIG_FILE:?}" "${POD_INDEX:?}" "${ADMIN_PASSWORD:?}" "${APP_USER:?}" "${APP_PASSWORD:?}"
 : "${DATABASE:?}" "${REPLICATION_USER:?}" "${REPLICATION_PASSWORD:?}"
-MARKER=.bootstrap-complete
 build="$DATADIR.bootstrap"
 run_dir="${RUN_DIR:-/var/run/mysqld}"
 socket="$run_dir/bootstrap.sock"
 here=$(dirname "$0")
-step="checking the image"
 server_pid=""
+# shellcheck source=bootstrap-lib.sh
+. "$here/bootstrap-lib.sh"
 unset MYSQL_PWD
 
 finish() {
@@ -33,18 +33,13 @@ finish() {
     kill -KILL "$server_pid" 2>/dev/null || true
     wait "$server_pid" 2>/dev/null || true
   fi
-  if [ "$status" != 0 ]; then
-    echo "bootstrap: failed while $step (exit $status); the server does not start" >&2
-    echo "bootstrap failed while $step" > "${TERMINATION_LOG:-/dev/termination-log}" 2>/dev/null || true
-  fi
+  [ "$status" = 0 ] || report_failure "$status"
 }
 trap finish EXIT
 trap 'exit 143' TERM
 trap 'exit 130' INT
 
-for command in ${IMAGE_COMMANDS:-}; do
-  command -v "$command" >/dev/null 2>&1 || { echo "bootstrap: the image has no '$command' (image contract)" >&2; exit 1; }
-done
+check_image
 # MariaDB's own names where the image has them (MariaDB 11 images have no mysql* names), else MySQL's.
 server=$(command -v mariadbd || command -v mysqld)
 client=$(command -v mariadb || command -v mysql)
@@ -54,21 +49,7 @@ sql_string() { printf "'%s'" "$(printf %s "$1" | sed -e 's/\\/\\\\/g' -e "s/'/''
 sql_name() { printf '`%s`' "$(printf %s "$1" | sed 's/`/``/g')"; }
 local_sql() { "$client" --socket="$socket" --user=root --batch --skip-column-names "$@"; }
 
-step="checking $DATADIR"
-if [ -f "$DATADIR/$MARKER" ]; then
-  echo "bootstrap: $DATADIR holds a complete database"
-  exit 0
-fi
-if [ -d "$DATADIR/mysql" ]; then
-  # Initialised before this bootstrap existed (by the image's own entrypoint): kept as it is, never rebuilt.
-  touch "$DATADIR/$MARKER"
-  echo "bootstrap: $DATADIR holds a database made before the bootstrap; adopted as it is"
-  exit 0
-fi
-if [ -d "$DATADIR" ] && [ -n "$(ls -A "$DATADIR")" ]; then
-  echo "bootstrap: $DATADIR is neither empty nor a database; it is left for a person to look at" >&2
-  exit 1
-fi
+keep_complete_database "$DATADIR" mysql
 
 step="clearing what an earlier attempt left in $build"
 rm -rf "$build"
@@ -160,10 +141,4 @@ kill -TERM "$server_pid"
 wait "$server_pid" || { echo "bootstrap: the temporary server did not shut down cleanly" >&2; exit 1; }
 server_pid=""
 
-step="moving the new database into place"
-touch "$build/$MARKER"
-sync
-[ ! -d "$DATADIR" ] || rmdir "$DATADIR"
-mv "$build" "$DATADIR"
-sync
-echo "bootstrap: $DATADIR is complete"
+move_into_place "$build" "$DATADIR"

@@ -15,12 +15,12 @@
 set -eu
 : "${PGDATA:?}" "${POD_INDEX:?}" "${ADMIN_USER:?}" "${ADMIN_PASSWORD:?}" "${APP_USER:?}" "${APP_PASSWORD:?}"
 : "${DATABASE:?}" "${REPLICATION_USER:?}" "${REPLICATION_PASSWORD:?}"
-MARKER=.bootstrap-complete
 build="$PGDATA.bootstrap"
 run_dir="${RUN_DIR:-/var/run/postgresql}"
 here=$(dirname "$0")
-step="checking the image"
 temporary_server=""
+# shellcheck source=bootstrap-lib.sh
+. "$here/bootstrap-lib.sh"
 
 finish() {
   status=$?
@@ -29,8 +29,7 @@ finish() {
   fi
   if [ "$status" != 0 ]; then
     [ ! -f "$build/bootstrap-server.log" ] || cat "$build/bootstrap-server.log" >&2
-    echo "bootstrap: failed while $step (exit $status); the server does not start" >&2
-    echo "bootstrap failed while $step" > "${TERMINATION_LOG:-/dev/termination-log}" 2>/dev/null || true
+    report_failure "$status"
   fi
 }
 trap finish EXIT
@@ -41,25 +40,8 @@ sql_string() { printf "'%s'" "$(printf %s "$1" | sed "s/'/''/g")"; }
 sql_name() { printf '"%s"' "$(printf %s "$1" | sed 's/"/""/g')"; }
 local_sql() { psql --no-psqlrc --quiet --set=ON_ERROR_STOP=1 --host="$run_dir" --username="$ADMIN_USER" "$@"; }
 
-for command in ${IMAGE_COMMANDS:-}; do
-  command -v "$command" >/dev/null 2>&1 || { echo "bootstrap: the image has no '$command' (image contract)" >&2; exit 1; }
-done
-
-step="checking $PGDATA"
-if [ -f "$PGDATA/$MARKER" ]; then
-  echo "bootstrap: $PGDATA holds a complete database"
-  exit 0
-fi
-if [ -s "$PGDATA/PG_VERSION" ]; then
-  # Initialised before this bootstrap existed (by the image's own entrypoint): kept as it is, never rebuilt.
-  touch "$PGDATA/$MARKER"
-  echo "bootstrap: $PGDATA holds a database made before the bootstrap; adopted as it is"
-  exit 0
-fi
-if [ -d "$PGDATA" ] && [ -n "$(ls -A "$PGDATA")" ]; then
-  echo "bootstrap: $PGDATA is neither empty nor a database; it is left for a person to look at" >&2
-  exit 1
-fi
+check_image
+keep_complete_database "$PGDATA" PG_VERSION
 
 step="clearing what an earlier attempt left in $build"
 rm -rf "$build"
@@ -111,10 +93,4 @@ SQL
   rm -f "$build/bootstrap-server.log"
 fi
 
-step="moving the new database into place"
-touch "$build/$MARKER"
-sync
-[ ! -d "$PGDATA" ] || rmdir "$PGDATA"
-mv "$build" "$PGDATA"
-sync
-echo "bootstrap: $PGDATA is complete"
+move_into_place "$build" "$PGDATA"
