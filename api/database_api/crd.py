@@ -205,9 +205,38 @@ def database_backup_crd() -> dict[str, Any]:
     )
 
 
+def peering_crd() -> dict[str, Any]:
+    """kopf's ClusterKopfPeering: the object the operator processes elect their leader on (the operator's
+    leadership.py). Its status holds one entry per live process; kopf writes it."""
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "clusterkopfpeerings.kopf.dev"},
+        "spec": {
+            "group": "kopf.dev",
+            "scope": "Cluster",
+            "names": {"kind": "ClusterKopfPeering", "plural": "clusterkopfpeerings", "singular": "clusterkopfpeering"},
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "properties": {"status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
+                        }
+                    },
+                }
+            ],
+        },
+    }
+
+
 def render_crd(config: StacksConfig) -> str:
-    """Both CustomResourceDefinitions, as one multi-document file."""
+    """The CustomResourceDefinitions the operator needs, as one multi-document file."""
     header = (
         "# Generated from the pydantic models and stacks-config/ by `database-operator crd --write`. Do not edit.\n"
     )
-    return header + yaml.safe_dump_all([database_crd(config), database_backup_crd()], sort_keys=False, width=120)
+    documents = [database_crd(config), database_backup_crd(), peering_crd()]
+    return header + yaml.safe_dump_all(documents, sort_keys=False, width=120)

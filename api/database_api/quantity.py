@@ -1,7 +1,7 @@
 """Kubernetes resource quantities (`10Gi`, `500m`, `1.5`), parsed the way the API server does."""
 
 import re
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation, Overflow, localcontext
 
 _SUFFIXES: dict[str, Decimal] = {
     "Ki": Decimal(2) ** 10,
@@ -26,13 +26,28 @@ QUANTITY_PATTERN = r"^[+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)(([KMGTPE]i)|[numkMGTPE]|(
 _QUANTITY = re.compile(QUANTITY_PATTERN)
 
 
+MAX_QUANTITY = Decimal(2**63 - 1)
+"""Kubernetes refuses a quantity larger than this in magnitude (resource.Quantity's canonical form)."""
+
+
 def parse_quantity(text: str) -> Decimal:
-    """Return the value of a quantity in base units (bytes, cores); raise ValueError if malformed."""
+    """Return the value of a quantity in base units (bytes, cores); raise ValueError if malformed or larger
+    than Kubernetes allows (never an arithmetic overflow, however large the exponent)."""
     match = _QUANTITY.match(text.strip())
     if match is None:
         raise ValueError(f"{text!r} is not a Kubernetes quantity (examples: 10Gi, 512Mi, 500m, 2)")
     number, suffix = match.group(1), match.group(3) or ""
-    value = Decimal(number)
-    if suffix[:1] in ("e", "E"):
-        return value * (Decimal(10) ** int(suffix[1:]))
-    return value * _SUFFIXES[suffix]
+    too_large = ValueError(f"{text!r} is larger than the largest Kubernetes quantity (2^63-1)")
+    with localcontext() as context:
+        context.traps[Overflow] = False  # an exponent beyond Decimal's range gives Infinity, refused below
+        context.traps[InvalidOperation] = False
+        if match.group(5):  # a decimal exponent, e.g. 1e3 (not the suffix Ei)
+            exponent = int(suffix[1:])
+            if exponent > len(str(MAX_QUANTITY)):
+                raise too_large
+            value = Decimal(number) * (Decimal(10) ** exponent)
+        else:
+            value = Decimal(number) * _SUFFIXES[suffix]
+    if not value.is_finite() or value > MAX_QUANTITY:
+        raise too_large
+    return value

@@ -37,26 +37,49 @@ def _value(text: str, field: _Field) -> int:
         return field.names[text.upper()]
     if not text.isdigit():
         raise ValueError(f"{field.name}: {text!r} is not a number")
-    number = int(text)
-    if not field.low <= number <= field.high:
-        raise ValueError(f"{field.name}: {number} is outside {field.low}-{field.high}")
-    return number
+    return int(text)
 
 
-def _check_part(part: str, field: _Field) -> None:
-    span, _, step = part.partition("/")
-    if step and (not step.isdigit() or int(step) == 0):
-        raise ValueError(f"{field.name}: step {step!r} must be a positive number")
-    if span in ("*", "?"):
-        return
-    low_text, dash, high_text = span.partition("-")
-    low = _value(low_text, field)
-    if dash and low > _value(high_text, field):
-        raise ValueError(f"{field.name}: range {span!r} runs backwards")
+def _values(part: str, field: _Field) -> tuple[set[int], bool]:
+    """The values one comma-separated part of a field selects, and whether it is a star (`*` or `?` without a
+    step above 1), exactly as robfig/cron's getRange reads it: `N/step` means N to the field's maximum."""
+    span_and_step = part.split("/")
+    if len(span_and_step) > 2:
+        raise ValueError(f"{field.name}: {part!r} has too many slashes")
+    bounds = span_and_step[0].split("-")
+    star = bounds[0] in ("*", "?")
+    if star:
+        low, high = field.low, field.high
+    elif len(bounds) == 1:
+        low = high = _value(bounds[0], field)
+    elif len(bounds) == 2:
+        low, high = _value(bounds[0], field), _value(bounds[1], field)
+    else:
+        raise ValueError(f"{field.name}: {part!r} has too many hyphens")
+    step = 1
+    if len(span_and_step) == 2:
+        if not span_and_step[1].isdigit():
+            raise ValueError(f"{field.name}: step {span_and_step[1]!r} in {part!r} must be a positive number")
+        step = int(span_and_step[1])
+        if len(bounds) == 1 and not star:
+            high = field.high
+        star = star and step <= 1
+    for bound in (low, high):
+        if not field.low <= bound <= field.high:
+            raise ValueError(f"{field.name}: {bound} is outside {field.low}-{field.high}")
+    if low > high:
+        raise ValueError(f"{field.name}: range {span_and_step[0]!r} runs backwards")
+    if step == 0:
+        raise ValueError(f"{field.name}: step {span_and_step[1]!r} in {part!r} must be a positive number")
+    return set(range(low, high + 1, step)), star
+
+
+_LONGEST_MONTH = {2: 29, 4: 30, 6: 30, 9: 30, 11: 30}
 
 
 def validate_cron(schedule: str) -> str:
-    """Return the schedule if the CronJob controller would accept it; raise ValueError saying why not."""
+    """Return the schedule if the CronJob controller would accept it and it can ever run; raise ValueError
+    saying why not."""
     text = schedule.strip()
     if text.startswith("@"):
         if text not in _DESCRIPTORS:
@@ -65,9 +88,24 @@ def validate_cron(schedule: str) -> str:
     parts = text.split()
     if len(parts) != len(_FIELDS):
         raise ValueError(f"{schedule!r} has {len(parts)} fields; a cron schedule has 5 (minute hour day month weekday)")
+    selected: list[tuple[set[int], bool]] = []
     for part, field in zip(parts, _FIELDS, strict=True):
+        values: set[int] = set()
+        star = False
         for item in part.split(","):
-            _check_part(item, field)
+            item_values, item_star = _values(item, field)
+            values |= item_values
+            star = star or item_star
+        selected.append((values, star))
+    (days, any_day), (months, _), (_, any_weekday) = selected[2], selected[3], selected[4]
+    # The controller runs a job on a day that matches the day of month AND the weekday when either is a star,
+    # else on one matching either. With only the day of month restricted, it must exist in a chosen month.
+    if (
+        any_weekday
+        and not any_day
+        and not any(day <= _LONGEST_MONTH.get(month, 31) for day in days for month in months)
+    ):
+        raise ValueError(f"{schedule!r} never runs: no chosen month has the chosen day of month")
     return text
 
 
@@ -81,4 +119,7 @@ def parse_duration(text: str) -> timedelta:
     match = _DURATION.match(text)
     if match is None:
         raise ValueError(f"{text!r} is not a duration; write a whole number and a unit m, h, d or w (e.g. 7d)")
-    return int(match.group(1)) * _UNITS[match.group(2)]
+    try:
+        return int(match.group(1)) * _UNITS[match.group(2)]
+    except OverflowError as error:
+        raise ValueError(f"{text!r} is too long (at most {timedelta.max.days} days)") from error

@@ -3,6 +3,7 @@
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TypeVar
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic.config import JsonDict
@@ -24,6 +25,7 @@ from database_api.transitions import POSTGRESQL_MAJOR_CHANGE
 VERSION_PATTERN = r"^[0-9]+(\.[0-9]+){0,2}([-_.][A-Za-z0-9_.-]*)?$"
 _VERSION = re.compile(VERSION_PATTERN)
 _MAX_TAG_LENGTH = 128
+T = TypeVar("T")
 
 
 def _immutable(message: str) -> JsonDict:
@@ -267,7 +269,8 @@ def with_defaults(spec: DatabaseSpec, config: StacksConfig) -> DatabaseSpec:
 
 def follow_environment(new: DatabaseSpec, old: DatabaseSpec, config: StacksConfig) -> DatabaseSpec:
     """When the environment changes, fields still holding the old environment's defaults (stored there by
-    defaulting, not chosen by the user) are cleared, so the new environment's defaults apply."""
+    defaulting, not chosen by the user) are cleared, so the new environment's defaults apply. A field this
+    very update changes is the user's choice and is kept, even if it equals an old default."""
     if new.environment == old.environment:
         return new
     stale = with_defaults(
@@ -282,19 +285,23 @@ def follow_environment(new: DatabaseSpec, old: DatabaseSpec, config: StacksConfi
         ),
         config,
     )
+
+    def follow(value: T, old_value: T, stale_default: T) -> T | None:
+        return None if value == old_value == stale_default else value
+
     backup = new.backup.model_copy(
         update={
-            "schedule": None if new.backup.schedule == stale.backup.schedule else new.backup.schedule,
-            "retention": None if new.backup.retention == stale.backup.retention else new.backup.retention,
-            "storage_size": None if new.backup.storage_size == stale.backup.storage_size else new.backup.storage_size,
+            "schedule": follow(new.backup.schedule, old.backup.schedule, stale.backup.schedule),
+            "retention": follow(new.backup.retention, old.backup.retention, stale.backup.retention),
+            "storage_size": follow(new.backup.storage_size, old.backup.storage_size, stale.backup.storage_size),
         }
     )
     return new.model_copy(
         update={
-            "replicas": None if new.replicas == stale.replicas else new.replicas,
-            "resources": None if new.resources == stale.resources else new.resources,
-            "deletion_policy": None if new.deletion_policy == stale.deletion_policy else new.deletion_policy,
-            "update_policy": None if new.update_policy == stale.update_policy else new.update_policy,
+            "replicas": follow(new.replicas, old.replicas, stale.replicas),
+            "resources": follow(new.resources, old.resources, stale.resources),
+            "deletion_policy": follow(new.deletion_policy, old.deletion_policy, stale.deletion_policy),
+            "update_policy": follow(new.update_policy, old.update_policy, stale.update_policy),
             "backup": backup,
         }
     )

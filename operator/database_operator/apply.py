@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, NoReturn
 
 import kopf
 
@@ -22,13 +22,16 @@ from database_operator.passwords import SECRET_OF_PASSWORD
 from database_operator.plan import build_plan, plan_id, plan_status
 from database_operator.runtime import DatabaseTracker, Runtime
 from database_operator.settings import OperatorSettings
-from database_operator.settings_file import read_settings
-from database_operator.stack_errors import StackError
+from database_operator.settings_file import configured_value
+from database_operator.stack_errors import StackError, StackOperationFailed
 from database_operator.stack_names import stack_name
 from database_operator.stacks import OperationResult, StackInput
 from database_operator.status import (
     AWAITING_APPROVAL,
+    INVALID_SPEC,
     RECONCILED,
+    RETRIES_EXHAUSTED,
+    RETRYING,
     change_counts,
     failed_operation_summary,
     now,
@@ -39,7 +42,7 @@ from database_operator.status import (
     reconciled,
     set_condition,
 )
-from database_operator.storage import StorageRefused, StorageWaiting, data_volumes, grow_storage
+from database_operator.storage import StorageRefused, StorageWaiting, data_volumes, grow_storage, growth_notes
 
 FOREIGN_OBJECT_RETRY_SECONDS = 60
 STORAGE_RETRY_SECONDS = 60
@@ -85,8 +88,7 @@ def stack_input(
 
 def deployed_spec(rt: Runtime, stack: str) -> DatabaseSpec | None:
     """The spec the stack was last configured with, if its settings file has one that still parses."""
-    settings = read_settings(rt.stacks.stack_settings_file(stack))
-    raw = (settings.get("config") or {}).get(f"{CONFIG_NAMESPACE}:spec")
+    raw = configured_value(rt.stacks.stack_settings_file(stack), f"{CONFIG_NAMESPACE}:spec")
     try:
         return parse_spec(json.loads(raw)) if isinstance(raw, str) else None
     except (SpecError, ValueError):
@@ -144,6 +146,32 @@ async def record_failure(
     await rt.write_status(tracker, changes)
 
 
+async def report_failure(
+    rt: Runtime, tracker: DatabaseTracker, body: kopf.Body, retry: int, kind: str, error: Exception, seconds: float
+) -> NoReturn:
+    """Record a failed step in status and an Event, and raise kopf's Temporary/PermanentError to drive retries.
+    Transient is the default: retried with backoff for ever, visibly counted against DBOP_RETRY_BUDGET (beyond
+    it the Database shows Failed, and is still retried); permanent only for errors only a spec change can fix."""
+    failure = error if isinstance(error, StackError) else StackOperationFailed(f"{kind}: {error}", transient=True)
+    generation = body.metadata.get("generation")
+    summary = failed_operation_summary(kind, str(failure), seconds)
+    if not failure.transient:
+        await record_failure(rt, tracker, failure.reason, str(failure), generation, summary)
+        events.warning(body, failure.reason, str(failure))
+        raise kopf.PermanentError(str(failure)) from error
+    delay = backoff_seconds(rt.settings, retry)
+    attempt, budget = retry + 1, rt.settings.retry_budget
+    if attempt < budget:
+        reason, event = RETRYING, "RetryingOperation"
+        message = f"{failure} (attempt {attempt} of {budget}; retrying in {delay:.0f}s)"
+    else:
+        reason, event = RETRIES_EXHAUSTED, "OperationFailed"
+        message = f"{failure} (failed {attempt} times; still retrying, every {delay:.0f}s)"
+    await record_failure(rt, tracker, reason, message, generation, summary)
+    events.warning(body, event, message)
+    raise kopf.TemporaryError(str(failure), delay=delay) from error
+
+
 async def run_stack_operation(
     rt: Runtime,
     tracker: DatabaseTracker,
@@ -152,22 +180,12 @@ async def run_stack_operation(
     kind: str,
     operation: Callable[[], OperationResult],
 ) -> OperationResult:
-    """Run one stack operation; on failure record it and raise kopf's Temporary/PermanentError to drive retries."""
-    generation = body.metadata.get("generation")
+    """Run one stack operation; on failure report it (report_failure)."""
     started = time.monotonic()
     try:
         return await rt.run_operation(tracker, operation)
-    except StackError as error:
-        summary = failed_operation_summary(kind, str(error), time.monotonic() - started)
-        if error.transient:
-            delay = backoff_seconds(rt.settings, retry)
-            message = f"{error} (retrying in {delay:.0f}s)"
-            await record_failure(rt, tracker, "Retrying", message, generation, summary)
-            events.warning(body, "RetryingOperation", message)
-            raise kopf.TemporaryError(str(error), delay=delay) from error
-        await record_failure(rt, tracker, error.reason, str(error), generation, summary)
-        events.warning(body, error.reason, str(error))
-        raise kopf.PermanentError(str(error)) from error
+    except Exception as error:
+        await report_failure(rt, tracker, body, retry, kind, error, time.monotonic() - started)
 
 
 async def refuse_foreign_objects(rt: Runtime, tracker: DatabaseTracker, body: kopf.Body, request: StackInput) -> None:
@@ -202,10 +220,11 @@ async def propose_plan(
 ) -> None:
     """Preview the change against the live objects, write the plan to status, announce it, and wait."""
     generation = body.metadata.get("generation")
-    result = await run_stack_operation(
-        rt, tracker, body, retry, "preview", lambda: rt.stacks.preview(request, refresh=True)
-    )
-    plan = build_plan(result.steps, request.deletes_volumes)
+    # Previewed in a scratch copy of the workspace: the operator's own keeps the configuration last applied.
+    result = await run_stack_operation(rt, tracker, body, retry, "preview", lambda: rt.stacks.preview_proposed(request))
+    deployed = deployed_spec(rt, request.stack)
+    before = deployed.model_dump(by_alias=True, exclude_none=True, mode="json") if deployed else {}
+    plan = replace(build_plan(result.steps, request.deletes_volumes), notes=growth_notes(before, request.spec))
     approve = f"kubectl -n {tracker.namespace} annotate database {tracker.name} {APPROVAL_ANNOTATION}={id_} --overwrite"
     conditions = set_condition(
         tracker.status.get("conditions", []),
@@ -252,7 +271,7 @@ async def apply_database(
         request = stack_input(rt, namespace, name, body.spec, restored_from, body.metadata.uid)
     except SpecError as error:
         await record_failure(
-            rt, tracker, "InvalidSpec", str(error), generation, failed_operation_summary("up", str(error), 0)
+            rt, tracker, INVALID_SPEC, str(error), generation, failed_operation_summary("up", str(error), 0)
         )
         events.warning(body, "InvalidSpec", str(error))
         raise kopf.PermanentError(str(error)) from error
@@ -263,6 +282,8 @@ async def apply_database(
         )
         events.normal(body, "WaitingForBackup", message)
         raise kopf.TemporaryError(message, delay=15) from waiting
+    except Exception as error:  # e.g. the API server unreachable: reported, and retried like any transient error
+        await report_failure(rt, tracker, body, retry, "up", error, 0)
 
     plan = tracker.status.get("plan")
     gated = approval_required(request.spec.get("updatePolicy"), plan)
@@ -284,7 +305,10 @@ async def apply_database(
         )
     if outcome.decision is Decision.WAIT:
         return
-    request = await with_live_passwords(rt, request)
+    try:
+        request = await with_live_passwords(rt, request)
+    except Exception as error:
+        await report_failure(rt, tracker, body, retry, "up", error, 0)
     await refuse_foreign_objects(rt, tracker, body, request)
     if outcome.decision is Decision.PLAN:
         await propose_plan(rt, tracker, body, request, id_, retry)

@@ -1,5 +1,6 @@
 """TLS for the admission webhooks: a private CA and a serving certificate the operator makes and renews itself,
-or files mounted from a Secret (tls.crt, tls.key, ca.crt)."""
+or files mounted from a Secret (tls.crt, tls.key, ca.crt). Files are replaced atomically: a crash mid-renewal
+never leaves a torn certificate or key."""
 
 import datetime
 import ipaddress
@@ -10,6 +11,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from database_operator.atomic_file import write_atomically
 
 CA_VALIDITY = datetime.timedelta(days=3650)
 VALIDITY = datetime.timedelta(days=365)
@@ -48,10 +51,8 @@ def _fresh(certfile: Path, now: datetime.datetime, hostnames: list[str] | None =
 
 
 def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
-    path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    path.chmod(0o600)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    write_atomically(path, pem, mode=0o600)
 
 
 def _certificate_authority(
@@ -76,7 +77,7 @@ def _certificate_authority(
         .sign(key, hashes.SHA256())
     )
     _write_key(cakey, key)
-    cafile.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    write_atomically(cafile, ca.public_bytes(serialization.Encoding.PEM), mode=0o644)
     return ca, key
 
 
@@ -108,6 +109,7 @@ def ensure_certificate(directory: Path, hostnames: list[str]) -> ServingCertific
         .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
+    # Key first, then certificate: the server reloads when the certificate changes, and finds the new key then.
     _write_key(keyfile, key)
-    certfile.write_bytes(serving.public_bytes(serialization.Encoding.PEM))
+    write_atomically(certfile, serving.public_bytes(serialization.Encoding.PEM), mode=0o644)
     return ServingCertificate(certfile, keyfile, ca_pem)

@@ -10,6 +10,7 @@ import kopf
 
 from database_api.crd import CRD_FILE, render_crd
 from database_api.profiles import load_stacks_config
+from database_operator.leadership import PEERING_NAME
 from database_operator.settings import load_settings
 
 
@@ -105,7 +106,7 @@ def run_command(args: argparse.Namespace) -> int:
     )
     namespaces = load_settings().namespaces
     kopf.run(
-        standalone=True,
+        peering_name=PEERING_NAME,  # leader election: leadership.py
         clusterwide=not namespaces,
         namespaces=namespaces,
         liveness_endpoint=args.liveness,

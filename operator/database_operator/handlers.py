@@ -16,11 +16,12 @@ from database_operator.backups import BACKUP_LABEL, observe_on_demand_job, start
 from database_operator.deletion import delete_database
 from database_operator.gate import APPROVAL_ANNOTATION
 from database_operator.kube import Kube
+from database_operator.leadership import configure_peering
 from database_operator.observe import observe_backup_job, observe_database_pod, observe_owned_object, watch_database
 from database_operator.runtime import Runtime
 from database_operator.settings import load_settings
 from database_operator.stacks import Stacks
-from database_operator.webhooks import renew_certificate_forever, webhook_server
+from database_operator.webhooks import no_webhook_server, renew_certificate_forever, webhook_server
 
 DATABASE = (GROUP, VERSION, PLURAL)
 MANAGED = {"app.kubernetes.io/managed-by": "database-operator"}
@@ -48,15 +49,21 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     )
     settings.posting.level = logging.WARNING  # our own Events say what happened; kopf's would repeat them
     operator_settings = load_settings()
+    configure_peering(settings, operator_settings.peering_lifetime_seconds)
     if operator_settings.webhooks:
         settings.admission.server = webhook_server(operator_settings)
         settings.admission.managed = GROUP  # kopf keeps the webhook configurations named so in sync
         memo["certificate_renewal"] = asyncio.create_task(renew_certificate_forever(operator_settings))
+    else:
+        settings.admission.server = no_webhook_server
     kube = await Kube.connect()
+    await kube.ensure_peering(settings.peering.name)
+    stacks = Stacks(operator_settings)
+    stacks.processes.register()  # and end what a crashed predecessor left running
     memo["runtime"] = Runtime(
         settings=operator_settings,
         stacks_config=load_stacks_config(),
-        stacks=Stacks(operator_settings),
+        stacks=stacks,
         kube=kube,
         service_monitor_available=await kube.serves_api_group("monitoring.coreos.com"),
     )
@@ -72,8 +79,12 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
     if "certificate_renewal" in memo:
         memo["certificate_renewal"].cancel()
     if "runtime" in memo:
-        await _runtime(memo).kube.close()
-        _runtime(memo).executor.shutdown(wait=False, cancel_futures=True)
+        rt = _runtime(memo)
+        # End the Pulumi processes of running operations (their stacks are recovered at the next start), then
+        # wait for the operations' threads, so no process outlives the operator.
+        await asyncio.to_thread(rt.stacks.stop, rt.settings.shutdown_grace_seconds)
+        await asyncio.to_thread(rt.executor.shutdown, wait=True, cancel_futures=True)
+        await rt.kube.close()
 
 
 # Admission. failurePolicy is Fail: while the operator is down, creating or changing a Database is refused

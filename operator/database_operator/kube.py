@@ -10,6 +10,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from database_api.backup import BACKUP_PLURAL
 from database_api.crd import GROUP, PLURAL, VERSION
+from database_operator.leadership import PEERING_GROUP, PEERING_PLURAL, PEERING_VERSION
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -139,6 +140,19 @@ class Kube:
             logger.debug("metrics of pod %s/%s: %s", namespace, pod, error)
             return None
         return text
+
+    async def ensure_peering(self, name: str) -> None:
+        """Create the cluster-wide peering object leader election runs on (leadership.py) unless it exists."""
+        body = {
+            "apiVersion": f"{PEERING_GROUP}/{PEERING_VERSION}",
+            "kind": "ClusterKopfPeering",
+            "metadata": {"name": name},
+        }
+        try:
+            await self._custom.create_cluster_custom_object(PEERING_GROUP, PEERING_VERSION, PEERING_PLURAL, body)
+        except ApiException as error:
+            if error.status != 409:
+                raise
 
     async def serves_api_group(self, group: str) -> bool:
         """Whether the cluster serves an API group, e.g. monitoring.coreos.com for ServiceMonitors."""

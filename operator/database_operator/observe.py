@@ -2,7 +2,8 @@
 (drift), backup Jobs (lastBackup).
 
 Watch handlers only record and poke (and label pods); each Database's watcher daemon writes what they saw,
-besides the operations' own status writes, which Runtime.write_status keeps in order.
+besides the operations' own status writes, which Runtime.write_status keeps in order. The daemon reads the
+trackers' collections as copies: the watch handlers change them while it awaits.
 """
 
 import asyncio
@@ -87,13 +88,15 @@ async def write_instances(rt: Runtime, tracker: DatabaseTracker, body: kopf.Body
     """Each pod's role and readiness; a ready replica's lag as its metrics exporter reports it, if it runs one."""
     port = _exporter_port(rt, body)
     lags: dict[str, float] = {}
-    for name, pod in tracker.pods.items():
+    # A copy: pod events change tracker.pods while this awaits the metrics (a rollout, a scale).
+    pods = dict(tracker.pods)
+    for name, pod in pods.items():
         if port is not None and role(pod) == REPLICA_ROLE and pod_ready(pod):
             metrics = await rt.kube.pod_metrics(tracker.namespace, name, port)
             lag = replication_lag(metrics) if metrics is not None else None
             if lag is not None:
                 lags[name] = lag
-    await rt.write_status(tracker, {"instances": instances(tracker.pods, lags)})
+    await rt.write_status(tracker, {"instances": instances(pods, lags)})
 
 
 def observe_backup_job(rt: Runtime, body: kopf.Body) -> None:

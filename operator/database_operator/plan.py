@@ -66,6 +66,8 @@ class PlannedStep:
 @dataclass(frozen=True)
 class Plan:
     steps: tuple[PlannedStep, ...]
+    notes: tuple[str, ...] = ()
+    """What the operator does besides the stack's steps (volumes grown in place: database_operator.storage)."""
 
     @property
     def changes(self) -> tuple[PlannedStep, ...]:
@@ -73,7 +75,7 @@ class Plan:
 
     @property
     def changed(self) -> bool:
-        return bool(self.changes)
+        return bool(self.changes or self.notes)
 
     @property
     def data_loss(self) -> bool:
@@ -86,6 +88,8 @@ class Plan:
         parts = [
             f"{self.count(action)} to {action}" for action in (CREATE, UPDATE, REPLACE, DELETE) if self.count(action)
         ]
+        if self.notes:
+            parts.append(f"{len(self.notes)} to grow in place")
         return ", ".join(parts) or "no changes"
 
 
@@ -196,6 +200,7 @@ def render_text(title: str, plan: Plan) -> str:
             lines.append(f"               replaced because of: {', '.join(step.replacing_fields)}")
         if step.data_loss:
             lines.append(f"     !! DATA LOSS: {step.data_loss}")
+    lines += [f"  ~  {note}" for note in plan.notes]
     if plan.data_loss:
         lines.append("  !! WARNING: this change may lose data; read the lines marked DATA LOSS before applying it")
     return "\n".join(lines)
@@ -206,6 +211,7 @@ def render_json(plan: Plan) -> dict[str, Any]:
         "summary": {action: plan.count(action) for action in (CREATE, UPDATE, REPLACE, DELETE, SAME)},
         "changed": plan.changed,
         "dataLoss": plan.data_loss,
+        "notes": list(plan.notes),
         "changes": [
             {
                 "resource": step.resource,

@@ -7,7 +7,7 @@ it runs against the live stack (`Stacks.preview_proposed`).
 
 import asyncio
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import yaml
@@ -15,10 +15,12 @@ import yaml
 from database_api.crd import GROUP
 from database_api.spec import SpecError
 from database_operator.admission import admission_errors, defaulted_spec
+from database_operator.admission_safety import safety_errors
 from database_operator.apply import stack_input, with_live_passwords
 from database_operator.backups import BackupNotReady, resolve_restore
 from database_operator.plan import Plan, build_plan
 from database_operator.runtime import Runtime
+from database_operator.storage import growth_notes
 
 
 class ProposalError(ValueError):
@@ -72,7 +74,9 @@ async def review(rt: Runtime, proposed: ProposedDatabase) -> Plan:
     stored = await rt.kube.read_database(proposed.namespace, proposed.name)
     old_spec = stored.get("spec") if stored else None
     spec = defaulted_spec(proposed.spec, rt.stacks_config, old_spec) or dict(proposed.spec)
-    errors = admission_errors(spec, old_spec, rt.stacks_config)
+    errors = admission_errors(spec, old_spec, rt.stacks_config) or await safety_errors(
+        rt.kube, proposed.namespace, proposed.name, spec, old_spec
+    )
     if errors:
         raise SpecError(errors)
     recorded = (stored.get("status") or {}).get("restoredFrom") if stored else None
@@ -85,4 +89,5 @@ async def review(rt: Runtime, proposed: ProposedDatabase) -> Plan:
         rt, stack_input(rt, proposed.namespace, proposed.name, spec, restored_from, uid)
     )
     result = await asyncio.to_thread(rt.stacks.preview_proposed, request)
-    return build_plan(result.steps, request.deletes_volumes)
+    plan = build_plan(result.steps, request.deletes_volumes)
+    return replace(plan, notes=growth_notes(old_spec or {}, spec))

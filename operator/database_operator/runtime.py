@@ -1,6 +1,7 @@
 """What the operator holds in memory while it runs: its services and one tracker per Database."""
 
 import asyncio
+import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -14,6 +15,13 @@ from database_operator.stacks import Stacks
 from database_operator.status import BackupJob
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
+
+
+def _log_abandoned(operation: "asyncio.Task[Any]") -> None:
+    """The outcome of an operation whose caller stopped waiting: logged, so none goes unnoticed or unretrieved."""
+    if not operation.cancelled() and operation.exception() is not None:
+        logger.warning("an operation nobody waited for any more failed: %s", operation.exception())
 
 
 @dataclass
@@ -23,7 +31,10 @@ class DatabaseTracker:
     namespace: str
     name: str
     status: dict[str, Any] = field(default_factory=dict)
-    """The status as this process last wrote or read it; every write starts from here."""
+    """The status as this process means it to be (last read, plus every write made since, landed or not):
+    every computation of a status change starts from here."""
+    written: dict[str, Any] = field(default_factory=dict)
+    """The status as the API server has confirmed it: what a patch is computed against."""
     statefulset: dict[str, Any] | None = None
     """The live StatefulSet as last seen by the watch (None: not seen or deleted)."""
     backup_jobs: dict[str, BackupJob] = field(default_factory=dict)
@@ -80,7 +91,7 @@ class Runtime:
         key = (namespace, name)
         if key not in self.trackers:
             seen = self.unclaimed.pop(key, None)
-            tracker = DatabaseTracker(namespace, name, status=dict(status or {}))
+            tracker = DatabaseTracker(namespace, name, status=dict(status or {}), written=dict(status or {}))
             if seen is not None:
                 tracker.statefulset, tracker.backup_jobs, tracker.pods = seen.statefulset, seen.backup_jobs, seen.pods
                 tracker.backups_changed, tracker.instances_changed = bool(seen.backup_jobs), bool(seen.pods)
@@ -100,17 +111,46 @@ class Runtime:
 
     async def run_operation(self, tracker: DatabaseTracker, operation: Callable[[], T], background: bool = False) -> T:
         """Run a blocking stack operation in a worker thread: one per Database, a bounded number in all; a
-        background one (a drift check) only while no other waits."""
+        background one (a drift check) only while no other waits.
+
+        The Database's lock and the slot are held until the worker thread has returned, that is until its Pulumi
+        process has ended, even when the caller is cancelled meanwhile (a daemon stopped on deletion): a
+        cancelled caller stops waiting, never the operation. One that has not started yet is dropped."""
+        started = asyncio.Event()
+        holder = asyncio.create_task(self._hold_for(tracker, operation, background, started))
+        try:
+            return await asyncio.shield(holder)
+        except asyncio.CancelledError:
+            if not started.is_set():
+                holder.cancel()  # still waiting for the lock or a slot: nothing runs
+            holder.add_done_callback(_log_abandoned)
+            raise
+
+    async def _hold_for(
+        self, tracker: DatabaseTracker, operation: Callable[[], T], background: bool, started: asyncio.Event
+    ) -> T:
         async with tracker.operation, self.operations.slot(background):
-            return await asyncio.get_running_loop().run_in_executor(self.executor, operation)
+            started.set()
+            running = asyncio.get_running_loop().run_in_executor(self.executor, operation)
+            # Only the caller's task is ever cancelled, never this one once started (see run_operation); the
+            # loop guards against a cancellation from outside all the same (e.g. loop shutdown).
+            while True:
+                try:
+                    return await asyncio.shield(running)
+                except asyncio.CancelledError:
+                    if running.done():
+                        raise
 
     async def write_status(self, tracker: DatabaseTracker, changes: dict[str, Any]) -> None:
-        """Merge changes into the tracked status and patch only what differs from what was last written."""
-        patch = {key: value for key, value in changes.items() if tracker.status.get(key) != value}
-        if not patch:
-            return
-        tracker.status.update(patch)
-        # Two patches in flight at once (an operation's result, a watch's readiness) could land out of order and
-        # leave a stale list, e.g. of conditions, stored for good; the lock keeps the order of the updates above.
+        """Patch what differs from what the API server has confirmed. The changes count at once for what this
+        process computes next (a watch's readiness must not be computed from conditions an operation is just
+        writing), but only a landed patch counts as written: after a failed one, the same changes are patched
+        again. Patches are sent one at a time, in the order they were made (two in flight could land out of
+        order and leave a stale list, e.g. of conditions, stored for good)."""
+        tracker.status.update(changes)
         async with tracker.status_writes:
+            patch = {key: value for key, value in changes.items() if tracker.written.get(key) != value}
+            if not patch:
+                return
             await self.kube.patch_database_status(tracker.namespace, tracker.name, patch)
+            tracker.written.update(patch)

@@ -31,11 +31,27 @@ class OperatorSettings:
     drift_debounce_seconds: float = 2.0
     """Wait after an out-of-band change before checking, so a burst of edits costs one check."""
 
+    operation_timeout_seconds: float = 900.0
+    """Longest a stack operation may run (`DBOP_OPERATION_TIMEOUT`): one still running then is ended (its
+    Pulumi processes are killed), reported, and retried after recovery. A lock a Pulumi process on another host
+    took is taken over once it is older than this plus a minute, as its holder must have been ended by then."""
+
+    shutdown_grace_seconds: float = 10.0
+    """At shutdown, how long Pulumi processes get to end after SIGTERM before SIGKILL (`DBOP_SHUTDOWN_GRACE`)."""
+
+    peering_lifetime_seconds: int = 15
+    """Leader election (`DBOP_PEERING_LIFETIME`): a standby operator takes over at most this long after the
+    leader died (a leader that stops hands over at once)."""
+
     retry_base_seconds: float = 5.0
     """First delay after a transient failure; doubles each attempt (`DBOP_RETRY_BASE`)."""
 
     retry_max_seconds: float = 300.0
     """Longest delay between retries of a transient failure (`DBOP_RETRY_MAX`)."""
+
+    retry_budget: int = 8
+    """Attempts shown as `Retrying (attempt n of budget)`; after them the Database is Failed, and still retried
+    every retry_max_seconds (`DBOP_RETRY_BUDGET`)."""
 
     namespaces: tuple[str, ...] = ()
     """Namespaces to watch (`DBOP_NAMESPACES`, comma-separated); empty means the whole cluster."""
@@ -115,8 +131,12 @@ def load_settings() -> OperatorSettings:
         passphrase=_read_passphrase(),
         max_concurrent_operations=int(_number("DBOP_MAX_OPERATIONS", 4)),
         drift_interval_seconds=_number("DBOP_DRIFT_INTERVAL", 600),
+        operation_timeout_seconds=_number("DBOP_OPERATION_TIMEOUT", 900),
+        shutdown_grace_seconds=_number("DBOP_SHUTDOWN_GRACE", 10),
+        peering_lifetime_seconds=int(_number("DBOP_PEERING_LIFETIME", 15)),
         retry_base_seconds=_number("DBOP_RETRY_BASE", 5),
         retry_max_seconds=_number("DBOP_RETRY_MAX", 300),
+        retry_budget=int(_number("DBOP_RETRY_BUDGET", 8)),
         namespaces=namespaces,
         webhooks=os.environ.get("DBOP_WEBHOOKS", "on").lower() not in ("off", "false", "0", "no"),
         webhook_host=os.environ.get("DBOP_WEBHOOK_HOST", "127.0.0.1"),

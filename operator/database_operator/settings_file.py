@@ -19,16 +19,17 @@ def settings_file(work_dir: Path | str, stack: str) -> Path:
     return Path(work_dir) / f"Pulumi.{stack}.yaml"
 
 
-def read_settings(path: Path) -> dict[str, Any]:
-    """The file's document; empty when there is no file."""
-    document: dict[str, Any] = (yaml.safe_load(path.read_text()) if path.exists() else None) or {}
-    return document
+def configured_value(path: Path, key: str) -> str | None:
+    """One plain configuration value (`<namespace>:<key>`) of a settings file; None if it has none."""
+    document = yaml.safe_load(path.read_text()) if path.exists() else None
+    value = ((document or {}).get("config") or {}).get(key)
+    return value if isinstance(value, str) else None
 
 
 def edit_settings(path: Path, passphrase: Passphrase, edit: Callable[[dict[str, Any]], None]) -> None:
     """Read the file (or start an empty one), let `edit` change its document, write it back. A file without a
     salt gets this process's: the CLI takes it as the stack's."""
-    document = read_settings(path)
+    document = (yaml.safe_load(path.read_text()) if path.exists() else None) or {}
     if "encryptionsalt" not in document:  # not setdefault: the process's salt costs a key derivation
         document["encryptionsalt"] = passphrase.salt_state
     document["config"] = document.get("config") or {}

@@ -2,18 +2,14 @@
 
 from pulumi import automation as auto
 
-# Error texts that mean "try again later" rather than "this spec cannot be deployed".
-_TRANSIENT_MARKERS = (
-    "connection refused",
-    "i/o timeout",
-    "timeout",
-    "tls handshake",
-    "the server is currently unable",
-    "too many requests",
-    "etcdserver",
-    "unable to load kubernetes client configuration",
-    "connection reset",
-    "no such host",
+# Error texts that mean "this spec cannot be deployed": only a change of the spec helps. Everything else
+# (API server unavailable, timeouts, conflicts like "the object has been modified", a webhook that could not be
+# called, RBAC being fixed, a cut connection) is worth trying again later, within a visible retry budget.
+_NEEDS_SPEC_CHANGE_MARKERS = (
+    " is invalid: ",  # the API server refused the object: `<Kind> "<name>" is invalid: <field>: ...`
+    "field is immutable",
+    "denied the request",  # an admission webhook (ours or a policy engine) refused the object
+    "specerror",  # the program refused the spec by our own rules (database_api.spec.SpecError)
 )
 
 
@@ -46,4 +42,4 @@ def classify(error: auto.CommandError) -> StackError:
     # The CLI's error lines carry the useful part; keep them, drop the progress output.
     lines = [line[line.lower().index("error:") :].strip() for line in text.splitlines() if "error:" in line.lower()]
     message = " ".join(lines)[:2000] if lines else text[-2000:]
-    return StackOperationFailed(message, transient=any(marker in lowered for marker in _TRANSIENT_MARKERS))
+    return StackOperationFailed(message, transient=not any(marker in lowered for marker in _NEEDS_SPEC_CHANGE_MARKERS))

@@ -11,12 +11,14 @@ import json
 import logging
 import shutil
 import tempfile
+import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pulumi import automation as auto
 
@@ -29,15 +31,46 @@ from database_operator.guard import protection_refusal
 from database_operator.passphrase import Passphrase
 from database_operator.passwords import PasswordStore
 from database_operator.plan import ResourceStep
-from database_operator.recovery import clear_in_flight, mark_in_flight, recover_if_interrupted
+from database_operator.processes import PulumiProcesses
+from database_operator.recovery import (
+    clear_in_flight,
+    holder_alive,
+    interrupted,
+    lock_holders,
+    mark_in_flight,
+    recover,
+)
 from database_operator.settings import OperatorSettings
-from database_operator.settings_file import edit_settings, settings_file
-from database_operator.stack_errors import classify
+from database_operator.settings_file import configured_value, edit_settings, settings_file
+from database_operator.stack_errors import StackBusy, StackError, StackOperationFailed, classify
 from database_operator.stack_names import PROJECT, stack_name
 from database_operator.toolchain import check_toolchain
 from database_program.program import declare_from_stack_config
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class Deadline:
+    """Calls `on_expiry` (from a timer thread) if the `with` block is still running after `seconds`."""
+
+    def __init__(self, seconds: float, on_expiry: Callable[[], object]) -> None:
+        self.expired = False
+        self._on_expiry = on_expiry
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def _expire(self) -> None:
+        self.expired = True
+        self._on_expiry()
+
+    def __enter__(self) -> "Deadline":
+        self._timer.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._timer.cancel()
 
 
 @dataclass(frozen=True)
@@ -110,6 +143,32 @@ def _finished(kind: str, started: float, changes: Mapping[Any, int] | None, **de
     )
 
 
+@dataclass(frozen=True)
+class DriftCheck:
+    found: OperationResult
+    """The `preview --refresh`: its changes are the drift."""
+    corrected: OperationResult | None = None
+    """The `up --refresh` that re-applied the configuration, if the drift was corrected."""
+
+
+class Operation:
+    """One running operation: its id, which tags its Pulumi processes, and whether it was cut short."""
+
+    def __init__(self, id_: str, stacks: "Stacks") -> None:
+        self.id = id_
+        self._stacks = stacks
+        self.deadline: Deadline | None = None
+
+    def tag(self, stack: OperatorStack) -> None:
+        tags = self._stacks.processes.environment(self.id)
+        stack.workspace.env_vars = {**stack.workspace.env_vars, **tags}
+
+    @property
+    def cut_short(self) -> bool:
+        """Ended at its deadline or by the shutdown: the stack is recovered before its next operation."""
+        return self._stacks.stopping or (self.deadline is not None and self.deadline.expired)
+
+
 class Stacks:
     """Creates, updates, previews and destroys the stacks. One instance per operator process."""
 
@@ -124,6 +183,15 @@ class Stacks:
         """Stacks this process created: they have no outputs to recover passwords from."""
         self._passphrase = Passphrase(settings.passphrase)
         self._passwords = PasswordStore(self._passphrase)
+        self.processes = PulumiProcesses(settings.state_dir)
+        """The Pulumi processes of this operator instance (ended at shutdown, and after a crash)."""
+        self.stopping = False
+        """Set at shutdown: operations ended now are cut short, not failed."""
+
+    def stop(self, grace_seconds: float) -> None:
+        """End every Pulumi process this instance started (SIGTERM, then SIGKILL after the grace period)."""
+        self.stopping = True
+        self.processes.end_all(grace_seconds)
 
     # -- workspaces -------------------------------------------------------------------------------------
 
@@ -176,6 +244,13 @@ class Stacks:
     def stack_settings_file(self, stack: str) -> Path:
         return settings_file(self._workspace_dir(stack), stack)
 
+    @staticmethod
+    def _configured_spec(stack: OperatorStack) -> dict[str, Any]:
+        """The spec in a stack's settings file: in the operator's workspace, the one last applied."""
+        path = settings_file(str(stack.workspace.work_dir), stack.name)
+        spec: dict[str, Any] = json.loads(configured_value(path, f"{CONFIG_NAMESPACE}:spec") or "{}")
+        return spec
+
     def _configure(self, stack: OperatorStack, request: StackInput) -> None:
         """Write the spec and environment data to the stack's configuration; generate passwords only once,
         encrypted under the stack's salt."""
@@ -201,84 +276,138 @@ class Stacks:
 
         edit_settings(path, self._passphrase, configure)
 
+    def _guarded(self, name: str, kind: str, work: Callable[["Operation"], R]) -> R:
+        """Run one operation's `work` against its deadline, at which its Pulumi processes are ended. Whatever
+        goes wrong is raised as a StackError."""
+        timeout = self._settings.operation_timeout_seconds
+        operation = Operation(f"{name}/{uuid.uuid4().hex[:12]}", self)
+        deadline = Deadline(timeout, lambda: self.processes.end_operation(operation.id))
+        operation.deadline = deadline
+        try:
+            with deadline:
+                return work(operation)
+        except auto.CommandError as error:
+            if self.stopping:
+                raise StackOperationFailed(f"{kind} was ended by the operator's shutdown", transient=True) from error
+            if deadline.expired:
+                message = f"{kind} did not finish within {timeout:.0f}s and was ended"
+                raise StackOperationFailed(message, transient=True) from error
+            raise protection_refusal(error) or classify(error) from error
+        except StackError:
+            raise
+        except Exception as error:  # e.g. an unreadable settings file: reported, retried, never unclassified
+            raise StackOperationFailed(f"{kind}: {type(error).__name__}: {error}", transient=True) from error
+
     def _run(
         self,
         name: str,
         kind: str,
-        operation: Callable[[OperatorStack], Any],
-        request: StackInput | None,
-        changes_of: Callable[[Any], Mapping[Any, int] | None],
-        outputs_of: Callable[[Any], Mapping[str, Any]] = lambda _: {},
-    ) -> OperationResult:
-        """Select (or create) the stack, recover it if needed, configure it, run one operation, summarise it."""
-        started = time.monotonic()
-        stack = self._selected_stack(name)
+        operation: Callable[[OperatorStack], R],
+        configure: Callable[[OperatorStack], None] = lambda _: None,
+    ) -> R:
+        """Select (or create) the stack, recover it if an operation was cut short, configure it, run one
+        operation (a cut-short one leaves the in-flight marker for the next to recover)."""
         work_dir = self._workspace_dir(name)
-        recover_if_interrupted(stack, work_dir)
-        if request is not None:
-            self._configure(stack, request)
-        mark_in_flight(work_dir)
-        try:
-            result = operation(stack)
-        except auto.ConcurrentUpdateError:
-            # This process runs one operation per stack at a time, so a held lock belongs to a dead process.
-            logger.warning("stack %s: clearing a stale lock", name)
-            stack.cancel()
-            result = operation(stack)
-        except auto.CommandError as error:
+
+        def work(current: Operation) -> R:
+            stack = self._selected_stack(name)
+            current.tag(stack)
+            if interrupted(work_dir):
+                self._with_lock(stack, recover)
+                clear_in_flight(work_dir)
+            configure(stack)
+            mark_in_flight(work_dir)
+            try:
+                result = self._with_lock(stack, operation)
+            except (auto.CommandError, StackError):
+                if not current.cut_short:
+                    clear_in_flight(work_dir)  # the CLI ended on its own and wrote the stack's state
+                raise
             clear_in_flight(work_dir)
-            raise protection_refusal(error) or classify(error) from error
-        clear_in_flight(work_dir)
+            return result
+
+        result = self._guarded(name, kind, work)
         logger.info("stack %s: %s finished", name, kind)
-        return _finished(kind, started, changes_of(result), outputs=outputs_of(result))
+        return result
+
+    def _with_lock(self, stack: OperatorStack, operation: Callable[[OperatorStack], T]) -> T:
+        """Run an operation; if another holds the stack's lock, take the lock over only from a dead holder."""
+        try:
+            return operation(stack)
+        except auto.ConcurrentUpdateError as error:
+            holders = lock_holders(error)
+            stale_after = timedelta(seconds=self._settings.operation_timeout_seconds + 60)
+            alive = [holder for holder in holders if holder_alive(holder, stale_after)]
+            if not holders or alive:
+                held_by = ", ".join(f"pid {h.pid} on {h.host} since {h.since:%H:%M:%S}" for h in alive) or "unknown"
+                raise StackBusy(f"another operation holds the stack's lock ({held_by})") from error
+            logger.warning("stack %s: releasing the lock of a dead operation (%s)", stack.name, holders)
+            stack.cancel()
+            return operation(stack)
 
     # -- operations -------------------------------------------------------------------------------------
 
     def up(self, request: StackInput, refresh: bool = False) -> OperationResult:
-        """Create or update the Database's objects. With refresh, live objects are read first, so
-        out-of-band changes (drift) are corrected too."""
-        return self._run(
+        """Configure the stack with `request` and create or update the Database's objects. With refresh, live
+        objects are read first: a StatefulSet re-created around its pods (storage growth) is created again."""
+        started = time.monotonic()
+        events = self._run(
             request.stack,
             "up",
-            lambda stack: stack.up_from_events(refresh),
-            request,
-            changes_of=lambda events: events.changes,
-            outputs_of=lambda events: events.plain_outputs,
+            lambda stack: stack.up_from_events(refresh=refresh),
+            lambda s: self._configure(s, request),
         )
+        return _finished("up", started, events.changes, outputs=events.plain_outputs)
 
-    def preview(self, request: StackInput, refresh: bool = False) -> OperationResult:
-        """What `up` would change, without changing anything. With refresh, drift shows as changes."""
+    def check_drift(
+        self, stack_id: str, fallback: StackInput | None, correct: Callable[[Mapping[str, Any]], bool]
+    ) -> DriftCheck:
+        """Compare the live objects with the configuration last applied (the workspace's own, never a newer
+        spec that was not applied) by `preview --refresh`; if they differ and `correct(applied spec)`, re-apply
+        that same configuration by `up --refresh`. Both in one operation, under the stack's lock: nothing can
+        be applied in between. `fallback` configures a workspace that has no configuration (it was lost)."""
+        started = time.monotonic()
         steps: list[ResourceStep] = []
-        result = self._run(
-            request.stack,
-            "preview",
-            lambda stack: self._preview(stack, refresh, steps),
-            request,
-            changes_of=lambda result: result.change_summary,
-        )
-        return replace(result, steps=tuple(steps))
+
+        def check(stack: OperatorStack) -> DriftCheck:
+            preview = self._preview(stack, True, steps)
+            found = _finished("preview", started, preview.change_summary, steps=tuple(steps))
+            if not found.changed or not correct(self._configured_spec(stack)):
+                return DriftCheck(found)
+            corrected = time.monotonic()
+            events = stack.up_from_events(refresh=True)
+            return DriftCheck(found, _finished("up", corrected, events.changes, outputs=events.plain_outputs))
+
+        def configure_if_lost(stack: OperatorStack) -> None:
+            if fallback is not None and not self._configured_spec(stack):
+                self._configure(stack, fallback)
+
+        return self._run(stack_id, "drift check", check, configure_if_lost)
 
     def preview_proposed(self, request: StackInput) -> OperationResult:
         """What `up` would do with this input against the live stack, changing nothing: the configuration goes
-        to a scratch copy of the stack's workspace, and a preview neither locks nor writes the stack. A stack
-        that does not exist yet is previewed in a scratch backend, where everything is a create."""
+        to a scratch copy of the stack's workspace (the operator's own is never touched), and a preview
+        neither locks nor writes the stack. A stack that does not exist yet is previewed in a scratch backend,
+        where everything is a create."""
         started = time.monotonic()
         steps: list[ResourceStep] = []
-        with tempfile.TemporaryDirectory(prefix="dbop-preview-") as scratch:
-            work_dir = Path(scratch) / "workspace"
-            work_dir.mkdir()
-            operator_settings = self.stack_settings_file(request.stack)
-            if operator_settings.exists():
-                shutil.copy2(operator_settings, work_dir / operator_settings.name)
-            try:
+
+        def work(current: Operation) -> auto.PreviewResult:
+            with tempfile.TemporaryDirectory(prefix="dbop-preview-") as scratch:
+                work_dir = Path(scratch) / "workspace"
+                work_dir.mkdir()
+                operator_settings = self.stack_settings_file(request.stack)
+                if operator_settings.exists():
+                    shutil.copy2(operator_settings, work_dir / operator_settings.name)
                 stack = self._select_existing(request.stack, work_dir)
                 exists = stack is not None
                 if stack is None:
                     stack = self._select(request.stack, work_dir, backend_url=f"file://{scratch}/backend")
+                current.tag(stack)
                 self._configure(stack, request)
-                result = self._preview(stack, exists, steps)
-            except auto.CommandError as error:
-                raise classify(error) from error
+                return self._preview(stack, exists, steps)
+
+        result = self._guarded(request.stack, "preview", work)
         return _finished("preview", started, result.change_summary, steps=tuple(steps))
 
     def _select_existing(self, stack: str, work_dir: Path) -> OperatorStack | None:
@@ -302,14 +431,13 @@ class Stacks:
 
     def destroy(self, namespace: str, name: str) -> OperationResult:
         """Delete every object of the stack, then the stack and its workspace."""
+        started = time.monotonic()
         stack_id = stack_name(namespace, name)
         result = self._run(
             stack_id,
             "destroy",
             lambda stack: stack.destroy_unprotected(),
-            None,
-            changes_of=lambda result: result.summary.resource_changes,
         )
         shutil.rmtree(self._workspace_dir(stack_id), ignore_errors=True)
         self._selected.pop(stack_id, None)
-        return result
+        return _finished("destroy", started, result.summary.resource_changes)

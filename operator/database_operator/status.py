@@ -14,6 +14,13 @@ DRIFTED = "Drifted"
 BACKUP_FAILED = "BackupFailed"
 AWAITING_APPROVAL = "AwaitingApproval"
 """Reason of the Reconciled condition while a spec change waits for its plan to be approved."""
+RETRYING = "Retrying"
+"""Reason of the Reconciled condition after a transient failure, within the retry budget."""
+RETRIES_EXHAUSTED = "RetriesExhausted"
+"""After more transient failures than the retry budget: Failed, and still retried."""
+OPERATION_FAILED = "OperationFailed"
+"""After a failure only a spec change can fix."""
+INVALID_SPEC = "InvalidSpec"
 
 
 def now() -> str:
@@ -87,7 +94,7 @@ def phase(conditions: list[dict[str, Any]], live: Readiness | None, generation: 
     if any(
         c.get("type") == RECONCILED
         and c.get("status") == "False"
-        and c.get("reason") in ("InvalidSpec", "OperationFailed")
+        and c.get("reason") in (INVALID_SPEC, OPERATION_FAILED, RETRIES_EXHAUSTED)
         for c in conditions
     ):
         return Phase.FAILED

@@ -128,3 +128,19 @@ async def admission_refusals(
             storage_class = volume["spec"].get("storageClassName")
             refusals.append(await expansion_refusal(kube, storage_class, "spec.backup.storageSize", size, wanted))
     return [refusal for refusal in refusals if refusal]
+
+
+def growth_notes(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[str, ...]:
+    """What a spec change grows in place, for a preview: the stack's own plan does not show it."""
+    notes = []
+    old_size, new_size = (old.get("storage") or {}).get("size"), (new.get("storage") or {}).get("size")
+    if old_size and new_size and parse_quantity(new_size) > parse_quantity(old_size):
+        notes.append(
+            f"grow     data volumes from {old_size} to {new_size} in place; the StatefulSet is re-created around "
+            "its running pods (spec.storage.size)"
+        )
+    old_backup, backup = (old.get("backup") or {}).get("storageSize"), new.get("backup") or {}
+    new_backup = backup.get("storageSize")
+    if backup.get("enabled") and old_backup and new_backup and parse_quantity(new_backup) > parse_quantity(old_backup):
+        notes.append(f"grow     the backup volume from {old_backup} to {new_backup} in place (spec.backup.storageSize)")
+    return tuple(notes)

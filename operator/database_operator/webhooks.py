@@ -1,6 +1,7 @@
 """The admission webhook server: TLS from certificates.py, reached by URL (local) or through a Service."""
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -28,7 +29,9 @@ class ServiceWebhookServer(kopf.WebhookServer):
             )
 
 
+logger = logging.getLogger(__name__)
 RENEWAL_CHECK_SECONDS = 12 * 3600
+RENEWAL_RETRY_SECONDS = 600
 
 
 def webhook_hostnames(settings: OperatorSettings) -> list[str]:
@@ -38,12 +41,29 @@ def webhook_hostnames(settings: OperatorSettings) -> list[str]:
     return [settings.webhook_host]
 
 
-async def renew_certificate_forever(settings: OperatorSettings) -> None:
+async def renew_certificate_forever(
+    settings: OperatorSettings, every: float = RENEWAL_CHECK_SECONDS, retry_after: float = RENEWAL_RETRY_SECONDS
+) -> None:
     """Renew the serving certificate before it expires; the server re-reads changed files (kopf checks every
-    minute), and the CA, hence the webhooks' caBundle, stays the same."""
+    minute), and the CA, hence the webhooks' caBundle, stays the same. A failed renewal is logged as an error
+    and tried again after `retry_after`: the loop ends only with the operator (30 days before expiry leave
+    time to notice and fix, e.g., a full disk)."""
+    delay = every
     while True:
-        await asyncio.sleep(RENEWAL_CHECK_SECONDS)
-        await asyncio.to_thread(ensure_certificate, settings.effective_webhook_tls_dir, webhook_hostnames(settings))
+        await asyncio.sleep(delay)
+        try:
+            await asyncio.to_thread(ensure_certificate, settings.effective_webhook_tls_dir, webhook_hostnames(settings))
+            delay = every
+        except Exception as error:
+            logger.error("renewing the webhook certificate failed, retrying in %.0fs: %s", retry_after, error)
+            delay = retry_after
+
+
+async def no_webhook_server(fn: kopf.WebhookFn) -> AsyncIterator[kopf.WebhookClientConfig]:
+    """With the webhooks off (DBOP_WEBHOOKS=off): serve nothing and configure nothing. kopf refuses to run
+    admission handlers without a server; this one never yields a client configuration."""
+    await asyncio.Event().wait()
+    yield kopf.WebhookClientConfig()  # never reached: makes this an async generator, as kopf expects
 
 
 def webhook_server(settings: OperatorSettings) -> kopf.WebhookServer:

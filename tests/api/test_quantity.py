@@ -27,3 +27,13 @@ def test_parses(text: str, value: Decimal) -> None:
 def test_rejects(text: str) -> None:
     with pytest.raises(ValueError, match="is not a Kubernetes quantity"):
         parse_quantity(text)
+
+
+@pytest.mark.parametrize("text", ["1e1000000", "1e19", "10Ei", "9223372036854775808", "1e999999999999"])
+def test_rejects_what_kubernetes_cannot_hold_without_overflowing(text: str) -> None:
+    with pytest.raises(ValueError, match="is larger than the largest Kubernetes quantity"):
+        parse_quantity(text)
+
+
+def test_an_exabyte_suffix_is_a_suffix_not_an_exponent() -> None:
+    assert parse_quantity("7Ei") == Decimal(7 * 2**60)

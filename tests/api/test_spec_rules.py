@@ -99,6 +99,16 @@ def test_production_defaults(stacks_config: StacksConfig) -> None:
         ),
         ({"resources": {"limits": {"cpu": "-1"}}}, "spec.resources.limits.cpu: '-1' is not a Kubernetes quantity"),
         ({"replicaCount": 3}, "spec.replicaCount: Extra inputs are not permitted"),
+        # Numbers too large for Kubernetes (or for Python's arithmetic) are refused naming the field.
+        ({"storage": {"size": "1e1000000"}}, "spec.storage.size: '1e1000000' is larger than the largest Kubernetes"),
+        ({"storage": {"size": "10Ei"}}, "spec.storage.size: '10Ei' is larger than the largest Kubernetes quantity"),
+        ({"resources": {"limits": {"memory": "1e99"}}}, "spec.resources.limits.memory: '1e99' is larger than"),
+        (
+            {"backup": {"enabled": True, "retention": "1000000000d"}},
+            "spec.backup.retention: '1000000000d' is too long",
+        ),
+        ({"backup": {"enabled": True, "schedule": "5/ * * * *"}}, "spec.backup.schedule: minute: step ''"),
+        ({"backup": {"enabled": True, "schedule": "0 0 31 2 *"}}, "spec.backup.schedule: '0 0 31 2 *' never runs"),
     ],
 )
 def test_invalid_specs_are_rejected_naming_the_field(

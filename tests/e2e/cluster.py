@@ -72,6 +72,8 @@ class OperatorProcess:
     port: int
     process: subprocess.Popen[bytes] | None = None
     starts: list[float] = field(default_factory=list)
+    pids: list[int] = field(default_factory=list)
+    """Every operator process this started: their Pulumi processes carry their pid in their tag."""
 
     def start(self) -> None:
         log = self.log_path.open("ab")
@@ -83,6 +85,7 @@ class OperatorProcess:
             start_new_session=True,
         )
         self.starts.append(time.monotonic())
+        self.pids.append(self.process.pid)
         wait_for("the operator's liveness endpoint", self._alive, timeout=60)
 
     def _alive(self) -> bool:
@@ -110,3 +113,14 @@ class OperatorProcess:
 
     def log_tail(self, lines: int = 60) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def pulumi_processes_of(operator_pids: list[int]) -> list[str]:
+    """The Pulumi processes (CLI, plugins) still running that operators with these pids started."""
+    from database_operator.processes import INSTANCE_ENV, tagged_processes  # noqa: PLC0415
+
+    return [
+        f"{process.pid} {process.command} ({process.tags[INSTANCE_ENV]})"
+        for process in tagged_processes()
+        if any(f"-{pid}-" in process.tags.get(INSTANCE_ENV, "") for pid in operator_pids)
+    ]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.cluster import REPO, Kubectl, OperatorProcess, toolchain_bin, wait_for
+from tests.e2e.cluster import REPO, Kubectl, OperatorProcess, pulumi_processes_of, toolchain_bin, wait_for
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -93,6 +93,9 @@ def operator(cluster_env: dict[str, str], kubectl: Kubectl, state_dir: Path) -> 
     yield process
     process.stop()
     print(f"operator log: {process.log_path}")
+    # Whatever the tests did (stops, kills, timeouts), the operator leaves no Pulumi process and no traceback.
+    assert pulumi_processes_of(process.pids) == []
+    assert "Traceback" not in process.log_path.read_text(errors="replace"), f"see {process.log_path}"
 
 
 @pytest.fixture

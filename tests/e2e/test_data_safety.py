@@ -17,7 +17,7 @@ import pytest
 
 from tests.e2e.cluster import Kubectl, OperatorProcess, wait_for
 from tests.e2e.databases import condition, database, event_reasons, wait_ready, wait_statefulset
-from tests.e2e.test_review import ERROR, preview
+from tests.e2e.test_review import CHANGES, preview
 
 WEBHOOK_CONFIGURATION = "database.example.com"
 
@@ -133,8 +133,10 @@ def test_growing_storage_keeps_the_volumes_and_the_pods(
         "grow", namespace, replicas=2, storage=grown, backup={**backup, "storageSize": "3Gi"}, deletionPolicy=policy
     )
     reviewed = preview(operator, manifest)  # what `database-operator preview` says first: nothing is replaced
-    assert reviewed.returncode != ERROR, reviewed.stderr
+    assert reviewed.returncode == CHANGES, reviewed.stderr
     assert "DATA LOSS" not in reviewed.stdout and "replace" not in reviewed.stdout, reviewed.stdout
+    assert "~  grow     data volumes from 1Gi to 2Gi in place" in reviewed.stdout
+    assert "~  grow     the backup volume from 1Gi to 3Gi in place" in reviewed.stdout
     kubectl.apply(manifest)
 
     for claim, size in [("data-grow-0", "2Gi"), ("data-grow-1", "2Gi"), ("grow-backup", "3Gi")]:

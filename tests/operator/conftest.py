@@ -1,6 +1,6 @@
 """Operator tests without the Pulumi CLI or a cluster: fake stacks and a fake status store, real services."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,7 +13,7 @@ from pytest_mock import MockerFixture
 from database_api.profiles import StacksConfig
 from database_operator.runtime import Runtime
 from database_operator.settings import OperatorSettings
-from database_operator.stacks import OperationResult, StackInput
+from database_operator.stacks import DriftCheck, OperationResult, StackInput
 
 OUTPUTS = {
     "endpoint": "orders.shop.svc:3306",
@@ -58,16 +58,29 @@ class FakeStacks:
             raise outcome
         return outcome
 
+    applied: dict[str, StackInput] = field(default_factory=dict)
+    """The configuration each stack's workspace holds: the last one `up` was given."""
+
     def up(self, request: StackInput, refresh: bool = False) -> OperationResult:
         self.calls.append(("up", request, refresh))
+        self.applied[request.stack] = request
         return self._next(self.up_results, result("up", create=6))
 
-    def preview(self, request: StackInput, refresh: bool = False) -> OperationResult:
-        self.calls.append(("preview", request, refresh))
-        return self._next(self.preview_results, result("preview", same=6))
+    def check_drift(
+        self, stack: str, fallback: StackInput | None, correct: Callable[[Mapping[str, Any]], bool]
+    ) -> DriftCheck:
+        """Like Stacks.check_drift: the preview's result is queued; a correction re-applies the last `up`."""
+        applied = self.applied.get(stack) or fallback
+        assert applied is not None, "a drift check of a stack never applied, with no fallback"
+        self.calls.append(("check_drift", applied, True))
+        found = self._next(self.preview_results, result("preview", same=6))
+        if not found.changed or not correct(applied.spec):
+            return DriftCheck(found)
+        self.calls.append(("correct_drift", applied, True))
+        return DriftCheck(found, self._next(self.up_results, result("up", create=6)))
 
     def preview_proposed(self, request: StackInput) -> OperationResult:
-        self.calls.append(("preview_proposed", request, False))
+        self.calls.append(("preview_proposed", request, request.stack in self.applied))  # refreshes a live stack
         return self._next(self.preview_results, result("preview", same=6))
 
     def destroy(self, namespace: str, name: str) -> OperationResult:

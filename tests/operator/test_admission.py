@@ -48,6 +48,35 @@ def test_defaults_follow_an_environment_change_but_choices_stay(stacks_config: S
     assert moved["replicas"] == 4  # chosen by the user, not a development default
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("replicas", "3"), ("replicas", True), ("monitoring", {"enabled": True, "metrics": "yes", "logging": False})],
+)
+def test_defaulting_never_converts_a_value_the_user_wrote(stacks_config: StacksConfig, field: str, value: Any) -> None:
+    """A wrong type reaches the schema as written, and is refused there, instead of being stored converted."""
+    defaulted = defaulted_spec({**MINIMAL, field: value}, stacks_config)
+    assert defaulted is not None and defaulted[field] == value and type(defaulted[field]) is type(value)
+    assert defaulted["deletionPolicy"] == "Delete"  # the defaults it lacked are still added
+
+
+def test_an_environment_change_never_overrides_a_value_the_same_update_sets(stacks_config: StacksConfig) -> None:
+    stored = defaulted_spec({**MINIMAL, "replicas": 3}, stacks_config)
+    assert stored is not None
+    update = {**stored, "environment": "production", "replicas": 1}  # replicas 1 is development's default
+    defaulted = defaulted_spec(update, stacks_config, old=stored)
+    assert defaulted is not None and defaulted["replicas"] == 1
+    assert admission_errors(defaulted, stored, stacks_config) == [
+        "spec.replicas: production requires at least 2 replicas (got 1)"
+    ]
+
+
+def test_an_environment_change_replaces_the_defaults_stored_before(stacks_config: StacksConfig) -> None:
+    stored = defaulted_spec(MINIMAL, stacks_config)  # replicas 1: development's default, stored by defaulting
+    assert stored is not None
+    defaulted = defaulted_spec({**stored, "environment": "production"}, stacks_config, old=stored)
+    assert defaulted is not None and defaulted["replicas"] == 2
+
+
 def test_a_broken_spec_is_left_for_validation_to_refuse(stacks_config: StacksConfig) -> None:
     assert defaulted_spec({**MINIMAL, "replicas": "many"}, stacks_config) is None
     assert admission_errors({**MINIMAL, "replicas": "many"}, None, stacks_config) == [

@@ -4,11 +4,12 @@ import asyncio
 
 import kopf
 import pytest
+from pulumi import automation as auto
 
 from database_operator.apply import apply_database
 from database_operator.observe import observe_owned_object, write_readiness
 from database_operator.runtime import Runtime
-from database_operator.stack_errors import StackBusy, StackOperationFailed
+from database_operator.stack_errors import StackBusy, StackOperationFailed, classify
 from tests.operator.conftest import Events, FakeKube, FakeStacks, MakeDatabase, result, statefulset
 
 
@@ -91,7 +92,7 @@ def test_invalid_spec_fails_without_touching_the_stack(
     assert events.reasons() == ["InvalidSpec"]
 
 
-@pytest.mark.parametrize(("retry", "delay"), [(0, 5.0), (1, 10.0), (3, 40.0), (10, 60.0)])
+@pytest.mark.parametrize(("retry", "delay"), [(0, 5.0), (1, 10.0), (3, 40.0), (6, 60.0)])
 def test_transient_errors_retry_with_bounded_backoff(
     runtime: Runtime,
     stacks: FakeStacks,
@@ -111,6 +112,54 @@ def test_transient_errors_retry_with_bounded_backoff(
     assert "connection refused" in reconciled["message"] and f"retrying in {delay:.0f}s" in reconciled["message"]
     assert kube.status()["phase"] != "Failed"
     assert kube.status()["lastOperation"]["result"] == "failed"
+    assert events.reasons() == ["RetryingOperation"]
+
+
+def test_beyond_the_retry_budget_a_database_is_failed_and_still_retried(
+    runtime: Runtime, stacks: FakeStacks, kube: FakeKube, events: Events, database: MakeDatabase
+) -> None:
+    stacks.up_results.append(StackOperationFailed("error: context deadline exceeded", transient=True))
+    with pytest.raises(kopf.TemporaryError) as raised:
+        asyncio.run(apply_database(runtime, database(), retry=7))  # the 8th attempt: the budget is 8
+    assert raised.value.delay == 60.0
+    assert kube.status()["phase"] == "Failed"
+    reconciled = kube.condition("Reconciled")
+    assert reconciled["reason"] == "RetriesExhausted"
+    assert reconciled["message"] == "error: context deadline exceeded (failed 8 times; still retrying, every 60s)"
+    assert events.reasons() == ["OperationFailed"]
+
+    asyncio.run(apply_database(runtime, database(), retry=8))  # the cause went away: it heals by itself
+    assert kube.condition("Reconciled")["status"] == "True" and kube.status()["phase"] != "Failed"
+
+
+def test_a_database_that_failed_with_a_conflict_recovers_by_itself(
+    runtime: Runtime, stacks: FakeStacks, kube: FakeKube, database: MakeDatabase
+) -> None:
+    conflict = classify(
+        auto.CommandError(
+            auto.CommandResult(
+                stdout="",
+                stderr='error: Operation cannot be fulfilled on statefulsets.apps "orders": the object has been '
+                "modified; please apply your changes to the latest version and try again",
+                code=1,
+            )
+        )
+    )
+    stacks.up_results.append(conflict)
+    with pytest.raises(kopf.TemporaryError):  # not PermanentError: kopf retries it without an edit
+        asyncio.run(apply_database(runtime, database(), retry=0))
+    assert kube.status()["phase"] != "Failed"
+    asyncio.run(apply_database(runtime, database(), retry=1))
+    assert kube.condition("Reconciled")["status"] == "True"
+
+
+def test_an_unexpected_error_is_reported_and_retried(
+    runtime: Runtime, stacks: FakeStacks, kube: FakeKube, events: Events, database: MakeDatabase
+) -> None:
+    stacks.up_results.append(RuntimeError("cannot schedule new futures after shutdown"))
+    with pytest.raises(kopf.TemporaryError):
+        asyncio.run(apply_database(runtime, database(), retry=0))
+    assert "cannot schedule new futures" in kube.condition("Reconciled")["message"]
     assert events.reasons() == ["RetryingOperation"]
 
 

@@ -68,9 +68,7 @@ def test_a_gated_change_is_planned_and_waits(
     stacks.preview_results.append(preview_of(*SCALE))
     asyncio.run(apply_database(runtime, database(generation=2, replicas=3, **GATED), retry=0))
 
-    assert stacks.kinds() == ["preview"]  # nothing applied
-    [(_, _, refresh)] = stacks.calls
-    assert refresh  # planned against the live objects
+    assert stacks.kinds() == ["preview_proposed"]  # nothing applied
     plan = kube.status()["plan"]
     assert plan["state"] == "AwaitingApproval" and plan["id"].startswith("2-") and plan["generation"] == 2
     assert plan["changes"] == [{"resource": "StatefulSet/orders", "action": "update", "fields": ["spec.replicas"]}]
@@ -85,7 +83,7 @@ def test_a_gated_change_is_planned_and_waits(
 
     # The same spec again (a resume, a retry): the plan stands, nothing runs.
     asyncio.run(apply_database(runtime, database(generation=2, replicas=3, **GATED), retry=0))
-    assert stacks.kinds() == ["preview"]
+    assert stacks.kinds() == ["preview_proposed"]
 
 
 def test_the_approval_applies_the_plan(
@@ -97,7 +95,7 @@ def test_the_approval_applies_the_plan(
     approved = database(generation=2, replicas=3, annotations={APPROVAL_ANNOTATION: plan_id}, **GATED)
     asyncio.run(apply_database(runtime, approved, retry=0, approval_changed=True))
 
-    assert stacks.kinds() == ["preview", "up"]
+    assert stacks.kinds() == ["preview_proposed", "up"]
     assert stacks.calls[-1][1].spec["replicas"] == 3
     assert kube.status()["plan"]["state"] == "Applied"
     assert kube.condition("Reconciled")["status"] == "True"
@@ -144,11 +142,11 @@ def test_leaving_the_gate_needs_approval_then_changes_apply_at_once(
     asyncio.run(apply_database(runtime, database(generation=1, **GATED), retry=0))
     approve = {APPROVAL_ANNOTATION: kube.status()["plan"]["id"]}
     asyncio.run(apply_database(runtime, database(generation=1, annotations=approve, **GATED), retry=0))
-    assert stacks.kinds() == ["preview", "up"]
+    assert stacks.kinds() == ["preview_proposed", "up"]
 
     automatic = {"updatePolicy": "Automatic"}
     asyncio.run(apply_database(runtime, database(generation=2, annotations=approve, **automatic), retry=0))
-    assert stacks.kinds() == ["preview", "up", "preview"]  # turning the gate off is itself reviewed
+    assert stacks.kinds() == ["preview_proposed", "up", "preview_proposed"]  # turning the gate off is itself reviewed
     approve = {APPROVAL_ANNOTATION: kube.status()["plan"]["id"]}
     asyncio.run(apply_database(runtime, database(generation=2, annotations=approve, **automatic), retry=0))
     assert stacks.kinds()[-1] == "up"
@@ -161,5 +159,5 @@ def test_leaving_the_gate_needs_approval_then_changes_apply_at_once(
 def test_production_requires_approval_by_default(runtime: Runtime, stacks: FakeStacks, database: MakeDatabase) -> None:
     production = {"environment": "production", "resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}
     asyncio.run(apply_database(runtime, database(generation=1, **production), retry=0))
-    assert stacks.kinds() == ["preview"]
+    assert stacks.kinds() == ["preview_proposed"]
     assert stacks.calls[0][1].spec["updatePolicy"] == "RequireApproval"

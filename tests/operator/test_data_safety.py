@@ -17,7 +17,10 @@ from database_operator.deletion import delete_database
 from database_operator.drift import check_drift
 from database_operator.guard import ProtectionRefused
 from database_operator.passwords import CredentialsMissing
+from database_operator.plan import Plan, render_text
 from database_operator.runtime import Runtime
+from database_operator.stack_errors import StackError
+from database_operator.storage import growth_notes
 from tests.operator.conftest import Events, FakeKube, FakeStacks, MakeDatabase, result
 
 DATA_LABELS = {"app.kubernetes.io/instance": "orders", "app.kubernetes.io/component": "database"}
@@ -168,10 +171,11 @@ def test_every_path_adopts_all_three_live_passwords(
     body = database()
     asyncio.run(apply_database(runtime, body, retry=0))
     tracker = runtime.trackers[("shop", "orders")]
+    stacks.applied.clear()  # the operator's state directory is lost: the drift check re-creates the configuration
     stacks.preview_results.append(result("preview", update=1))
     asyncio.run(check_drift(runtime, tracker, body))
-    applied, previewed, corrected = (request for _, request, _ in stacks.calls)
-    for request in (applied, previewed, corrected):
+    assert stacks.kinds() == ["up", "check_drift", "correct_drift"]
+    for _, request, _ in stacks.calls:
         assert request.live_passwords == {"adminPassword": "a", "userPassword": "u", "replicationPassword": "r"}
         assert request.data_volumes == ("data-orders-0", "data-orders-1")
         assert request.uid == "u-1"
@@ -254,18 +258,22 @@ def test_a_database_whose_name_is_no_label_value_can_still_be_deleted(
     assert stacks.kinds() == ["destroy"]
 
 
-def test_a_refused_step_is_a_condition_and_a_warning_naming_the_object(
-    runtime: Runtime, stacks: FakeStacks, kube: FakeKube, events: Events, database: MakeDatabase
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        ProtectionRefused("refused: the change would delete or replace StatefulSet orders"),
+        CredentialsMissing("Secret orders-credentials (key admin-password) is gone"),
+    ],
+)
+def test_a_refusal_to_lose_data_is_a_condition_and_a_warning_with_its_own_reason(
+    runtime: Runtime, stacks: FakeStacks, kube: FakeKube, events: Events, database: MakeDatabase, refusal: StackError
 ) -> None:
-    stacks.up_results.append(ProtectionRefused("refused: the change would delete or replace StatefulSet orders"))
-    with pytest.raises(kopf.PermanentError):
+    stacks.up_results.append(refusal)
+    with pytest.raises(kopf.PermanentError):  # nothing to retry until someone acts
         asyncio.run(apply_database(runtime, database(), retry=0))
-    condition = kube.condition("Reconciled")
-    assert (condition["reason"], condition["message"]) == (
-        "DataProtection",
-        "refused: the change would delete or replace StatefulSet orders",
-    )
-    assert ("Warning", "DataProtection", condition["message"]) in events.posted
+    reconciled = kube.condition("Reconciled")
+    assert (reconciled["reason"], reconciled["message"]) == (refusal.reason, str(refusal))
+    assert events.posted[-1] == ("Warning", refusal.reason, str(refusal))
 
 
 def test_admission_judges_backup_growth_against_the_volume_and_only_while_backups_are_on(kube: FakeKube) -> None:
@@ -289,4 +297,32 @@ def test_a_drift_correction_that_would_need_new_passwords_for_existing_data_is_r
     condition = kube.condition("Reconciled")
     assert (condition["status"], condition["reason"]) == ("False", "CredentialsMissing")
     assert "orders-replication" in condition["message"]
-    assert stacks.kinds() == ["up", "preview"]  # nothing corrected
+    assert stacks.kinds() == ["up", "check_drift"]  # nothing corrected
+
+
+def test_a_preview_says_what_grows_in_place() -> None:
+    old = {**SPEC, "backup": {"enabled": True, "storageSize": "5Gi"}}
+    new = {**SPEC, "storage": {"size": "20Gi"}, "backup": {"enabled": True, "storageSize": "8Gi"}}
+    plan = Plan(steps=(), notes=growth_notes(old, new))
+    assert plan.changed and not plan.data_loss
+    assert render_text("Database shop/orders", plan).splitlines() == [
+        "Database shop/orders: 2 to grow in place",
+        "  ~  grow     data volumes from 10Gi to 20Gi in place; the StatefulSet is re-created around its running "
+        "pods (spec.storage.size)",
+        "  ~  grow     the backup volume from 5Gi to 8Gi in place (spec.backup.storageSize)",
+    ]
+    assert growth_notes(old, {**new, "backup": {"enabled": False, "storageSize": "8Gi"}})[1:] == ()
+
+
+def test_a_gated_growth_is_planned_as_growing_in_place_and_waits(
+    runtime: Runtime, stacks: FakeStacks, kube: FakeKube, events: Events, database: MakeDatabase, tmp_path: Path
+) -> None:
+    with_volumes(kube)
+    stacks.settings_dir = tmp_path
+    settings = {"config": {"database:spec": json.dumps(SPEC)}}
+    (tmp_path / "Pulumi.shop.orders.yaml").write_text(yaml.safe_dump(settings))
+    gated = database(generation=2, storage={"size": "20Gi"}, updatePolicy="RequireApproval")
+    asyncio.run(apply_database(runtime, gated, retry=0))
+    assert stacks.kinds() == ["preview_proposed"] and kube.actions == []  # nothing grown before the approval
+    [(_, reason, message)] = events.posted
+    assert reason == "PlanReady" and ": 1 to grow in place" in message

@@ -51,8 +51,7 @@ def test_in_sync_costs_one_preview_and_no_up(
 ) -> None:
     body = deployed(runtime, database)
     asyncio.run(check_drift(runtime, runtime.trackers[("shop", "orders")], body))
-    assert stacks.kinds() == ["up", "preview"]
-    assert stacks.calls[-1][2] is True  # preview --refresh reads the live objects
+    assert stacks.kinds() == ["up", "check_drift"]
     assert events.reasons() == ["Applied"]
 
 
@@ -64,8 +63,7 @@ def test_drift_is_corrected_by_default(
     stacks.up_results.append(result("up", create=1, same=5))
     asyncio.run(check_drift(runtime, runtime.trackers[("shop", "orders")], body))
 
-    assert stacks.kinds() == ["up", "preview", "up"]
-    assert stacks.calls[-1][2] is True  # up --refresh
+    assert stacks.kinds() == ["up", "check_drift", "correct_drift"]
     drifted = kube.condition("Drifted")
     assert (drifted["status"], drifted["reason"], drifted["message"]) == (
         "False",
@@ -83,7 +81,7 @@ def test_drift_is_only_reported_under_report_policy(
     stacks.preview_results.append(result("preview", update=2, same=4))
     asyncio.run(check_drift(runtime, runtime.trackers[("shop", "orders")], body))
 
-    assert stacks.kinds() == ["up", "preview"]
+    assert stacks.kinds() == ["up", "check_drift"]
     drifted = kube.condition("Drifted")
     assert (drifted["status"], drifted["reason"]) == ("True", "DriftDetected")
     assert events.reasons()[-1] == "DriftDetected"

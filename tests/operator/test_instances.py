@@ -98,6 +98,28 @@ def test_replication_lag_is_read_from_exporter_metrics(metrics: str, lag: Any) -
     assert replication_lag(metrics) == lag
 
 
+class RollingKube(FakeKube):
+    """While the watcher asks a replica's exporter, a pod event arrives (the StatefulSet is rolling)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        super().__init__()
+        self.runtime = runtime
+
+    async def pod_metrics(self, namespace: str, pod_name: str, port: int) -> str | None:
+        await observe_database_pod(self.runtime, "ADDED", pod(3))  # a scale-up's new pod
+        return None
+
+
+def test_pod_events_during_a_status_write_do_not_break_it(
+    runtime: Runtime, tracker: DatabaseTracker, database: MakeDatabase
+) -> None:
+    observe(runtime, pod(0), pod(1), pod(2))
+    runtime.kube = RollingKube(runtime)  # type: ignore[assignment]
+    monitored = database(replicas=3, monitoring={"enabled": True, "metrics": True})
+    asyncio.run(write_instances(runtime, tracker, monitored))  # no "dictionary changed size during iteration"
+    assert tracker.instances_changed  # and the watcher writes again for what changed meanwhile
+
+
 FAILED_RESTORE = {"exitCode": 1, "reason": "Error", "message": "bootstrap failed while restoring /restore/x.dump\n"}
 
 

@@ -134,7 +134,7 @@ def test_watcher_corrects_suspected_drift(
     stacks.preview_results.append(result("preview", create=1, same=5))
     observe_owned_object(runtime, "DELETED", statefulset(1, 1))
     asyncio.run(watch_database(runtime, database(), StopAfter(1)))
-    assert stacks.kinds()[-2:] == ["preview", "up"]
+    assert stacks.kinds()[-2:] == ["check_drift", "correct_drift"]
     assert kube.condition("Drifted")["reason"] == "DriftCorrected"
     assert kube.status()["phase"] == "Creating"  # the StatefulSet is gone until up recreates it
 

@@ -2,6 +2,12 @@
 
 import dataclasses
 import json
+import os
+import shutil
+import socket
+import subprocess
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -20,7 +26,7 @@ from database_operator.passphrase import Passphrase, decrypt_with_key
 from database_operator.passwords import CredentialsMissing
 from database_operator.recovery import IN_FLIGHT_MARKER
 from database_operator.settings import OperatorSettings
-from database_operator.stack_errors import StackError, StackOperationFailed
+from database_operator.stack_errors import StackBusy, StackError, StackOperationFailed
 from database_operator.stack_names import stack_name
 from database_operator.stacks import StackInput, Stacks
 
@@ -104,10 +110,12 @@ class FakeStack:
     def __init__(self, settings_file: Path) -> None:
         self.settings_file = settings_file
         self.name = settings_file.name.removeprefix("Pulumi.").removesuffix(".yaml")
-        self.workspace = SimpleNamespace(work_dir=str(settings_file.parent))
+        self.workspace = SimpleNamespace(work_dir=str(settings_file.parent), env_vars={})
         self.calls: list[str] = []
         self.up_error: Exception | None = None
         self.stored_outputs: dict[str, auto.OutputValue] = {}
+        self.applied_specs: list[dict[str, Any]] = []
+        """The spec in the settings file at each `up`: what the CLI applied."""
 
     def settings(self) -> dict[str, Any]:
         """The stack's configuration as its settings file holds it."""
@@ -125,7 +133,8 @@ class FakeStack:
         return self.stored_outputs
 
     def up_from_events(self, refresh: bool) -> StackEvents:
-        self.calls.append("up")
+        self.calls.append("up --refresh" if refresh else "up")
+        self.applied_specs.append(json.loads(self.settings()["database:spec"]))
         if self.up_error is not None:
             error, self.up_error = self.up_error, None
             raise error
@@ -193,7 +202,7 @@ def test_passwords_are_generated_once(stacks: Stacks, fake_stack: FakeStack) -> 
 @pytest.mark.usefixtures("fake_stack")
 def test_a_stack_is_selected_once(stacks: Stacks) -> None:
     stacks.up(REQUEST)
-    stacks.preview(REQUEST)
+    stacks.check_drift(REQUEST.stack, None, lambda _: False)
     assert OperatorStack.create.call_count == 1  # type: ignore[attr-defined]
     assert OperatorStack.select.call_count == 0  # type: ignore[attr-defined]
 
@@ -220,10 +229,63 @@ def test_a_new_stack_adopts_the_live_secrets_passwords(stacks: Stacks, fake_stac
     assert fake_stack.password("userPassword") == "live-user"
 
 
-def test_a_stale_lock_is_cleared_and_the_operation_retried(stacks: Stacks, fake_stack: FakeStack) -> None:
-    fake_stack.up_error = auto.ConcurrentUpdateError(auto.CommandResult(stdout="", stderr="[409] Conflict", code=255))
+def lock_conflict(host: str, pid: int, since: datetime) -> auto.ConcurrentUpdateError:
+    """The error a self-managed backend's CLI gives when another process holds the stack's lock."""
+    stderr = (
+        "error: the stack is currently locked by 1 lock(s). Either wait for the other process(es) to end or delete "
+        "the lock file with `pulumi cancel`.\n"
+        f"  file:///state/backend/.pulumi/locks/organization/database/shop.orders/1.json: created by root@{host} "
+        f"(pid {pid}) at {since.isoformat()}"
+    )
+    return auto.ConcurrentUpdateError(auto.CommandResult(stdout="", stderr=stderr, code=255))
+
+
+@pytest.fixture
+def live_pulumi(tmp_path: Path) -> Iterator[int]:
+    """A process on this host that runs a command named `pulumi`, as a live lock holder would."""
+    command = tmp_path / "bin" / "pulumi"
+    command.parent.mkdir()
+    command.symlink_to(shutil.which("sleep") or "/bin/sleep")
+    process = subprocess.Popen([str(command), "60"])
+    yield process.pid
+    process.kill()
+    process.wait()
+
+
+def test_a_lock_whose_holder_died_is_released_and_the_operation_retried(stacks: Stacks, fake_stack: FakeStack) -> None:
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    fake_stack.up_error = lock_conflict(socket.gethostname(), dead.pid, datetime.now(UTC))
     assert stacks.up(REQUEST).changes == {"create": 6}
     assert fake_stack.calls[-3:] == ["up", "cancel", "up"]
+
+
+def test_a_lock_held_by_a_live_pulumi_process_is_never_taken(
+    stacks: Stacks, fake_stack: FakeStack, live_pulumi: int
+) -> None:
+    fake_stack.up_error = lock_conflict(socket.gethostname(), live_pulumi, datetime.now(UTC) - timedelta(hours=5))
+    with pytest.raises(StackBusy, match=f"pid {live_pulumi}"):
+        stacks.up(REQUEST)
+    assert "cancel" not in fake_stack.calls
+
+
+def test_a_lock_held_on_another_host_is_taken_only_after_the_operation_timeout(
+    stacks: Stacks, fake_stack: FakeStack
+) -> None:
+    fake_stack.up_error = lock_conflict("elsewhere", 1, datetime.now(UTC) - timedelta(minutes=1))
+    with pytest.raises(StackBusy):
+        stacks.up(REQUEST)
+    assert "cancel" not in fake_stack.calls
+    fake_stack.up_error = lock_conflict("elsewhere", 1, datetime.now(UTC) - timedelta(hours=1))  # timeout: 15 min
+    stacks.up(REQUEST)
+    assert fake_stack.calls[-2:] == ["cancel", "up"]
+
+
+def test_a_lock_whose_holder_is_not_named_is_never_taken(stacks: Stacks, fake_stack: FakeStack) -> None:
+    fake_stack.up_error = auto.ConcurrentUpdateError(auto.CommandResult(stdout="", stderr="[409] Conflict", code=255))
+    with pytest.raises(StackBusy):
+        stacks.up(REQUEST)
+    assert "cancel" not in fake_stack.calls
 
 
 def test_an_interrupted_operation_is_recovered_before_the_next(
@@ -233,8 +295,7 @@ def test_an_interrupted_operation_is_recovered_before_the_next(
     marker.parent.mkdir(parents=True)
     marker.touch()  # the operator died mid-operation
     stacks.up(REQUEST)
-    assert fake_stack.calls[:2] == ["cancel", "refresh clear_pending_creates=True"]
-    assert fake_stack.calls[-1] == "up"
+    assert fake_stack.calls == ["refresh clear_pending_creates=True", "up"]
     assert not marker.exists()
 
 
@@ -245,8 +306,9 @@ def test_a_failed_operation_clears_its_marker(stacks: Stacks, fake_stack: FakeSt
     assert not (tmp_path / "workspaces" / "shop.orders" / IN_FLIGHT_MARKER).exists()
 
 
-def test_a_preview_reports_each_step_with_its_changed_fields(stacks: Stacks, fake_stack: FakeStack) -> None:
-    outcome = stacks.preview(REQUEST, refresh=True)
+def test_a_drift_check_reports_each_step_with_its_changed_fields(stacks: Stacks, fake_stack: FakeStack) -> None:
+    stacks.up(REQUEST)
+    outcome = stacks.check_drift(REQUEST.stack, None, lambda _: False).found
     assert fake_stack.calls[-1] == "preview refresh=True"
     assert [(step.op, step.type, step.fields, step.replacing_fields, step.retained) for step in outcome.steps] == [
         ("refresh", "kubernetes:apps/v1:StatefulSet", (), (), False),
@@ -392,3 +454,66 @@ def test_a_step_on_a_protected_object_is_refused_naming_it(stacks: Stacks, fake_
         stacks.up(REQUEST)
     assert str(refused.value).startswith("refused: the change would delete or replace Secret orders-credentials")
     assert refused.value.reason == "DataProtection" and not refused.value.transient
+
+
+class HangingStack(FakeStack):
+    """Its first `up` runs a Pulumi process (tagged like the real CLI's) that never ends by itself."""
+
+    def __init__(self, settings_file: Path, command: Path) -> None:
+        super().__init__(settings_file)
+        self.command = command
+        self.hang = True
+
+    def up_from_events(self, refresh: bool) -> StackEvents:
+        if not self.hang:
+            return super().up_from_events(refresh)
+        self.hang = False
+        self.calls.append("up (hangs)")
+        env = {**os.environ, **self.workspace.env_vars}
+        process = subprocess.run([str(self.command), "3600"], env=env, check=False, capture_output=True)
+        raise auto.CommandError(auto.CommandResult(stdout="", stderr="", code=process.returncode))
+
+
+def test_a_hung_operation_is_ended_at_its_timeout_and_retried(tmp_path: Path, mocker: MockerFixture) -> None:
+    command = tmp_path / "bin" / "pulumi"
+    command.parent.mkdir()
+    command.symlink_to(shutil.which("sleep") or "/bin/sleep")
+    stack = HangingStack(tmp_path / "workspaces" / "shop.orders" / "Pulumi.shop.orders.yaml", command)
+    mocker.patch.object(OperatorStack, "create", return_value=stack)
+    mocker.patch.object(stacks_module, "check_toolchain", return_value=MagicMock())
+    settings = OperatorSettings(state_dir=tmp_path, passphrase=PASSPHRASE, operation_timeout_seconds=1)
+    stacks = Stacks(settings, program=lambda: None)
+
+    with pytest.raises(StackOperationFailed, match="up did not finish within 1s and was ended") as failed:
+        stacks.up(REQUEST)
+    assert failed.value.transient
+    assert (tmp_path / "workspaces" / "shop.orders" / IN_FLIGHT_MARKER).exists()  # recovered before the next
+
+    assert stacks.up(REQUEST).changes == {"create": 6}
+    assert stack.calls == ["up (hangs)", "refresh clear_pending_creates=True", "up"]
+
+
+SCALED = dataclasses.replace(REQUEST, spec={**REQUEST.spec, "replicas": 3})
+
+
+def test_a_drift_correction_re_applies_the_configuration_last_applied(stacks: Stacks, fake_stack: FakeStack) -> None:
+    stacks.up(REQUEST)
+    stacks.up(SCALED)  # the newer spec, applied by its reconcile
+    # The drift check was scheduled while the older spec was current: it still re-applies the newer one.
+    check = stacks.check_drift(REQUEST.stack, REQUEST, lambda _: True)
+    assert check.found.changed and check.corrected is not None
+    assert fake_stack.calls[-2:] == ["preview refresh=True", "up --refresh"]
+    assert fake_stack.applied_specs[-1]["replicas"] == 3
+
+
+def test_a_drift_check_follows_the_applied_spec_s_drift_policy(stacks: Stacks, fake_stack: FakeStack) -> None:
+    stacks.up(dataclasses.replace(REQUEST, spec={**REQUEST.spec, "driftPolicy": "Report"}))
+    policies: list[object] = []
+    check = stacks.check_drift(REQUEST.stack, None, lambda spec: policies.append(spec["driftPolicy"]) or False)
+    assert policies == ["Report"] and check.corrected is None
+    assert fake_stack.calls[-1] == "preview refresh=True"
+
+
+def test_a_lost_workspace_is_checked_against_the_fallback(stacks: Stacks, fake_stack: FakeStack) -> None:
+    stacks.check_drift(REQUEST.stack, SCALED, lambda _: True)
+    assert fake_stack.applied_specs == [SCALED.spec]
