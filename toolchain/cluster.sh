@@ -148,7 +148,7 @@ issue_cert() {
             -sha256 -days 3650 -extfile "$name.ext" -out "$name.crt.tmp" 2>/dev/null
         mv -f "$name.crt.tmp" "$name.crt"
         rm -f "$name.csr" "$name.ext"
-    )
+    ) || die "could not issue the certificate $PKI/$name.crt"
 }
 
 gen_pki() {
@@ -497,5 +497,5 @@ case "${1:-}" in
     logs)
         if [[ -n "${2:-}" ]]; then cat "$LOGS/$2.log"; else ls -l "$LOGS"; fi
         ;;
-    *) sed -n '2,20p' "$0"; exit 2 ;;
+    *) sed -n '2,24p' "$0"; exit 2 ;;
 esac

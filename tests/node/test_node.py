@@ -4,6 +4,7 @@ Services with cluster DNS, port-forward, and the database images' servers answer
 import re
 import subprocess
 import urllib.request
+from pathlib import Path
 
 from tests.e2e.cluster import Kubectl, wait_for
 from tests.node.pods import SLEEPER, claim, exec_in, pod, server, start, with_claim
@@ -56,6 +57,18 @@ def test_a_claim_binds_and_its_data_survives_the_pod_and_grows(
     wait_for("the claim to show its new size", capacity, timeout=60)
     assert exec_in(node_kubectl, node_namespace, "reader", "cat", "/data/proof") == "kept-across-pods\n"
 
+    # reclaim policy Delete: once the claim is gone, so are the volume and its directory
+    volume = node_kubectl.get("pv", bound["spec"]["volumeName"], "")
+    assert volume is not None
+    directory = Path(volume["spec"]["local"]["path"])
+    assert (directory / "proof").read_text() == "kept-across-pods\n"
+    node_kubectl.run("delete", "pod", "reader", "-n", node_namespace, "--wait=true", "--timeout=60s")
+    node_kubectl.run("delete", "pvc", "data", "-n", node_namespace, "--wait=true", "--timeout=60s")
+    wait_for(
+        "the released volume to be deleted", lambda: node_kubectl.get("pv", volume["metadata"]["name"], "") is None
+    )
+    assert not directory.exists()
+
 
 WEB = ["sh", "-c", 'while true; do printf "HTTP/1.0 200 OK\\r\\n\\r\\nhello from web\\n" | nc -l -p 8080 -N; done']
 
@@ -64,7 +77,9 @@ def test_a_service_name_resolves_and_its_cluster_ip_carries_traffic(
     node_kubectl: Kubectl, node_namespace: str, images: dict[str, str]
 ) -> None:
     tools = images["localhost/debian-tools"]
-    start(node_kubectl, node_namespace, pod("web", tools, WEB, container={"ports": [{"containerPort": 8080}]}))
+    # hostname + subdomain: a name of its own under a headless Service, as a StatefulSet's pods get
+    web = pod("web", tools, WEB, hostname="web-0", subdomain="peers", container={"ports": [{"containerPort": 8080}]})
+    start(node_kubectl, node_namespace, web)
     service = {
         "apiVersion": "v1",
         "kind": "Service",
@@ -72,6 +87,8 @@ def test_a_service_name_resolves_and_its_cluster_ip_carries_traffic(
         "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]},
     }
     node_kubectl.apply(service, "-n", node_namespace)
+    headless = {**service, "metadata": {"name": "peers"}, "spec": {**service["spec"], "clusterIP": "None"}}
+    node_kubectl.apply(headless, "-n", node_namespace)
     created = node_kubectl.get("service", "web", node_namespace)
     assert created is not None
     cluster_ip = created["spec"]["clusterIP"]
@@ -80,6 +97,24 @@ def test_a_service_name_resolves_and_its_cluster_ip_carries_traffic(
     name = f"web.{node_namespace}.svc.cluster.local"
     resolved = exec_in(node_kubectl, node_namespace, "client", "getent", "hosts", name).split()
     assert resolved[0] == cluster_ip
+    running = node_kubectl.get("pod", "web", node_namespace)
+    assert running is not None
+
+    def pod_name() -> str | None:
+        result = node_kubectl.run(
+            "exec",
+            "-n",
+            node_namespace,
+            "client",
+            "--",
+            "getent",
+            "hosts",
+            f"web-0.peers.{node_namespace}.svc.cluster.local",
+            check=False,
+        )
+        return result.stdout.split()[0] if result.returncode == 0 else None
+
+    assert wait_for("the pod's own name to resolve", pod_name, timeout=30) == running["status"]["podIP"]
 
     def answer() -> str | None:
         result = node_kubectl.run(

@@ -94,6 +94,8 @@ node_network_up() {
         -m comment --comment "$IPTABLES_TAG" -j DNAT --to-destination "127.0.0.1:$APISERVER_PORT")
     iptables -t nat -C "${dnat[@]}" 2>/dev/null || iptables -t nat -A "${dnat[@]}"
     in_node sysctl -qw net.ipv4.ip_forward=1
+    # Services between pods on one bridge need bridged packets to pass iptables (br_netfilter)
+    [[ -d /proc/sys/net/bridge ]] || modprobe br_netfilter 2>/dev/null || true
     in_node sysctl -qw net.bridge.bridge-nf-call-iptables=1 2>/dev/null ||
         log "warning: net.bridge.bridge-nf-call-iptables not settable in the node's namespace"
     local masq=(POSTROUTING -o eth0 ! -s "$NODE_IP" -j MASQUERADE)
@@ -112,8 +114,11 @@ node_network_down() {
         # shellcheck disable=SC2086
         iptables -t nat ${rule/-A /-D } || true
     done
-    if [[ -e "$NETNS_PATH" ]]; then ip netns del "$NODE_NETNS"; fi   # takes the veth pair and the bridge with it
+    # the veth pair first: deleting a namespace takes its devices with it, but only some time later
     if ip link show "$HOST_VETH" >/dev/null 2>&1; then ip link del "$HOST_VETH"; fi
+    if [[ -e "$NETNS_PATH" ]]; then ip netns del "$NODE_NETNS"; fi   # and with it the bridge
+    # `ip netns add` made /run/netns a mount point of its own: undo that when no namespace is left in it
+    if mountpoint -q /run/netns && [[ -z "$(ls -A /run/netns)" ]]; then umount /run/netns 2>/dev/null || true; fi
 }
 
 # ------------------------------------------------------------------------------------------ cgroups
@@ -403,7 +408,7 @@ node_start() {
     local b images pause
     for b in kubelet kube-proxy coredns; do [[ -x "$BIN/$b" ]] || die "$BIN/$b missing: run toolchain/build.sh"; done
     need containerd; need ctr containerd; need runc; need iptables; need conntrack; need nsenter util-linux
-    need ip iproute2; need python3
+    need ip iproute2; need sysctl procps; need mountpoint util-linux; need python3
     [[ -x "$CNI_BIN_DIR/bridge" ]] || need "$CNI_BIN_DIR/bridge" containernetworking-plugins
     images="$(node_images)"
     pause="$(cat "$images/pause-image")"
