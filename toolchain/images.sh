@@ -49,7 +49,7 @@ case "${1:-}" in
     --print-dir) echo "$DIR"; exit 0 ;;
     --check) is_complete; exit $? ;;
     "") ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) die "unknown argument: $1" ;;
 esac
 

@@ -18,7 +18,8 @@ from database_api.quantity import QUANTITY_PATTERN, parse_quantity
 from database_api.schedule import parse_duration, validate_cron
 
 STACKS_CONFIG_ENV = "DATABASE_STACKS_CONFIG"
-"""Environment variable that points at the `stacks-config/` directory (default: the one in the checkout)."""
+"""Environment variable that points at the `stacks-config/` directory or an overlay of it (default: the one in the
+checkout)."""
 
 
 class Engine(StrEnum):
@@ -188,10 +189,10 @@ def _read_stacks_config(root: Path) -> dict[str, Any]:
     overlay_file = root / OVERLAY_FILE
     if overlay_file.exists():
         overlay = yaml.safe_load(overlay_file.read_text())
-        unknown = set(overlay) - {"base", "engines", "environments"}
-        if unknown or "base" not in overlay:
+        keys = set(overlay) if isinstance(overlay, dict) else set()
+        if "base" not in keys or keys - {"base", "engines", "environments"}:
             allowed = "needs `base`, may have `engines` and `environments`"
-            raise ValueError(f"{overlay_file}: {allowed} (got {', '.join(sorted(overlay))})")
+            raise ValueError(f"{overlay_file}: {allowed} (got {', '.join(sorted(keys)) or repr(overlay)})")
         base = _read_stacks_config(root / overlay.pop("base"))
         return _merged(base, overlay)
     return {

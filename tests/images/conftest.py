@@ -3,6 +3,7 @@ root filesystems that the tests run the images' own programs from (chroot, no cl
 
 import json
 import os
+import shutil
 import subprocess
 import tarfile
 from dataclasses import dataclass
@@ -20,7 +21,6 @@ RECIPES = REPOSITORY / "toolchain" / "images"
 class Image:
     """One docker-archive of the images directory: its manifest entry and its config."""
 
-    name: str
     archive: Path
     manifest: dict[str, Any]
     config: dict[str, Any]
@@ -35,7 +35,11 @@ class Image:
         with tarfile.open(self.archive) as archive:
             layer = archive.extractfile(self.manifest["Layers"][0])
             assert layer is not None
-            subprocess.run(["tar", "-x", "--numeric-owner", "-C", str(target)], stdin=layer, check=True)
+            untar = subprocess.Popen(["tar", "-x", "--numeric-owner", "-C", str(target)], stdin=subprocess.PIPE)
+            assert untar.stdin is not None
+            with untar.stdin:
+                shutil.copyfileobj(layer, untar.stdin, 1 << 20)
+            assert untar.wait() == 0
         return target
 
 
@@ -47,7 +51,7 @@ def read_image(archive: Path) -> Image:
         config_file = tar.extractfile(manifest["Config"])
         assert config_file is not None
         config = json.load(config_file)
-    return Image(archive.stem, archive, manifest, config)
+    return Image(archive, manifest, config)
 
 
 def recipe(name: str) -> dict[str, Any]:
@@ -78,8 +82,11 @@ def run_in_root(root: Path, user: str, env: dict[str, str], script: str, timeout
     """Run `script` with the root filesystem's own `sh` as `user` (uid:gid), in private mount and pid namespaces
     with /dev and /proc mounted: every process it starts dies with it, whatever happens to the test."""
     (root / "proc").mkdir(exist_ok=True)
-    setup = 'mount --rbind /dev "$1/dev" && mount -t proc proc "$1/proc" && exec chroot --userspec="$2" "$1" sh -c "$3"'
-    namespaces = ["unshare", "--mount", "--pid", "--fork", "--propagation", "private"]
+    (root / "etc" / "hosts").write_text("127.0.0.1 localhost\n")  # as a container runtime provides it
+    # No exec: the namespace's first process stays root, so --kill-child's parent-death signal (cleared when a
+    # process changes its user) still reaches it if this test is killed, and the namespace dies with it.
+    setup = 'mount --rbind /dev "$1/dev" && mount -t proc proc "$1/proc" && chroot --userspec="$2" "$1" sh -c "$3"'
+    namespaces = ["unshare", "--mount", "--pid", "--fork", "--kill-child", "--propagation", "private"]
     result = subprocess.run(
         [*namespaces, "sh", "-c", setup, "root", root, user, script],
         env=env,

@@ -49,8 +49,13 @@ def containerd() -> Iterator[Path]:
 def test_the_pause_image_imports_under_its_ref(images: dict[str, Image], containerd: Path) -> None:
     """Every archive is written by the same code; the smallest one stands for all."""
     image = images["catatonit"]
-    ctr = ["ctr", "-a", str(containerd), "-n", "k8s.io"]
-    subprocess.run([*ctr, "images", "import", str(image.archive)], check=True, capture_output=True)
-    listed = subprocess.run([*ctr, "images", "ls", "-q"], check=True, capture_output=True, text=True).stdout.split()
-    assert listed == image.manifest["RepoTags"]
-    subprocess.run([*ctr, "images", "check"], check=True, capture_output=True)
+
+    def ctr(*args: str) -> str:
+        command = ["ctr", "-a", str(containerd), "-n", "k8s.io", *args]
+        return subprocess.run(command, check=True, capture_output=True, text=True).stdout
+
+    ctr("images", "import", str(image.archive))
+    assert ctr("images", "ls", "-q").split() == image.manifest["RepoTags"]
+    [status] = ctr("images", "check").splitlines()[1:]
+    assert "complete (2/2)" in status  # the config and the layer
+    assert status.split()[-1] == "true"  # unpacked into a snapshot: ready to run

@@ -48,3 +48,9 @@ def test_a_misspelt_engine_key_in_an_overlay_is_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(ValidationError, match="imgae"):
         load_stacks_config(tmp_path)
+
+
+def test_an_empty_overlay_is_an_error_naming_the_file(tmp_path: Path) -> None:
+    (tmp_path / "overlay.yaml").write_text("")
+    with pytest.raises(ValueError, match=r"overlay\.yaml: needs `base`.*\(got None\)"):
+        load_stacks_config(tmp_path)

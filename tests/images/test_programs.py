@@ -20,11 +20,11 @@ pg_ctl -D /tmp/pgdata -w stop >/dev/null
 
 MARIADB = """
 set -e
-mariadb-install-db --datadir=/tmp/mysql >/dev/null
+mariadb-install-db --datadir=/tmp/mysql --skip-test-db --auth-root-authentication-method=normal >/dev/null
 {server} --datadir=/tmp/mysql --skip-networking --log-error=/tmp/mysql.err &
 for attempt in $(seq 150); do [ -S /run/mysqld/mysqld.sock ] && break; sleep 0.2; done
-mariadb -Nse "select 1"
-mariadb-admin shutdown
+mariadb -u root -Nse "select 1"
+mariadb-admin -u root shutdown
 wait
 """
 
@@ -36,19 +36,22 @@ def test_postgresql_initialises_starts_and_answers_a_query(images: dict[str, Ima
     assert run_in_root(root, image.config["config"]["User"], image.env, POSTGRESQL).split() == ["1"]
 
 
-def test_mariadb_initialises_starts_and_answers_a_query(images: dict[str, Image], tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def mariadb_root(images: dict[str, Image], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return images["mariadb"].unpack(tmp_path_factory.mktemp("mariadb") / "root")
+
+
+def test_mariadb_initialises_starts_and_answers_a_query(images: dict[str, Image], mariadb_root: Path) -> None:
     image = images["mariadb"]
-    root = image.unpack(tmp_path / "root")
     [server] = image.config["config"]["Cmd"]
     script = MARIADB.format(server=server)
-    assert run_in_root(root, image.config["config"]["User"], image.env, script).split() == ["1"]
+    assert run_in_root(mariadb_root, image.config["config"]["User"], image.env, script).split() == ["1"]
 
 
-def test_mariadb_listens_where_the_pod_configuration_says(images: dict[str, Image], tmp_path: Path) -> None:
+def test_mariadb_listens_where_the_pod_configuration_says(images: dict[str, Image], mariadb_root: Path) -> None:
     """Debian's own config must not pin the server to 127.0.0.1: it is read after a pod's conf.d file."""
     image = images["mariadb"]
-    root = image.unpack(tmp_path / "root")
-    defaults = run_in_root(root, image.config["config"]["User"], image.env, "my_print_defaults --mysqld")
+    defaults = run_in_root(mariadb_root, image.config["config"]["User"], image.env, "my_print_defaults --mysqld")
     assert "--socket=/run/mysqld/mysqld.sock" in defaults.split()
     assert "bind-address" not in defaults
 

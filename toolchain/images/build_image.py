@@ -236,8 +236,8 @@ def build(recipe_path: Path, suite: str, outdir: Path) -> None:
     subprocess.run(["tar", "-C", str(root), "--numeric-owner", "--sort=name", "-cf", str(layer), "."], check=True)
     diff_id = sha256_of(layer)
     config = image_config(recipe, diff_id, versions, suite)
-    write_archive(outdir / f"{name}.tar", recipe["ref"], config, layer, diff_id)
     (outdir / f"{name}.packages").write_text("".join(f"{p} {v}\n" for p, v in sorted(versions.items())))
+    write_archive(outdir / f"{name}.tar", recipe["ref"], config, layer, diff_id)  # last: the tar means "built"
     remove_work_directory(work)
 
 
