@@ -3,7 +3,8 @@ Debian packages under `localhost/`): the operator's own StatefulSet, bootstrap, 
 
 For PostgreSQL and MariaDB: apply -> Ready with the real readiness probe; a client pod connects through the
 `<name>` Service with the Secret's application user, creates a table, inserts and reads rows; the primary pod
-deleted comes back Ready with the rows; a replica has the primary's rows through `<name>-ro`, which refuses
+deleted comes back Ready with the rows, and so does the Database deleted under `deletionPolicy: Retain` and
+created again (same volume, same passwords); a replica has the primary's rows through `<name>-ro`, which refuses
 writes; an on-demand backup reports the size the script wrote and restores into a
 new Database with the rows; a restore from a corrupt dump never becomes Ready, says why in its status, and stays
 not Ready after its init container ran again.
@@ -105,10 +106,10 @@ def describe(kubectl: Kubectl, namespace: str, pod: str) -> str:
 
 
 @pytest.mark.parametrize("engine", ["postgresql", "mariadb"])
-def test_a_database_runs_serves_its_application_and_survives_losing_its_pod(
+def test_a_database_runs_serves_its_application_and_survives_losing_its_pod_and_itself(
     kubectl: Kubectl, namespace: str, engine: str
 ) -> None:
-    client = serving(kubectl, namespace, engine, "shop")
+    client = serving(kubectl, namespace, engine, "shop", deletionPolicy="Retain")
     query(kubectl, namespace, client, engine, "shop", "INSERT INTO notes VALUES (1, 'one'), (2, 'two')")
     assert query(kubectl, namespace, client, engine, "shop", "SELECT id, note FROM notes ORDER BY id") == (
         "1\tone\n2\ttwo\n"
@@ -123,6 +124,18 @@ def test_a_database_runs_serves_its_application_and_survives_losing_its_pod(
     rows = wait_for(
         "the rows through the Service again", lambda: rows_or_none(kubectl, namespace, client, engine, "shop")
     )
+    assert rows == "1\tone\n2\ttwo\n"
+
+    # Deleted under Retain and created again: the same volume, the bootstrap leaves it alone, the same passwords.
+    password = kubectl.get("secret", "shop-credentials", namespace)["data"]["password"]  # type: ignore[index]
+    kubectl.run("delete", "database", "shop", "-n", namespace, "--wait=true", "--timeout=110s")
+    wait_for("the pods to go", lambda: kubectl.get("pod", "shop-0", namespace) is None, timeout=60)
+    kubectl.apply(database("shop", namespace, engine, deletionPolicy="Retain"))
+    wait_ready(kubectl, "shop", namespace, timeout=READY_TIMEOUT)
+    assert kubectl.get("secret", "shop-credentials", namespace)["data"]["password"] == password  # type: ignore[index]
+    logs = kubectl.run("logs", "-n", namespace, "shop-0", "-c", "bootstrap").stdout
+    assert "holds a complete database" in logs
+    rows = wait_for("the rows again", lambda: rows_or_none(kubectl, namespace, client, engine, "shop"))
     assert rows == "1\tone\n2\ttwo\n"
 
 
