@@ -21,6 +21,7 @@ from tests.servers.conftest import (
     Server,
     _as,
     _own,
+    _postgresql_bin,
     run_script,
 )
 
@@ -160,3 +161,21 @@ def test_a_directory_that_is_not_a_database_is_left_alone(engine: str, pods: Mak
 
     assert refused.returncode != 0 and "neither empty nor a database" in refused.stderr
     assert (pod.data / "notes.txt").read_text() == "someone's file"
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_database_made_before_the_bootstrap_is_adopted_as_it_is(engine: str, pods: MakePod) -> None:
+    """A data directory an image's entrypoint initialised (no marker) is kept, never rebuilt over."""
+    pod = pods(engine)
+    if engine == "postgresql":
+        initdb = [str(_postgresql_bin() / "initdb"), "-D", str(pod.data), "-U", "postgres"]
+    else:
+        initdb = ["mariadb-install-db", "--no-defaults", f"--datadir={pod.data}", "--skip-test-db"]
+    check(subprocess.run([*_as(pod.user), *initdb], capture_output=True, text=True, check=False))
+    before = sorted(path.name for path in pod.data.iterdir())
+
+    adopted = check(pod.bootstrap())
+
+    assert "adopted as it is" in adopted.stdout
+    assert sorted(path.name for path in pod.data.iterdir()) == sorted([*before, ".bootstrap-complete"])
+    assert "holds a complete database" in check(pod.bootstrap()).stdout
