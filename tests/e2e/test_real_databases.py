@@ -5,9 +5,9 @@ For PostgreSQL and MariaDB: apply -> Ready with the real readiness probe; a clie
 `<name>` Service with the Secret's application user, creates a table, inserts and reads rows; the primary pod
 deleted comes back Ready with the rows, and so does the Database deleted under `deletionPolicy: Retain` and
 created again (same volume, same passwords); a replica has the primary's rows through `<name>-ro`, which refuses
-writes; an on-demand backup reports the size the script wrote and restores into a
-new Database with the rows; a restore from a corrupt dump never becomes Ready, says why in its status, and stays
-not Ready after its init container ran again.
+writes; an on-demand backup reports the size the script wrote and restores into a new Database with the rows; a
+restore from a corrupt dump never becomes Ready, says why in its status, and stays not Ready after its init
+container ran again. For PostgreSQL: the metrics exporter reports the server up.
 
 These tests need the real node (the default of toolchain/cluster.sh; not `DBOP_NODE=kwok`). They run with their
 own operator process, which serves the `real-*` namespaces with the local images (stacks-config-local plus
@@ -172,6 +172,15 @@ def test_replicas_follow_the_primary_and_refuse_writes(kubectl: Kubectl, namespa
     assert on_the_replica == "1\ton the primary\n"
     with pytest.raises(AssertionError, match="read-only"):
         query(kubectl, namespace, client, engine, "shop-ro", "INSERT INTO notes VALUES (2, 'not on a replica')")
+
+
+def test_the_exporter_reports_the_server_up(kubectl: Kubectl, namespace: str) -> None:
+    """PostgreSQL only: the local MariaDB exporter image (Debian's mysqld-exporter 0.14) predates the
+    --mysqld.address flags the program passes (0.15+)."""
+    client = serving(kubectl, namespace, "postgresql", "shop", monitoring={"enabled": True, "metrics": True})
+    address = kubectl.get("pod", "shop-0", namespace)["status"]["podIP"]  # type: ignore[index]
+    metrics = kubectl.run("exec", "-n", namespace, client, "--", "curl", "-sf", f"http://{address}:9187/metrics")
+    assert "pg_up 1" in metrics.stdout.splitlines()
 
 
 def _on_backup_volume(kubectl: Kubectl, namespace: str, claim: str, script: str) -> str:
