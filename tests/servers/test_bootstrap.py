@@ -148,6 +148,8 @@ def test_a_corrupt_dump_fails_every_bootstrap_and_no_server_can_start(
         assert failed.returncode != 0
         assert not pod.data.exists()
         assert pod.termination_log.read_text().startswith(f"bootstrap failed while restoring {corrupt}")
+        for password in (ADMIN_PASSWORD, APP_PASSWORD, REPLICATION_PASSWORD):
+            assert password not in failed.stdout + failed.stderr
 
 
 @pytest.mark.parametrize("engine", ENGINES)

@@ -38,7 +38,10 @@ trap 'exit 130' INT
 
 sql_string() { printf "'%s'" "$(printf %s "$1" | sed "s/'/''/g")"; }
 sql_name() { printf '"%s"' "$(printf %s "$1" | sed 's/"/""/g')"; }
-local_sql() { psql --no-psqlrc --quiet --set=ON_ERROR_STOP=1 --host="$run_dir" --username="$ADMIN_USER" "$@"; }
+# Terse errors, and a server that never logs a failing statement: the statements carry passwords.
+local_sql() {
+  psql --no-psqlrc --quiet --set=ON_ERROR_STOP=1 --set=VERBOSITY=terse --host="$run_dir" --username="$ADMIN_USER" "$@"
+}
 
 check_image
 keep_complete_database "$PGDATA" PG_VERSION
@@ -72,7 +75,7 @@ HBA
   step="starting a temporary server on a local socket only"
   temporary_server=yes
   pg_ctl --pgdata="$build" --wait --silent --log="$build/bootstrap-server.log" \
-    --options="-c listen_addresses='' -c unix_socket_directories=$run_dir" start
+    --options="-c listen_addresses='' -c unix_socket_directories=$run_dir -c log_min_error_statement=panic" start
 
   step="creating the accounts and the application database"
   local_sql --dbname=postgres <<SQL
