@@ -1,6 +1,7 @@
 """Create and update: validate the spec, pass the approval gate, run `pulumi up` for the Database's stack (or
 preview it into a plan that waits for approval), report the result."""
 
+import asyncio
 import json
 import time
 from collections.abc import Callable, Mapping
@@ -27,11 +28,8 @@ from database_operator.stack_errors import StackError, StackOperationFailed
 from database_operator.stack_names import stack_name
 from database_operator.stacks import OperationResult, StackInput
 from database_operator.status import (
-    AWAITING_APPROVAL,
-    INVALID_SPEC,
     RECONCILED,
-    RETRIES_EXHAUSTED,
-    RETRYING,
+    Reconcile,
     change_counts,
     failed_operation_summary,
     now,
@@ -100,16 +98,15 @@ async def with_live_passwords(rt: Runtime, request: StackInput) -> StackInput:
     without passwords of its own adopts the live ones, and refuses to make new ones for existing data. Every path
     that can create or refresh a stack (apply, resume, drift, review) goes through here. A failed read is an
     error (raised), never "no passwords"."""
-    secrets: dict[str, dict[str, str] | None] = {}
-    passwords: dict[str, str] = {}
-    for key, (secret_name, secret_key) in SECRET_OF_PASSWORD.items():
-        name = secret_name(request.name)
-        if name not in secrets:
-            secrets[name] = await rt.kube.read_secret(request.namespace, name)
-        value = (secrets[name] or {}).get(secret_key)
-        if value:
-            passwords[key] = value
+    names = sorted({secret_name(request.name) for secret_name, _ in SECRET_OF_PASSWORD.values()})
+    read = await asyncio.gather(*(rt.kube.read_secret(request.namespace, name) for name in names))
+    secrets = dict(zip(names, read, strict=True))
     volumes = await data_volumes(rt.kube, request.namespace, request.name)
+    passwords = {
+        key: value
+        for key, (secret_name, secret_key) in SECRET_OF_PASSWORD.items()
+        if (value := (secrets[secret_name(request.name)] or {}).get(secret_key))
+    }
     return replace(
         request,
         live_passwords=passwords,
@@ -123,7 +120,7 @@ def succeeded_status(tracker: DatabaseTracker, result: OperationResult, generati
         tracker.status.get("conditions", []),
         RECONCILED,
         True,
-        "Applied",
+        Reconcile.APPLIED,
         f"pulumi up: {change_counts(result.changes)}",
         generation,
     )
@@ -156,16 +153,17 @@ async def report_failure(
     generation = body.metadata.get("generation")
     summary = failed_operation_summary(kind, str(failure), seconds)
     if not failure.transient:
-        await record_failure(rt, tracker, failure.reason, str(failure), generation, summary)
-        events.warning(body, failure.reason, str(failure))
+        reason = Reconcile(failure.reason)
+        await record_failure(rt, tracker, reason, str(failure), generation, summary)
+        events.warning(body, reason, str(failure))
         raise kopf.PermanentError(str(failure)) from error
     delay = backoff_seconds(rt.settings, retry)
     attempt, budget = retry + 1, rt.settings.retry_budget
     if attempt < budget:
-        reason, event = RETRYING, "RetryingOperation"
+        reason, event = Reconcile.RETRYING, "RetryingOperation"
         message = f"{failure} (attempt {attempt} of {budget}; retrying in {delay:.0f}s)"
     else:
-        reason, event = RETRIES_EXHAUSTED, "OperationFailed"
+        reason, event = Reconcile.RETRIES_EXHAUSTED, "OperationFailed"
         message = f"{failure} (failed {attempt} times; still retrying, every {delay:.0f}s)"
     await record_failure(rt, tracker, reason, message, generation, summary)
     events.warning(body, event, message)
@@ -196,8 +194,9 @@ async def refuse_foreign_objects(rt: Runtime, tracker: DatabaseTracker, body: ko
         return
     message = "; ".join(foreign)
     generation = body.metadata.get("generation")
-    await record_failure(rt, tracker, "ForeignObject", message, generation, failed_operation_summary("up", message, 0))
-    events.warning(body, "ForeignObject", message)
+    reason = Reconcile.FOREIGN_OBJECT
+    await record_failure(rt, tracker, reason, message, generation, failed_operation_summary("up", message, 0))
+    events.warning(body, reason, message)
     raise kopf.TemporaryError(message, delay=FOREIGN_OBJECT_RETRY_SECONDS)
 
 
@@ -208,7 +207,7 @@ async def grow_volumes(rt: Runtime, tracker: DatabaseTracker, body: kopf.Body, r
     try:
         return await grow_storage(rt.kube, request.namespace, request.name, request.spec)
     except (StorageRefused, StorageWaiting) as error:
-        reason = "StorageRefused" if isinstance(error, StorageRefused) else "StorageWaiting"
+        reason = Reconcile.STORAGE_REFUSED if isinstance(error, StorageRefused) else Reconcile.STORAGE_WAITING
         delay = STORAGE_RETRY_SECONDS if isinstance(error, StorageRefused) else backoff_seconds(rt.settings, 0)
         await record_failure(rt, tracker, reason, str(error), generation, failed_operation_summary("up", str(error), 0))
         events.warning(body, reason, str(error))
@@ -230,7 +229,7 @@ async def propose_plan(
         tracker.status.get("conditions", []),
         RECONCILED,
         False,
-        AWAITING_APPROVAL,
+        Reconcile.AWAITING_APPROVAL,
         f"plan {id_} ({plan.summary()}) waits for approval: {approve}",
         generation,
     )
@@ -271,14 +270,14 @@ async def apply_database(
         request = stack_input(rt, namespace, name, body.spec, restored_from, body.metadata.uid)
     except SpecError as error:
         await record_failure(
-            rt, tracker, INVALID_SPEC, str(error), generation, failed_operation_summary("up", str(error), 0)
+            rt, tracker, Reconcile.INVALID_SPEC, str(error), generation, failed_operation_summary("up", str(error), 0)
         )
         events.warning(body, "InvalidSpec", str(error))
         raise kopf.PermanentError(str(error)) from error
     except BackupNotReady as waiting:
         message = f"spec.restore.backup: {waiting}; the Database is created once it has succeeded"
         await record_failure(
-            rt, tracker, "WaitingForBackup", message, generation, failed_operation_summary("up", message, 0)
+            rt, tracker, Reconcile.WAITING_FOR_BACKUP, message, generation, failed_operation_summary("up", message, 0)
         )
         events.normal(body, "WaitingForBackup", message)
         raise kopf.TemporaryError(message, delay=15) from waiting

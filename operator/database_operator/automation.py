@@ -11,6 +11,7 @@ import os
 from datetime import UTC, datetime
 from typing import Any
 
+import grpc
 from pulumi import automation as auto
 from pulumi.automation._stack import StackInitMode  # not exported; see the module docstring
 
@@ -34,6 +35,26 @@ CLI_ENV = {
 # live heap instead of 2x saved a fifth of the provider's CPU and a tenth of the CLI's per `up`; the memory
 # limit keeps each process's heap bounded all the same. Set either in the operator's environment to override.
 GO_RUNTIME_DEFAULTS = {"GOGC": "400", "GOMEMLIMIT": "256MiB"}
+
+
+class _EngineGone(logging.Filter):
+    """The inline program's gRPC server logs, with three chained tracebacks, that it could not report to the
+    engine once the engine has quit (any failed operation ends that way). The operation's own error says what
+    went wrong; this keeps one line of it, at debug level."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, grpc.RpcError) and error.code() == grpc.StatusCode.UNAVAILABLE:
+            logging.getLogger(__name__).debug("the program server outlived the engine: %s", error.details())
+            return False
+        return True
+
+
+def quiet_program_server() -> None:
+    """Install _EngineGone on the logger of the program's gRPC server (once)."""
+    server_logger = logging.getLogger("grpc._server")
+    if not any(isinstance(existing, _EngineGone) for existing in server_logger.filters):
+        server_logger.addFilter(_EngineGone())
 
 
 def cli_environment(backend_url: str, passphrase: str) -> dict[str, str]:

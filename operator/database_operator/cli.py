@@ -7,6 +7,8 @@ import logging
 import sys
 
 import kopf
+import yaml
+from pydantic import ValidationError
 
 from database_api.crd import CRD_FILE, render_crd
 from database_api.profiles import load_stacks_config
@@ -16,7 +18,12 @@ from database_operator.settings import load_settings
 
 def crd_command(args: argparse.Namespace) -> int:
     """Print the generated CRD, write it to crds/, or check that crds/ is current."""
-    text = render_crd(load_stacks_config())
+    try:
+        config = load_stacks_config()
+    except (OSError, ValueError, yaml.YAMLError) as error:  # pydantic's ValidationError is a ValueError
+        print(f"error: cannot load stacks-config: {_one_line(error)}", file=sys.stderr)
+        return 1
+    text = render_crd(config)
     if args.check:
         if CRD_FILE.read_text() != text:
             print(f"{CRD_FILE} is stale: run `database-operator crd --write`", file=sys.stderr)
@@ -28,6 +35,16 @@ def crd_command(args: argparse.Namespace) -> int:
         return 0
     sys.stdout.write(text)
     return 0
+
+
+def _one_line(error: Exception) -> str:
+    """An error's message, with pydantic's validation errors as `field: message` pairs."""
+    if isinstance(error, ValidationError):
+        return "; ".join(
+            f"{'.'.join(str(part) for part in detail['loc'])}: {detail['msg'].removeprefix('Value error, ')}"
+            for detail in error.errors()
+        )
+    return str(error)
 
 
 # `preview` exit codes, so a CI pipeline can gate on them (like `terraform plan -detailed-exitcode`).

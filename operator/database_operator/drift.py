@@ -25,7 +25,16 @@ from database_operator.settings_file import configured_value
 from database_operator.stack_errors import StackError
 from database_operator.stack_names import stack_name
 from database_operator.stacks import StackInput
-from database_operator.status import DRIFTED, RECONCILED, change_counts, condition_is, operation_summary, set_condition
+from database_operator.status import (
+    DRIFTED,
+    RECONCILED,
+    change_counts,
+    condition_is,
+    operation_summary,
+    readiness,
+    readiness_status,
+    set_condition,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -62,16 +71,19 @@ async def check_drift(rt: Runtime, tracker: DatabaseTracker, body: kopf.Body) ->
         )
     except (StackError, ApiException) as error:
         logger.warning("drift check of %s/%s failed: %s", tracker.namespace, tracker.name, error)
+        conditions = set_condition(
+            tracker.status.get("conditions", []), DRIFTED, None, "DriftCheckFailed", str(error), generation
+        )
+        changes: dict[str, Any] = {"conditions": conditions}
+        if isinstance(error, (CredentialsMissing, ProtectionRefused)):  # a refusal to keep data: the Database fails
+            conditions = set_condition(conditions, RECONCILED, False, error.reason, str(error), generation)
+            changes = readiness_status(conditions, readiness(tracker.statefulset), generation)
+        await rt.write_status(tracker, changes)
         events.warning(body, "DriftCheckFailed", str(error))
-        if isinstance(error, (CredentialsMissing, ProtectionRefused)):  # a refusal to keep data: say so in status
-            conditions = set_condition(
-                tracker.status.get("conditions", []), RECONCILED, False, error.reason, str(error), generation
-            )
-            await rt.write_status(tracker, {"conditions": conditions})
         return
     conditions = tracker.status.get("conditions", [])
     if not check.found.changed:
-        if condition_is(conditions, DRIFTED, "True"):
+        if condition_is(conditions, DRIFTED, "True") or condition_is(conditions, DRIFTED, "Unknown"):
             conditions = set_condition(conditions, DRIFTED, False, "InSync", "live objects match the spec", generation)
             await rt.write_status(tracker, {"conditions": conditions})
         return

@@ -57,7 +57,9 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     else:
         settings.admission.server = no_webhook_server
     kube = await Kube.connect()
-    await kube.ensure_peering(settings.peering.name)
+    if not await kube.ensure_peering(settings.peering.name):
+        await kube.close()
+        raise kopf.TemporaryError("ClusterKopfPeering is not served: apply crds/database.yaml", delay=5)
     stacks = Stacks(operator_settings)
     stacks.processes.register()  # and end what a crashed predecessor left running
     memo["runtime"] = Runtime(

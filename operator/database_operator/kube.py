@@ -141,8 +141,9 @@ class Kube:
             return None
         return text
 
-    async def ensure_peering(self, name: str) -> None:
-        """Create the cluster-wide peering object leader election runs on (leadership.py) unless it exists."""
+    async def ensure_peering(self, name: str) -> bool:
+        """Create the cluster-wide peering object leader election runs on (leadership.py) unless it exists;
+        False if its kind is not served (the CRD in crds/database.yaml is not installed yet)."""
         body = {
             "apiVersion": f"{PEERING_GROUP}/{PEERING_VERSION}",
             "kind": "ClusterKopfPeering",
@@ -151,8 +152,11 @@ class Kube:
         try:
             await self._custom.create_cluster_custom_object(PEERING_GROUP, PEERING_VERSION, PEERING_PLURAL, body)
         except ApiException as error:
+            if error.status == 404:
+                return False
             if error.status != 409:
                 raise
+        return True
 
     async def serves_api_group(self, group: str) -> bool:
         """Whether the cluster serves an API group, e.g. monitoring.coreos.com for ServiceMonitors."""

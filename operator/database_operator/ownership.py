@@ -7,6 +7,7 @@ object that merely has the right name would be taken over, and destroyed with th
 checks, before any `up`, that each existing object of a declared name is the Database's own.
 """
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -84,10 +85,12 @@ def _owner_of(metadata: Mapping[str, Any]) -> str:
 
 async def foreign_objects(request: StackInput, uid: str | None, read_metadata: ReadMetadata) -> list[str]:
     """One message per existing object with a declared name that is not the Database's own."""
+    declared = declared_objects(request)
+    found = await asyncio.gather(
+        *(read_metadata(*KINDS[kind], request.namespace, name) for kind, name in declared)  # at once: one round trip
+    )
     messages: list[str] = []
-    for kind, name in declared_objects(request):
-        api_version, plural = KINDS[kind]
-        metadata = await read_metadata(api_version, plural, request.namespace, name)
+    for (kind, name), metadata in zip(declared, found, strict=True):
         if metadata is not None and not is_own(metadata, request.name, uid):
             messages.append(
                 f"{kind} {name} exists and is not this Database's (it belongs to {_owner_of(metadata)}): "

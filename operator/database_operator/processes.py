@@ -32,13 +32,6 @@ OPERATION_ENV = "DBOP_OPERATION"
 PROC = Path("/proc")
 
 
-@dataclass(frozen=True)
-class Tagged:
-    pid: int
-    command: str
-    tags: dict[str, str]
-
-
 def _start_time(pid: int) -> str | None:
     """The process's start time in clock ticks since boot: with the pid, it names one process for good."""
     try:
@@ -58,6 +51,15 @@ def command_of(pid: int) -> str | None:
 
 def is_pulumi(command: str) -> bool:
     return Path(command).name == "pulumi" or Path(command).name.startswith(("pulumi-resource-", "pulumi-language-"))
+
+
+@dataclass(frozen=True)
+class Tagged:
+    """A running Pulumi process that carries our tags."""
+
+    pid: int
+    command: str
+    tags: dict[str, str]
 
 
 def tagged_processes() -> Iterator[Tagged]:

@@ -13,6 +13,9 @@ _NEEDS_SPEC_CHANGE_MARKERS = (
 )
 
 
+_GENERIC_LINES = frozenset({"error: preview failed", "error: update failed", "error: destroy failed"})
+
+
 class StackError(Exception):
     """A stack operation did not succeed."""
 
@@ -39,7 +42,10 @@ def classify(error: auto.CommandError) -> StackError:
         return StackBusy("another operation holds the stack's lock")
     text = str(error)
     lowered = text.lower()
-    # The CLI's error lines carry the useful part; keep them, drop the progress output.
+    # The CLI's error lines carry the useful part; keep them (once each, without the generic "preview failed"
+    # that follows a specific one), drop the progress output.
     lines = [line[line.lower().index("error:") :].strip() for line in text.splitlines() if "error:" in line.lower()]
-    message = " ".join(lines)[:2000] if lines else text[-2000:]
+    unique = list(dict.fromkeys(lines))
+    specific = [line for line in unique if line.lower() not in _GENERIC_LINES] or unique
+    message = " ".join(specific)[:2000] if specific else text[-2000:]
     return StackOperationFailed(message, transient=not any(marker in lowered for marker in _NEEDS_SPEC_CHANGE_MARKERS))

@@ -11,7 +11,6 @@ import json
 import logging
 import shutil
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -24,10 +23,11 @@ from pulumi import automation as auto
 
 from database_api.names import CONFIG_NAMESPACE
 from database_api.profiles import DeletionPolicy
-from database_operator.automation import OperatorStack, OperatorWorkspace, cli_environment
+from database_operator.automation import OperatorStack, OperatorWorkspace, cli_environment, quiet_program_server
 from database_operator.engine_events import resource_step
 from database_operator.file_backend import FileBackend, directory
 from database_operator.guard import protection_refusal
+from database_operator.operation import Operation
 from database_operator.passphrase import Passphrase
 from database_operator.passwords import PasswordStore
 from database_operator.plan import ResourceStep
@@ -50,27 +50,6 @@ from database_program.program import declare_from_stack_config
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 R = TypeVar("R")
-
-
-class Deadline:
-    """Calls `on_expiry` (from a timer thread) if the `with` block is still running after `seconds`."""
-
-    def __init__(self, seconds: float, on_expiry: Callable[[], object]) -> None:
-        self.expired = False
-        self._on_expiry = on_expiry
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
-
-    def _expire(self) -> None:
-        self.expired = True
-        self._on_expiry()
-
-    def __enter__(self) -> "Deadline":
-        self._timer.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._timer.cancel()
 
 
 @dataclass(frozen=True)
@@ -151,24 +130,6 @@ class DriftCheck:
     """The `up --refresh` that re-applied the configuration, if the drift was corrected."""
 
 
-class Operation:
-    """One running operation: its id, which tags its Pulumi processes, and whether it was cut short."""
-
-    def __init__(self, id_: str, stacks: "Stacks") -> None:
-        self.id = id_
-        self._stacks = stacks
-        self.deadline: Deadline | None = None
-
-    def tag(self, stack: OperatorStack) -> None:
-        tags = self._stacks.processes.environment(self.id)
-        stack.workspace.env_vars = {**stack.workspace.env_vars, **tags}
-
-    @property
-    def cut_short(self) -> bool:
-        """Ended at its deadline or by the shutdown: the stack is recovered before its next operation."""
-        return self._stacks.stopping or (self.deadline is not None and self.deadline.expired)
-
-
 class Stacks:
     """Creates, updates, previews and destroys the stacks. One instance per operator process."""
 
@@ -176,6 +137,7 @@ class Stacks:
         self._settings = settings
         self._program = program
         self._command = check_toolchain()
+        quiet_program_server()
         self._selected: dict[str, OperatorStack] = {}
         """Stacks already selected in the operator's workspaces: selecting costs a CLI run, once per stack
         (none in a file backend: OperatorWorkspace)."""
@@ -276,13 +238,12 @@ class Stacks:
 
         edit_settings(path, self._passphrase, configure)
 
-    def _guarded(self, name: str, kind: str, work: Callable[["Operation"], R]) -> R:
+    def _guarded(self, name: str, kind: str, work: Callable[[Operation], R]) -> R:
         """Run one operation's `work` against its deadline, at which its Pulumi processes are ended. Whatever
         goes wrong is raised as a StackError."""
         timeout = self._settings.operation_timeout_seconds
-        operation = Operation(f"{name}/{uuid.uuid4().hex[:12]}", self)
-        deadline = Deadline(timeout, lambda: self.processes.end_operation(operation.id))
-        operation.deadline = deadline
+        operation = Operation(f"{name}/{uuid.uuid4().hex[:12]}", self.processes, timeout, lambda: self.stopping)
+        deadline = operation.deadline
         try:
             with deadline:
                 return work(operation)

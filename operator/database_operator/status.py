@@ -3,6 +3,7 @@
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from database_api.status import Condition, OperationSummary, Phase, StackOutputs
@@ -12,15 +13,69 @@ READY = "Ready"
 RECONCILED = "Reconciled"
 DRIFTED = "Drifted"
 BACKUP_FAILED = "BackupFailed"
-AWAITING_APPROVAL = "AwaitingApproval"
-"""Reason of the Reconciled condition while a spec change waits for its plan to be approved."""
-RETRYING = "Retrying"
-"""Reason of the Reconciled condition after a transient failure, within the retry budget."""
-RETRIES_EXHAUSTED = "RetriesExhausted"
-"""After more transient failures than the retry budget: Failed, and still retried."""
-OPERATION_FAILED = "OperationFailed"
-"""After a failure only a spec change can fix."""
-INVALID_SPEC = "InvalidSpec"
+
+
+class Reconcile(StrEnum):
+    """Why the Reconciled condition is what it is: the one place its reasons are defined, and what the phase
+    is derived from."""
+
+    APPLIED = "Applied"
+    AWAITING_APPROVAL = "AwaitingApproval"
+    """A spec change waits for its plan to be approved."""
+    WAITING_FOR_BACKUP = "WaitingForBackup"
+    """A restore waits for its DatabaseBackup to succeed."""
+    RETRYING = "Retrying"
+    """A transient failure, within the retry budget."""
+    RETRIES_EXHAUSTED = "RetriesExhausted"
+    """More transient failures than the retry budget: Failed, and still retried."""
+    OPERATION_FAILED = "OperationFailed"
+    """A failure only a spec change can fix."""
+    INVALID_SPEC = "InvalidSpec"
+    # Refusals that keep data and credentials (issue 16); each needs someone to act, so the Database is Failed.
+    CREDENTIALS_MISSING = "CredentialsMissing"
+    """A password is nowhere while data volumes exist: no new one is made up (passwords.py)."""
+    DATA_PROTECTION = "DataProtection"
+    """A step would delete or replace a protected object (guard.py)."""
+    FOREIGN_OBJECT = "ForeignObject"
+    """An object of a declared name is not the Database's: not adopted (ownership.py). Checked again later."""
+    STORAGE_REFUSED = "StorageRefused"
+    """A size increase its StorageClass cannot make (storage.py). Checked again later."""
+    STORAGE_WAITING = "StorageWaiting"
+    """A volume cannot grow yet (not bound); retried."""
+
+    @property
+    def failed(self) -> bool:
+        return self in (
+            Reconcile.RETRIES_EXHAUSTED,
+            Reconcile.OPERATION_FAILED,
+            Reconcile.INVALID_SPEC,
+            Reconcile.CREDENTIALS_MISSING,
+            Reconcile.DATA_PROTECTION,
+            Reconcile.FOREIGN_OBJECT,
+            Reconcile.STORAGE_REFUSED,
+        )
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    """The Reconciled condition as typed state."""
+
+    succeeded: bool
+    reason: Reconcile | None
+    """None for a reason this version does not know (written by another one): no phase is made up from it."""
+    generation: int | None
+
+    @classmethod
+    def of(cls, conditions: list[dict[str, Any]]) -> "Reconciliation | None":
+        condition = next((c for c in conditions if c.get("type") == RECONCILED), None)
+        if condition is None:
+            return None
+        reason = str(condition.get("reason"))
+        return cls(
+            succeeded=condition.get("status") == "True",
+            reason=Reconcile(reason) if reason in set(Reconcile) else None,
+            generation=condition.get("observedGeneration"),
+        )
 
 
 def now() -> str:
@@ -30,13 +85,14 @@ def now() -> str:
 def set_condition(
     conditions: list[dict[str, Any]],
     type_: str,
-    status: bool,
+    status: bool | None,
     reason: str,
     message: str,
     generation: int | None,
 ) -> list[dict[str, Any]]:
-    """Conditions with `type_` replaced; lastTransitionTime moves only when the status really changes."""
-    value = "True" if status else "False"
+    """Conditions with `type_` replaced (status None: Unknown); lastTransitionTime moves only when the status
+    really changes."""
+    value = "Unknown" if status is None else "True" if status else "False"
     previous = next((c for c in conditions if c.get("type") == type_), None)
     transition = previous["lastTransitionTime"] if previous and previous.get("status") == value else now()
     condition = Condition(
@@ -78,30 +134,19 @@ def readiness(statefulset: Mapping[str, Any] | None) -> Readiness | None:
 
 def reconciled(conditions: list[dict[str, Any]], generation: int | None) -> bool:
     """The last `up` succeeded for this very generation of the spec."""
-    return any(
-        c.get("type") == RECONCILED and c.get("status") == "True" and c.get("observedGeneration") == generation
-        for c in conditions
-    )
-
-
-def _awaiting_approval(conditions: list[dict[str, Any]]) -> bool:
-    return any(c.get("type") == RECONCILED and c.get("reason") == AWAITING_APPROVAL for c in conditions)
+    state = Reconciliation.of(conditions)
+    return state is not None and state.succeeded and state.generation == generation
 
 
 def phase(conditions: list[dict[str, Any]], live: Readiness | None, generation: int | None) -> Phase:
-    """Failed while the last operation failed for good; otherwise what the live StatefulSet shows, and Ready
-    only once the current spec has been applied."""
-    if any(
-        c.get("type") == RECONCILED
-        and c.get("status") == "False"
-        and c.get("reason") in (INVALID_SPEC, OPERATION_FAILED, RETRIES_EXHAUSTED)
-        for c in conditions
-    ):
+    """Failed while the last operation failed for good (or beyond the retry budget); otherwise what the live
+    StatefulSet shows, and Ready only once the current spec has been applied."""
+    state = Reconciliation.of(conditions)
+    if state is not None and not state.succeeded and state.reason is not None and state.reason.failed:
         return Phase.FAILED
-    if _awaiting_approval(conditions):
+    if state is not None and state.reason is Reconcile.AWAITING_APPROVAL:
         return Phase.AWAITING_APPROVAL
-    never_applied = not any(c.get("type") == RECONCILED and c.get("status") == "True" for c in conditions)
-    if live is None or never_applied:
+    if live is None or state is None or not state.succeeded:  # never applied (or not since it failed)
         return Phase.CREATING if conditions or live else Phase.PENDING
     if live.all_ready and reconciled(conditions, generation):
         return Phase.READY
@@ -114,8 +159,10 @@ def readiness_status(
     """The status fields that follow the live StatefulSet: phase, ready, replicas and the Ready condition."""
     applied = reconciled(conditions, generation)
     ready = live is not None and live.all_ready and applied
-    if _awaiting_approval(conditions):
-        reason, message = AWAITING_APPROVAL, "the spec change waits for approval of its plan (status.plan)"
+    state = Reconciliation.of(conditions)
+    reason: str
+    if state is not None and state.reason is Reconcile.AWAITING_APPROVAL:
+        reason, message = Reconcile.AWAITING_APPROVAL, "the spec change waits for approval of its plan (status.plan)"
     elif live is None:
         reason, message = "NoStatefulSet", "the StatefulSet does not exist yet"
     elif not applied:

@@ -143,6 +143,7 @@ def test_a_foreign_object_is_not_adopted(
     condition = kube.condition("Reconciled")
     assert condition["reason"] == "ForeignObject"
     assert condition["message"].startswith("Service orders-ro exists and is not this Database's")
+    assert kube.status()["phase"] == "Failed"
     assert "belongs to Database orders-r" in condition["message"]
     assert "ForeignObject" in events.reasons()
 
@@ -273,6 +274,7 @@ def test_a_refusal_to_lose_data_is_a_condition_and_a_warning_with_its_own_reason
         asyncio.run(apply_database(runtime, database(), retry=0))
     reconciled = kube.condition("Reconciled")
     assert (reconciled["reason"], reconciled["message"]) == (refusal.reason, str(refusal))
+    assert kube.status()["phase"] == "Failed"
     assert events.posted[-1] == ("Warning", refusal.reason, str(refusal))
 
 
@@ -296,6 +298,7 @@ def test_a_drift_correction_that_would_need_new_passwords_for_existing_data_is_r
     asyncio.run(check_drift(runtime, tracker, body))
     condition = kube.condition("Reconciled")
     assert (condition["status"], condition["reason"]) == ("False", "CredentialsMissing")
+    assert kube.status()["phase"] == "Failed"
     assert "orders-replication" in condition["message"]
     assert stacks.kinds() == ["up", "check_drift"]  # nothing corrected
 

@@ -92,9 +92,13 @@ def test_drift_is_only_reported_under_report_policy(
 
 
 def test_a_failed_drift_check_is_reported_and_survived(
-    runtime: Runtime, stacks: FakeStacks, events: Events, database: MakeDatabase
+    runtime: Runtime, stacks: FakeStacks, kube: FakeKube, events: Events, database: MakeDatabase
 ) -> None:
     body = deployed(runtime, database)
     stacks.preview_results.append(StackOperationFailed("error: connection refused", transient=True))
     asyncio.run(check_drift(runtime, runtime.trackers[("shop", "orders")], body))
     assert events.posted[-1] == ("Warning", "DriftCheckFailed", "error: connection refused")
+    drifted = kube.condition("Drifted")  # not known either way: Unknown, never a made-up False
+    assert (drifted["status"], drifted["reason"]) == ("Unknown", "DriftCheckFailed")
+    asyncio.run(check_drift(runtime, runtime.trackers[("shop", "orders")], body))  # the next check succeeds
+    assert kube.condition("Drifted")["status"] == "False"
