@@ -122,8 +122,11 @@ node_network_down() {
 }
 
 # ------------------------------------------------------------------------------------------ cgroups
+# cgroup_hierarchies: the mounted cgroup hierarchies (this kind of machine: v1 controllers + cgroup2 at unified;
+# a pure cgroup v2 machine has one, /sys/fs/cgroup itself: that case is written but was never run)
 cgroup_hierarchies() {
     local h
+    if [[ -f /sys/fs/cgroup/cgroup.procs ]]; then echo /sys/fs/cgroup; return 0; fi
     for h in /sys/fs/cgroup/*/; do if [[ -f "${h}cgroup.procs" ]]; then echo "${h%/}"; fi; done
 }
 
@@ -131,6 +134,14 @@ node_cgroups_up() {
     local h
     for h in $(cgroup_hierarchies); do
         mkdir -p "$h$CGROUP_ROOT/system"
+        if [[ -f "$h/cgroup.subtree_control" && "$h" == /sys/fs/cgroup ]]; then
+            # cgroup v2: hand the controllers the kubelet needs down to its root
+            local c
+            for c in cpuset cpu io memory pids; do
+                echo "+$c" >"$h/cgroup.subtree_control" 2>/dev/null || true
+                echo "+$c" >"$h$CGROUP_ROOT/cgroup.subtree_control" 2>/dev/null || true
+            done
+        fi
         if [[ -f "$h/cpuset.cpus" ]]; then
             # a new cpuset cgroup starts with no CPUs and no memory nodes: give it the parent's
             local d
