@@ -11,7 +11,7 @@ container ran again. For PostgreSQL: the metrics exporter reports the server up.
 
 These tests need the real node (the default of toolchain/cluster.sh; not `DBOP_NODE=kwok`). They run with their
 own operator process, which serves the `real-*` namespaces with the local images (stacks-config-local plus
-MariaDB's images), so they never meet the kwok-only e2e operator."""
+MariaDB's images), while the session's kwok-only operator steps aside (one leader per cluster)."""
 
 import uuid
 from collections.abc import Iterator
@@ -44,20 +44,27 @@ def real_node(kubectl: Kubectl) -> None:
 
 @pytest.fixture(scope="module")
 def real_operator(
-    cluster_env: dict[str, str], kubectl: Kubectl, real_node: None, tmp_path_factory: pytest.TempPathFactory
+    cluster_env: dict[str, str],
+    kubectl: Kubectl,
+    real_node: None,
+    operator: OperatorProcess,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[OperatorProcess]:
-    """The operator with the local images: stacks-config-local, and MariaDB's local images over it."""
+    """The operator with the local images: stacks-config-local, and MariaDB's local images over it. Only one
+    operator leads a cluster (leadership.py), so the session's kwok operator steps aside meanwhile."""
     state_dir = tmp_path_factory.mktemp("real-operator")
     stacks_config = state_dir / "stacks-config"
     stacks_config.mkdir()
     overlay = {"base": str(REPO / "stacks-config-local"), "engines": {"mariadb": LOCAL_MARIADB}}
     (stacks_config / "overlay.yaml").write_text(yaml.safe_dump(overlay))
+    operator.stop()
     process = running_operator(
         cluster_env, state_dir, "real-*", DATABASE_STACKS_CONFIG=str(stacks_config), DBOP_MAX_OPERATIONS="2"
     )
     yield process
     process.stop()
     print(f"real operator log: {process.log_path}")
+    operator.start()
 
 
 @pytest.fixture
