@@ -24,6 +24,7 @@ checkout)."""
 
 class Engine(StrEnum):
     MYSQL = "mysql"
+    MARIADB = "mariadb"
     POSTGRESQL = "postgresql"
 
 
@@ -128,7 +129,10 @@ class ExporterProfile(Camel):
 class EngineProfile(Camel):
     """One entry of `stacks-config/engines.yaml`."""
 
-    image: str
+    image: str = Field(description="Image repository; the spec's version is the tag. A private registry goes here.")
+    image_commands: list[str] = Field(
+        description="What the image must carry on its PATH (the image contract); the bootstrap checks it first."
+    )
     port: int
     data_directory: str
     data_subdirectory: str = Field(
@@ -136,7 +140,10 @@ class EngineProfile(Camel):
     )
     config_directory: str
     config_file: str
-    minimum_version: int = Field(description="Oldest major version the program's configuration is valid for.")
+    minimum_version: str = Field(
+        pattern=r"^[0-9]+(\.[0-9]+){0,2}$",
+        description="Oldest version the program's configuration and bootstrap are valid for, e.g. 8 or 10.6.",
+    )
     run_as_user: int
     settings: dict[str, str | int]
     logging_settings: dict[str, str | int] = Field(description="Added when monitoring.logging is on.")

@@ -148,7 +148,7 @@ class DatabaseSpec(Camel):
     )
     version: str = Field(
         json_schema_extra={"pattern": VERSION_PATTERN, "maxLength": _MAX_TAG_LENGTH},
-        description="Tag of the official engine image, e.g. 8.0 or 8.4 for mysql, 16 for postgresql.",
+        description="Tag of the engine image, e.g. 8.0 or 8.4 for mysql, 10.11 or 11.4 for mariadb, 16 for postgresql.",
     )
     replicas: int | None = Field(default=None, ge=1, le=10, description="Number of database pods, 1 to 10.")
     storage: StorageSpec = Field(description="Data volume of each replica.")
@@ -328,7 +328,7 @@ def _rule_violations(spec: DatabaseSpec, config: StacksConfig) -> list[str]:
             if request and limit and parse_quantity(request) > parse_quantity(limit):
                 errors.append(f"spec.resources.requests.{resource}: request {request} is larger than the limit {limit}")
     minimum = config.engine(spec.type).minimum_version
-    if version_numbers(spec.version)[0] < minimum:
+    if version_numbers(spec.version) < version_numbers(minimum):
         errors.append(f"spec.version: {spec.type.value} {spec.version} is not supported; use {minimum} or newer")
     return errors
 

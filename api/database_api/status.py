@@ -62,6 +62,12 @@ class Instance(Camel):
         default=None,
         description="A replica's replication lag as its metrics exporter reports it; absent when metrics are off.",
     )
+    bootstrap_failure: str | None = Field(
+        default=None,
+        description="Why the pod's bootstrap (the init container that builds a fresh, restored or copied data "
+        "directory) last failed, e.g. `bootstrap failed while restoring /restore/x.dump`; absent once it succeeded. "
+        "The server never starts on a directory the bootstrap did not complete.",
+    )
 
 
 class OperationSummary(Camel):

@@ -24,7 +24,7 @@ from database_operator.status import finished_backup_job, now
 
 BACKUP_LABEL = f"{GROUP}/backup"
 """On a Job: the DatabaseBackup it takes."""
-DUMP_SUFFIX = {Engine.MYSQL: ".sql.gz", Engine.POSTGRESQL: ".dump"}
+DUMP_SUFFIX = {Engine.MYSQL: ".sql.gz", Engine.MARIADB: ".sql.gz", Engine.POSTGRESQL: ".dump"}
 _NAME_LIMIT = 63  # Job names end up in the job-name label of their pods
 
 

@@ -35,6 +35,21 @@ def pod_ready(pod: Mapping[str, Any]) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
+def bootstrap_failure(pod: Mapping[str, Any]) -> str | None:
+    """The bootstrap init container's termination message while it has not succeeded: which step failed."""
+    statuses = (pod.get("status") or {}).get("initContainerStatuses") or []
+    for status in statuses:
+        if status.get("name") != "bootstrap":
+            continue
+        state = status.get("state") or {}
+        if (state.get("terminated") or {}).get("exitCode") == 0:
+            return None
+        terminated = state.get("terminated") or (status.get("lastState") or {}).get("terminated") or {}
+        if terminated.get("exitCode", 0) != 0:
+            return str(terminated.get("message") or terminated.get("reason") or "failed").strip()
+    return None
+
+
 def replication_lag(metrics: str) -> float | None:
     """The lag a replica's exporter reports, in seconds; None when it reports none (e.g. not replicating)."""
     found = LAG_METRICS.search(metrics)
@@ -47,8 +62,12 @@ def replication_lag(metrics: str) -> float | None:
 def instances(pods: Mapping[str, Mapping[str, Any]], lags: Mapping[str, float]) -> list[dict[str, Any]]:
     """The status entries of a Database's pods, primary first; `lags`: replicas' lag by pod name."""
     return [
-        Instance(pod=name, role=role(pod), ready=pod_ready(pod), lag_seconds=lags.get(name)).model_dump(
-            by_alias=True, exclude_none=True
-        )
+        Instance(
+            pod=name,
+            role=role(pod),
+            ready=pod_ready(pod),
+            lag_seconds=lags.get(name),
+            bootstrap_failure=bootstrap_failure(pod),
+        ).model_dump(by_alias=True, exclude_none=True)
         for name, pod in sorted(pods.items(), key=lambda item: ordinal(item[1]))
     ]

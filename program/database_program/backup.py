@@ -80,7 +80,7 @@ def backup_pod(ctx: DatabaseContext, backup: ResolvedBackup) -> PodSpecArgs:
         containers=[
             ContainerArgs(
                 name="backup",
-                image=f"{ctx.engine.image}:{ctx.spec.version}",  # the same client tools as the server
+                image=engines.image(ctx),  # the same client tools as the server
                 command=["sh", f"{SCRIPT_DIRECTORY}/{SCRIPT_FILE}"],
                 env=backup_env(ctx, backup),
                 volume_mounts=[

@@ -1,4 +1,4 @@
-"""The `<name>-config` ConfigMap: the engine's configuration file, its first-start scripts and the pods' scripts."""
+"""The `<name>-config` ConfigMap: the engine's configuration file and the pods' scripts (bootstrap, readiness)."""
 
 import hashlib
 
@@ -11,7 +11,6 @@ from database_program.context import DatabaseContext
 def config_map_data(ctx: DatabaseContext) -> dict[str, str]:
     return {
         ctx.engine.config_file: engines.render_config(ctx),
-        **engines.init_scripts(ctx),
         **engines.pod_scripts(ctx),
     }
 

@@ -1,4 +1,4 @@
-"""What differs between MySQL and PostgreSQL inside the objects: config syntax, env names, probes, tools.
+"""What differs between the engines inside the objects: config syntax, env names, commands, probes, tools.
 
 Numbers and paths live in `stacks-config/engines.yaml`; this module holds only the engine's conventions.
 """
@@ -11,11 +11,15 @@ from database_api.names import POD_INDEX_LABEL
 from database_api.profiles import Engine
 from database_program.context import DatabaseContext
 
-ADMIN_USERNAME = {Engine.MYSQL: "root", Engine.POSTGRESQL: "postgres"}
+MYSQL_FAMILY = frozenset({Engine.MYSQL, Engine.MARIADB})
+ADMIN_USERNAME = {Engine.MYSQL: "root", Engine.MARIADB: "root", Engine.POSTGRESQL: "postgres"}
+SERVER_BINARY = {Engine.MYSQL: "mysqld", Engine.MARIADB: "mariadbd"}
+ADMIN_TOOL = {Engine.MYSQL: "mysqladmin", Engine.MARIADB: "mariadb-admin"}
+"""MariaDB's own names: MariaDB 11 images no longer carry the mysql* ones."""
 RESTORE_DIRECTORY = "/restore"
 """Where a restored Database's pods mount the source's backup volume, read-only."""
 POD_SCRIPTS_DIRECTORY = "/scripts"
-"""Where the database pods mount the scripts they run besides the image's own: start, clone, readiness."""
+"""Where the database pods mount the product's scripts: bootstrap, restore, start, readiness."""
 APP_USERNAME = "app"
 REPLICATION_USERNAME = "replicator"
 
@@ -34,25 +38,20 @@ def secret_env(name: str, ctx: DatabaseContext, key: str, secret: str | None = N
     )
 
 
-def replication_env(ctx: DatabaseContext) -> list[EnvVarArgs]:
-    """What the pod scripts need to know about the topology: this pod's ordinal, the primary, the account."""
-    return [
-        EnvVarArgs(
-            name="POD_INDEX",
-            value_from=EnvVarSourceArgs(
-                field_ref=ObjectFieldSelectorArgs(field_path=f"metadata.labels['{POD_INDEX_LABEL}']")
-            ),
-        ),
-        EnvVarArgs(name="PRIMARY_HOST", value=ctx.primary_host),
-        secret_env("REPLICATION_USER", ctx, "username", ctx.replication_secret_name),
-        secret_env("REPLICATION_PASSWORD", ctx, "password", ctx.replication_secret_name),
-    ]
+def mysql_family(ctx: DatabaseContext) -> bool:
+    """MariaDB and MySQL share the config syntax, the scripts and the tools' conventions."""
+    return ctx.spec.engine in MYSQL_FAMILY
+
+
+def script_family(ctx: DatabaseContext) -> str:
+    """The name the shipped scripts carry for this engine: `mysql` (MariaDB and MySQL) or `postgresql`."""
+    return Engine.MYSQL.value if mysql_family(ctx) else Engine.POSTGRESQL.value
 
 
 def server_settings(ctx: DatabaseContext) -> dict[str, str | int]:
     """Engine settings: the engine's base, then the environment's tuning, then logging when asked for."""
     settings: dict[str, str | int] = {**ctx.engine.settings, **ctx.environment.engine_settings[ctx.spec.engine]}
-    if ctx.spec.engine is Engine.MYSQL:
+    if mysql_family(ctx):
         settings["datadir"] = data_path(ctx)
     if ctx.spec.monitoring.enabled and ctx.spec.monitoring.logging:
         settings.update(ctx.engine.logging_settings)
@@ -60,88 +59,112 @@ def server_settings(ctx: DatabaseContext) -> dict[str, str | int]:
 
 
 def render_config(ctx: DatabaseContext) -> str:
-    """The engine's configuration file. MySQL reads an INI `[mysqld]` section; PostgreSQL `key = value` lines."""
+    """The engine's configuration file. MariaDB/MySQL read an INI `[mysqld]` section; PostgreSQL `key = value`."""
     lines = [f"{key} = {value}" for key, value in server_settings(ctx).items()]
-    header = "[mysqld]\n" if ctx.spec.engine is Engine.MYSQL else ""
+    header = "[mysqld]\n" if mysql_family(ctx) else ""
     return header + "\n".join(lines) + "\n"
+
+
+def image(ctx: DatabaseContext) -> str:
+    """The engine's image (stacks-config: official by default, or any image meeting the contract) at the spec's
+    version: the bootstrap, the server and the backup all run it."""
+    return f"{ctx.engine.image}:{ctx.spec.version}"
 
 
 def data_path(ctx: DatabaseContext) -> str:
     return f"{ctx.engine.data_directory}/{ctx.engine.data_subdirectory}"
 
 
-def server_env(ctx: DatabaseContext) -> list[EnvVarArgs]:
-    """The official image's initialisation variables, with every password from the Secret."""
-    if ctx.spec.engine is Engine.MYSQL:
-        env = [
-            secret_env("MYSQL_ROOT_PASSWORD", ctx, "admin-password"),
-            EnvVarArgs(name="MYSQL_DATABASE", value=ctx.database_name),
-            secret_env("MYSQL_USER", ctx, "username"),
-            secret_env("MYSQL_PASSWORD", ctx, "password"),
-        ]
-    else:
-        env = [
-            secret_env("POSTGRES_USER", ctx, "admin-username"),
-            secret_env("POSTGRES_PASSWORD", ctx, "admin-password"),
-            EnvVarArgs(name="POSTGRES_DB", value=ctx.database_name),
-            EnvVarArgs(name="PGDATA", value=data_path(ctx)),
-            secret_env("APP_USER", ctx, "username"),
-            secret_env("APP_PASSWORD", ctx, "password"),
-        ]
+def config_path(ctx: DatabaseContext) -> str:
+    return f"{ctx.engine.config_directory}/{ctx.engine.config_file}"
+
+
+def admin_env(ctx: DatabaseContext) -> list[EnvVarArgs]:
+    """The admin account, for the readiness and liveness probes (and the bootstrap)."""
+    return [secret_env("ADMIN_USER", ctx, "admin-username"), secret_env("ADMIN_PASSWORD", ctx, "admin-password")]
+
+
+def pod_index_env() -> EnvVarArgs:
+    """This pod's ordinal: 0 is the primary."""
+    return EnvVarArgs(
+        name="POD_INDEX",
+        value_from=EnvVarSourceArgs(
+            field_ref=ObjectFieldSelectorArgs(field_path=f"metadata.labels['{POD_INDEX_LABEL}']")
+        ),
+    )
+
+
+def bootstrap_env(ctx: DatabaseContext) -> list[EnvVarArgs]:
+    """What bootstrap-<engine>.sh needs: where the data goes, the accounts (passwords from the Secrets), the
+    primary to copy, the dump to restore, and the image contract to check."""
+    data = EnvVarArgs(name="PGDATA", value=data_path(ctx))
+    if mysql_family(ctx):
+        data = EnvVarArgs(name="DATADIR", value=data_path(ctx))
+    env = [
+        data,
+        pod_index_env(),
+        *admin_env(ctx),
+        secret_env("APP_USER", ctx, "username"),
+        secret_env("APP_PASSWORD", ctx, "password"),
+        EnvVarArgs(name="DATABASE", value=ctx.database_name),
+        secret_env("REPLICATION_USER", ctx, "username", ctx.replication_secret_name),
+        secret_env("REPLICATION_PASSWORD", ctx, "password", ctx.replication_secret_name),
+        EnvVarArgs(name="PRIMARY_HOST", value=ctx.primary_host),
+        EnvVarArgs(name="IMAGE_COMMANDS", value=" ".join(ctx.engine.image_commands)),
+    ]
+    if mysql_family(ctx):
+        env.append(EnvVarArgs(name="CONFIG_FILE", value=config_path(ctx)))
     if ctx.restore is not None:
         env.append(EnvVarArgs(name="RESTORE_FILE", value=f"{RESTORE_DIRECTORY}/{ctx.restore.file}"))
-    return env + replication_env(ctx)
+    return env
 
 
-def server_command(ctx: DatabaseContext) -> list[str] | None:
-    """MySQL starts through start-mysql.sh, which gives each pod its server id (and replicas read-only)."""
-    if ctx.spec.engine is Engine.MYSQL:
-        return ["sh", f"{POD_SCRIPTS_DIRECTORY}/start-mysql.sh", "docker-entrypoint.sh"]
-    return None
+def bootstrap_command(ctx: DatabaseContext) -> list[str]:
+    return ["sh", f"{POD_SCRIPTS_DIRECTORY}/bootstrap-{script_family(ctx)}.sh"]
 
 
-def server_args(ctx: DatabaseContext) -> list[str]:
-    """PostgreSQL is told where its config file is; MySQL finds it through the image's `!includedir`."""
-    if ctx.spec.engine is Engine.POSTGRESQL:
-        return ["postgres", "-c", f"config_file={ctx.engine.config_directory}/{ctx.engine.config_file}"]
-    return ["mysqld"]
+def server_env(ctx: DatabaseContext) -> list[EnvVarArgs]:
+    """The server container needs only what its probes and start script read: no initialisation variables."""
+    return [pod_index_env(), *admin_env(ctx)]
+
+
+def server_command(ctx: DatabaseContext) -> list[str]:
+    """The server binary itself on the ConfigMap's configuration, never the image's entrypoint. MariaDB/MySQL
+    start through start-mysql.sh, which gives each pod its server id (and replicas read-only)."""
+    if mysql_family(ctx):
+        binary = SERVER_BINARY[ctx.spec.engine]
+        return ["sh", f"{POD_SCRIPTS_DIRECTORY}/start-mysql.sh", binary, f"--defaults-file={config_path(ctx)}"]
+    return ["postgres", "-D", data_path(ctx), "-c", f"config_file={config_path(ctx)}"]
 
 
 def readiness_command(ctx: DatabaseContext) -> list[str]:
-    """Ready means the primary accepts queries (MySQL) or connections (PostgreSQL), and a replica replicates."""
-    return ["sh", f"{POD_SCRIPTS_DIRECTORY}/ready-{ctx.spec.engine.value}.sh"]
+    """Ready means the primary accepts queries (MariaDB/MySQL) or connections (PostgreSQL), and a replica
+    replicates."""
+    return ["sh", f"{POD_SCRIPTS_DIRECTORY}/ready-{script_family(ctx)}.sh"]
 
 
 def liveness_command(ctx: DatabaseContext) -> list[str]:
     """Alive means the server process answers at all; a wrong password must not get it killed."""
     port = ctx.engine.port
-    if ctx.spec.engine is Engine.MYSQL:
-        return ["mysqladmin", "ping", "-h", "127.0.0.1", "-P", str(port), "--silent"]
-    return ["sh", "-c", f'pg_isready -h 127.0.0.1 -p {port} -U "$POSTGRES_USER"']
-
-
-def init_scripts(ctx: DatabaseContext) -> dict[str, str]:
-    """Scripts the official image runs once on an empty data directory, in name order, before the server
-    accepts clients: the application user (PostgreSQL), the restore of a backup when asked for, then
-    replication (the replication user on the primary; for MySQL replicas, the copy of the primary)."""
-    engine = ctx.spec.engine.value
-    scripts = {"10-app-user.sh": script("init-postgresql-app-user.sh")} if ctx.spec.engine is Engine.POSTGRESQL else {}
-    if ctx.restore is not None:
-        scripts["20-restore.sh"] = script(f"restore-{engine}.sh")
-    scripts["30-replication.sh"] = script(f"init-{engine}-replication.sh")
-    return scripts
+    if mysql_family(ctx):
+        return [ADMIN_TOOL[ctx.spec.engine], "ping", "-h", "127.0.0.1", "-P", str(port), "--silent"]
+    return ["sh", "-c", f'pg_isready -h 127.0.0.1 -p {port} -U "$ADMIN_USER"']
 
 
 def pod_scripts(ctx: DatabaseContext) -> dict[str, str]:
-    """Scripts the pods run from POD_SCRIPTS_DIRECTORY: readiness, and the start (MySQL) or the copy of the
-    primary for a new replica (PostgreSQL, in an init container)."""
-    names = [f"ready-{ctx.spec.engine.value}.sh"]
-    names.append("start-mysql.sh" if ctx.spec.engine is Engine.MYSQL else "clone-postgresql.sh")
+    """Scripts the pods run from POD_SCRIPTS_DIRECTORY: the bootstrap (and the restore it runs), readiness, and
+    the start (MariaDB/MySQL)."""
+    family = script_family(ctx)
+    names = ["bootstrap-lib.sh", f"bootstrap-{family}.sh", f"ready-{family}.sh"]
+    if ctx.restore is not None:
+        names.append(f"restore-{family}.sh")
+    if mysql_family(ctx):
+        names.append("start-mysql.sh")
     return {name: script(name) for name in names}
 
 
 def exporter_env(ctx: DatabaseContext) -> list[EnvVarArgs]:
-    if ctx.spec.engine is Engine.MYSQL:
+    if mysql_family(ctx):
         return [secret_env("MYSQLD_EXPORTER_PASSWORD", ctx, "admin-password")]
     return [
         EnvVarArgs(name="DATA_SOURCE_URI", value=f"127.0.0.1:{ctx.engine.port}/postgres?sslmode=disable"),
@@ -151,10 +174,10 @@ def exporter_env(ctx: DatabaseContext) -> list[EnvVarArgs]:
 
 
 def exporter_args(ctx: DatabaseContext) -> list[str]:
-    if ctx.spec.engine is Engine.MYSQL:
+    if mysql_family(ctx):
         return [f"--mysqld.address=127.0.0.1:{ctx.engine.port}", "--mysqld.username=root"]
     return []
 
 
 def backup_script_name(ctx: DatabaseContext) -> str:
-    return f"backup-{ctx.spec.engine.value}.sh"
+    return f"backup-{script_family(ctx)}.sh"

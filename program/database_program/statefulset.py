@@ -10,7 +10,6 @@ from pulumi_kubernetes.core.v1 import (
     ContainerArgs,
     ContainerPortArgs,
     EmptyDirVolumeSourceArgs,
-    EnvVarArgs,
     ExecActionArgs,
     KeyToPathArgs,
     PersistentVolumeClaimArgs,
@@ -37,14 +36,13 @@ from database_program.security import container_security_context, pod_security_c
 
 DATA_VOLUME = "data"
 CONFIG_VOLUME = "config"
-INIT_VOLUME = "initdb"
 SCRIPTS_VOLUME = "scripts"
 RESTORE_VOLUME = "restore"
-# Executable, so the image runs each in its own shell instead of sourcing it into its entrypoint.
 SCRIPT_MODE = 0o755
 # The engines write sockets, pid files and temporary files here; the root filesystem is read-only.
 SCRATCH_DIRECTORIES = {
     Engine.MYSQL: {"run": "/var/run/mysqld", "tmp": "/tmp"},
+    Engine.MARIADB: {"run": "/var/run/mysqld", "tmp": "/tmp"},
     Engine.POSTGRESQL: {"run": "/var/run/postgresql", "tmp": "/tmp"},
 }
 
@@ -66,29 +64,17 @@ def _probe(command: list[str], period_seconds: int, failure_threshold: int) -> P
     )
 
 
-def _shared_mounts(ctx: DatabaseContext) -> list[VolumeMountArgs]:
-    """What the server container and the clone init container both see: data, pod scripts, scratch space."""
+def volume_mounts(ctx: DatabaseContext) -> list[VolumeMountArgs]:
+    """What the server container and the bootstrap init container both see: data, configuration, the product's
+    scripts, scratch space."""
     return [
         VolumeMountArgs(name=DATA_VOLUME, mount_path=ctx.engine.data_directory),
+        VolumeMountArgs(
+            name=CONFIG_VOLUME, mount_path=engines.config_path(ctx), sub_path=ctx.engine.config_file, read_only=True
+        ),
         VolumeMountArgs(name=SCRIPTS_VOLUME, mount_path=engines.POD_SCRIPTS_DIRECTORY, read_only=True),
         *(VolumeMountArgs(name=name, mount_path=path) for name, path in SCRATCH_DIRECTORIES[ctx.spec.engine].items()),
     ]
-
-
-def volume_mounts(ctx: DatabaseContext) -> list[VolumeMountArgs]:
-    mounts = [
-        *_shared_mounts(ctx),
-        VolumeMountArgs(
-            name=CONFIG_VOLUME,
-            mount_path=f"{ctx.engine.config_directory}/{ctx.engine.config_file}",
-            sub_path=ctx.engine.config_file,
-            read_only=True,
-        ),
-        VolumeMountArgs(name=INIT_VOLUME, mount_path="/docker-entrypoint-initdb.d", read_only=True),
-    ]
-    if ctx.restore is not None:
-        mounts.append(VolumeMountArgs(name=RESTORE_VOLUME, mount_path=engines.RESTORE_DIRECTORY, read_only=True))
-    return mounts
 
 
 def _scripts_volume(ctx: DatabaseContext, name: str, scripts: dict[str, str]) -> VolumeArgs:
@@ -103,7 +89,6 @@ def volumes(ctx: DatabaseContext) -> list[VolumeArgs]:
     )
     result = [
         VolumeArgs(name=CONFIG_VOLUME, config_map=config),
-        _scripts_volume(ctx, INIT_VOLUME, engines.init_scripts(ctx)),
         _scripts_volume(ctx, SCRIPTS_VOLUME, engines.pod_scripts(ctx)),
     ]
     if ctx.restore is not None:
@@ -122,37 +107,40 @@ def volumes(ctx: DatabaseContext) -> list[VolumeArgs]:
 
 
 def database_container(ctx: DatabaseContext) -> ContainerArgs:
+    """The server binary on the bootstrapped data directory: no initialisation happens here."""
     name = ctx.spec.engine.value
     return ContainerArgs(
         name=name,
-        image=f"{ctx.engine.image}:{ctx.spec.version}",
+        image=engines.image(ctx),
         command=engines.server_command(ctx),
-        args=engines.server_args(ctx),
         env=engines.server_env(ctx),
         ports=[ContainerPortArgs(name=name, container_port=ctx.engine.port)],
         resources=resource_requirements(ctx.spec.resources),
         volume_mounts=volume_mounts(ctx),
         security_context=container_security_context(),
-        # Startup gives first initialisation up to 10 minutes; after that liveness restarts a hung server.
+        # Crash recovery of a large database may take a while; after that liveness restarts a hung server.
         startup_probe=_probe(engines.liveness_command(ctx), period_seconds=10, failure_threshold=60),
         liveness_probe=_probe(engines.liveness_command(ctx), period_seconds=10, failure_threshold=6),
         readiness_probe=_probe(engines.readiness_command(ctx), period_seconds=5, failure_threshold=3),
     )
 
 
-def clone_container(ctx: DatabaseContext) -> ContainerArgs | None:
-    """PostgreSQL replicas copy the primary before the server starts (clone-postgresql.sh); MySQL replicas do
-    it in a first-start init script, inside the image's own initialisation."""
-    if ctx.spec.engine is not Engine.POSTGRESQL:
-        return None
+def bootstrap_container(ctx: DatabaseContext) -> ContainerArgs:
+    """Makes the data directory complete (fresh, restored or copied from the primary) before the server may
+    start; it fails, and the kubelet retries it, rather than ever leave a partial one (bootstrap-<engine>.sh).
+    Its last words (which step failed) are the container's termination message."""
+    mounts = volume_mounts(ctx)
+    if ctx.restore is not None:
+        mounts.append(VolumeMountArgs(name=RESTORE_VOLUME, mount_path=engines.RESTORE_DIRECTORY, read_only=True))
     return ContainerArgs(
-        name="clone",
-        image=f"{ctx.engine.image}:{ctx.spec.version}",
-        command=["sh", f"{engines.POD_SCRIPTS_DIRECTORY}/clone-postgresql.sh"],
-        env=[EnvVarArgs(name="PGDATA", value=engines.data_path(ctx)), *engines.replication_env(ctx)],
+        name="bootstrap",
+        image=engines.image(ctx),
+        command=engines.bootstrap_command(ctx),
+        env=engines.bootstrap_env(ctx),
         resources=resource_requirements(ctx.spec.resources),
-        volume_mounts=_shared_mounts(ctx),
+        volume_mounts=mounts,
         security_context=container_security_context(),
+        termination_message_policy="FallbackToLogsOnError",
     )
 
 
@@ -172,7 +160,6 @@ def declare_statefulset(ctx: DatabaseContext) -> StatefulSet:
     exporter = exporter_container(ctx)
     if exporter is not None:
         containers.append(exporter)
-    clone = clone_container(ctx)
     return StatefulSet(
         ctx.name,
         opts=statefulset_options(),
@@ -187,7 +174,7 @@ def declare_statefulset(ctx: DatabaseContext) -> StatefulSet:
                     labels=ctx.labels, annotations={"database.example.com/config-checksum": config_checksum(ctx)}
                 ),
                 spec=PodSpecArgs(
-                    init_containers=[clone] if clone else None,
+                    init_containers=[bootstrap_container(ctx)],
                     containers=containers,
                     volumes=volumes(ctx),
                     security_context=pod_security_context(ctx),

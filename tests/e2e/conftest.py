@@ -41,9 +41,11 @@ def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("operator-state")
 
 
-@pytest.fixture(scope="session")
-def operator(cluster_env: dict[str, str], kubectl: Kubectl, state_dir: Path) -> Iterator[OperatorProcess]:
-    env = {
+def running_operator(cluster_env: dict[str, str], state_dir: Path, namespaces: str, **env: str) -> OperatorProcess:
+    """A started operator process with its own state, serving only `namespaces` (a pattern): Databases elsewhere
+    on this cluster (scripts/demo's, another test module's) are not its. `env` adds to or overrides its
+    environment."""
+    environment = {
         **cluster_env,
         "DBOP_STATE_DIR": str(state_dir),
         "PULUMI_HOME": str(state_dir / "pulumi-home"),
@@ -51,12 +53,18 @@ def operator(cluster_env: dict[str, str], kubectl: Kubectl, state_dir: Path) -> 
         "DBOP_MAX_OPERATIONS": "4",
         "DBOP_DRIFT_INTERVAL": "300",
         "DBOP_WEBHOOK_PORT": str(_free_port()),
-        # Only the tests' own namespaces: Databases elsewhere on this cluster (scripts/demo's) are not ours.
-        "DBOP_NAMESPACES": "e2e-*",
+        "DBOP_NAMESPACES": namespaces,
+        **env,
     }
-    env.pop("PULUMI_BACKEND_URL", None)
-    process = OperatorProcess(env=env, log_path=state_dir / "operator.log", port=_free_port())
+    environment.pop("PULUMI_BACKEND_URL", None)
+    process = OperatorProcess(env=environment, log_path=state_dir / "operator.log", port=_free_port())
     process.start()
+    return process
+
+
+@pytest.fixture(scope="session")
+def operator(cluster_env: dict[str, str], kubectl: Kubectl, state_dir: Path) -> Iterator[OperatorProcess]:
+    process = running_operator(cluster_env, state_dir, "e2e-*")
     yield process
     process.stop()
     print(f"operator log: {process.log_path}")

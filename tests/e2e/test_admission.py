@@ -49,7 +49,7 @@ def test_dry_run_is_answered_without_storing(kubectl: Kubectl, namespace: str) -
 
 def test_webhook_rejections_name_the_field(kubectl: Kubectl, namespace: str) -> None:
     too_old = kubectl.apply(database("old", namespace, version="5.7"), check=False)
-    assert "spec.version: mysql 5.7 is not supported; use 8 or newer" in too_old.stderr
+    assert "spec.version: mysql 5.7 is not supported; use 8.0 or newer" in too_old.stderr
     upside_down = kubectl.apply(
         database("limits", namespace, resources={"requests": {"memory": "2Gi"}, "limits": {"memory": "1Gi"}}),
         check=False,

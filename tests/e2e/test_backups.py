@@ -112,10 +112,10 @@ def test_a_database_backup_runs_the_backup_now_and_a_new_database_restores_it(ku
     pod = sts["spec"]["template"]["spec"]
     [volume] = [v for v in pod["volumes"] if v["name"] == "restore"]
     assert volume["persistentVolumeClaim"] == {"claimName": "source-backup", "readOnly": True}
-    [container] = [c for c in pod["containers"] if c["name"] == "postgresql"]
-    assert {"name": "RESTORE_FILE", "value": "/restore/first.dump"} in container["env"]
+    [bootstrap] = [c for c in pod["initContainers"] if c["name"] == "bootstrap"]  # loads it before the server
+    assert {"name": "RESTORE_FILE", "value": "/restore/first.dump"} in bootstrap["env"]
     config = kubectl.get("configmap", "copy-config", namespace)
-    assert config is not None and "pg_restore" in config["data"]["20-restore.sh"]
+    assert config is not None and "pg_restore" in config["data"]["restore-postgresql.sh"]
     restored = wait_ready(kubectl, "copy", namespace)
     assert restored["status"]["restoredFrom"] == {
         "backup": "first",

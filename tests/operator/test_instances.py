@@ -8,7 +8,7 @@ import kopf
 import pytest
 
 from database_operator.apply import apply_database
-from database_operator.instances import replication_lag
+from database_operator.instances import instances, replication_lag
 from database_operator.observe import observe_database_pod, write_instances
 from database_operator.runtime import DatabaseTracker, Runtime
 from tests.operator.conftest import FakeKube, MakeDatabase
@@ -118,3 +118,31 @@ def test_pod_events_during_a_status_write_do_not_break_it(
     monitored = database(replicas=3, monitoring={"enabled": True, "metrics": True})
     asyncio.run(write_instances(runtime, tracker, monitored))  # no "dictionary changed size during iteration"
     assert tracker.instances_changed  # and the watcher writes again for what changed meanwhile
+
+
+FAILED_RESTORE = {"exitCode": 1, "reason": "Error", "message": "bootstrap failed while restoring /restore/x.dump\n"}
+
+
+@pytest.mark.parametrize(
+    ("init_status", "failure"),
+    [
+        # Failed and waiting to run again (CrashLoopBackOff): the last run's message.
+        ({"state": {"waiting": {"reason": "CrashLoopBackOff"}}, "lastState": {"terminated": FAILED_RESTORE}},
+         "bootstrap failed while restoring /restore/x.dump"),
+        ({"state": {"terminated": FAILED_RESTORE}}, "bootstrap failed while restoring /restore/x.dump"),
+        # Running again after a failure: still not done, the last failure stands.
+        ({"state": {"running": {}}, "lastState": {"terminated": FAILED_RESTORE}},
+         "bootstrap failed while restoring /restore/x.dump"),
+        # Succeeded, even after earlier failures: nothing to report.
+        ({"state": {"terminated": {"exitCode": 0}}, "lastState": {"terminated": FAILED_RESTORE}}, None),
+        ({"state": {"running": {}}}, None),
+    ],
+)  # fmt: skip
+def test_the_status_says_why_a_pods_bootstrap_failed(init_status: dict[str, Any], failure: str | None) -> None:
+    pod = {
+        "metadata": {"name": "orders-0", "labels": {"apps.kubernetes.io/pod-index": "0"}},
+        "status": {"initContainerStatuses": [{"name": "bootstrap", **init_status}], "conditions": []},
+    }
+    [instance] = instances({"orders-0": pod}, {})
+    assert instance.get("bootstrapFailure") == failure
+    assert instance["ready"] is False

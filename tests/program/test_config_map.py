@@ -48,10 +48,3 @@ def test_logging_settings_only_when_monitoring_logging_is_on(render: RenderSpec)
     logged = config_file(render, "postgresql", "development", monitoring={"enabled": True, "logging": True})
     assert "log_min_duration_statement" not in quiet
     assert "log_min_duration_statement = 1000" in logged.splitlines()
-
-
-def test_postgres_ships_the_app_user_init_script(render: RenderSpec) -> None:
-    data = render({"type": "postgresql", "version": "16", "storage": {"size": "1Gi"}}).get(
-        "ConfigMap", "orders-config"
-    )["data"]
-    assert 'CREATE ROLE :"app_user"' in data["10-app-user.sh"]

@@ -14,6 +14,15 @@ from tests.program.conftest import RenderSpec
 
 GOLDEN = Path(__file__).parent / "golden"
 CASES = {
+    "mariadb-staging-replicated": {
+        "type": "mariadb",
+        "version": "11.4",
+        "environment": "staging",
+        "replicas": 2,
+        "storage": {"size": "20Gi"},
+        "backup": {"enabled": True},
+        "monitoring": {"enabled": True, "metrics": True},
+    },
     "mysql-development-minimal": {"type": "mysql", "version": "8.0", "storage": {"size": "10Gi"}},
     "postgresql-production-full": {
         "type": "postgresql",

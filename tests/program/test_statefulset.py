@@ -6,6 +6,7 @@ from database_program.engines import script
 from tests.program.conftest import Rendered, RenderSpec
 
 MYSQL = {"type": "mysql", "version": "8.0", "storage": {"size": "10Gi"}}
+MARIADB = {"type": "mariadb", "version": "10.11", "storage": {"size": "10Gi"}}
 POSTGRES = {"type": "postgresql", "version": "16", "storage": {"size": "20Gi"}}
 
 
@@ -18,6 +19,7 @@ def database_container(rendered: Rendered) -> dict:
     ("spec", "image", "data_dir", "config_path", "port"),
     [
         (MYSQL, "mysql:8.0", "/var/lib/mysql", "/etc/mysql/conf.d/database.cnf", 3306),
+        (MARIADB, "mariadb:10.11", "/var/lib/mysql", "/etc/mysql/conf.d/database.cnf", 3306),
         (POSTGRES, "postgres:16", "/var/lib/postgresql/data", "/etc/postgresql/postgresql.conf", 5432),
     ],
 )
@@ -32,25 +34,15 @@ def test_engine_image_data_directory_and_config_path(
     assert container["ports"] == [{"name": spec["type"], "containerPort": port}]
 
 
-def test_postgres_is_pointed_at_its_config_file_and_data_subdirectory(render: RenderSpec) -> None:
-    container = database_container(render(POSTGRES))
-    assert container["args"] == ["postgres", "-c", "config_file=/etc/postgresql/postgresql.conf"]
-    env = {item["name"]: item for item in container["env"]}
-    assert env["PGDATA"]["value"] == "/var/lib/postgresql/data/pgdata"
-    assert env["POSTGRES_PASSWORD"]["valueFrom"]["secretKeyRef"]["key"] == "admin-password"
-
-
-def test_mysql_gets_its_credentials_from_the_secret(render: RenderSpec) -> None:
+def test_the_probes_get_the_admin_account_from_the_secret(render: RenderSpec) -> None:
     env = {item["name"]: item for item in database_container(render(MYSQL))["env"]}
-    assert env["MYSQL_ROOT_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
-        "name": "orders-credentials",
-        "key": "admin-password",
-    }
-    assert env["MYSQL_PASSWORD"]["valueFrom"]["secretKeyRef"]["key"] == "password"
-    assert env["MYSQL_DATABASE"]["value"] == "orders"
+    assert env["ADMIN_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "orders-credentials", "key": "admin-password"}
+    assert env["ADMIN_USER"]["valueFrom"]["secretKeyRef"] == {"name": "orders-credentials", "key": "admin-username"}
 
 
-@pytest.mark.parametrize(("spec", "tool"), [(MYSQL, "mysql"), (POSTGRES, "pg_isready")])
+@pytest.mark.parametrize(
+    ("spec", "tool"), [(MYSQL, "mysqladmin"), (MARIADB, "mariadb-admin"), (POSTGRES, "pg_isready")]
+)
 def test_liveness_runs_the_engine_client_and_readiness_a_script(render: RenderSpec, spec: dict, tool: str) -> None:
     rendered = render(spec)
     container = database_container(rendered)
@@ -58,7 +50,7 @@ def test_liveness_runs_the_engine_client_and_readiness_a_script(render: RenderSp
         assert any(tool in part for part in container[probe]["exec"]["command"]), probe
         assert "127.0.0.1" in " ".join(container[probe]["exec"]["command"])
     # Readiness depends on the role (a replica must replicate), so it is a script from the ConfigMap.
-    ready = f"ready-{spec['type']}.sh"
+    ready = f"ready-{'postgresql' if spec['type'] == 'postgresql' else 'mysql'}.sh"
     assert container["readinessProbe"]["exec"]["command"] == ["sh", f"/scripts/{ready}"]
     assert rendered.get("ConfigMap", "orders-config")["data"][ready] == script(ready)
     assert {"name": "scripts", "mountPath": "/scripts", "readOnly": True} in container["volumeMounts"]

@@ -13,6 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from database_api.profiles import load_stacks_config
+from database_api.spec import resolve_spec
+from database_program.context import Credentials, DatabaseContext
+from database_program.engines import render_config
+
 SCRIPTS = Path(__file__).resolve().parents[2] / "program" / "database_program" / "scripts"
 ADMIN_PASSWORD = "s3cret-Admin-pw"
 
@@ -176,3 +181,171 @@ def mariadb() -> Iterator[Server]:
     process.terminate()
     process.wait(timeout=60)
     shutil.rmtree(root, ignore_errors=True)
+
+
+# -- Pods: the bootstrap init container, then the server container, on one data volume ----------------------
+
+APP_USER = "app"
+APP_PASSWORD = "app-pa55word-'quoted'\\"
+REPLICATION_USER = "replicator"
+REPLICATION_PASSWORD = "r3pl-pa55word-'quoted'"
+SYSTEM_USER = {"postgresql": "postgres", "mariadb": "mysql"}
+
+
+def shipped_config(engine: str) -> str:
+    """The configuration file the program renders into a Database's ConfigMap."""
+    stacks_config = load_stacks_config()
+    raw = {"type": engine, "version": "10.11" if engine == "mariadb" else "15", "storage": {"size": "1Gi"}}
+    spec = resolve_spec({**raw, "replicas": 3}, stacks_config)
+    ctx = DatabaseContext(
+        name="orders",
+        namespace="shop",
+        spec=spec,
+        engine=stacks_config.engine(spec.engine),
+        environment=stacks_config.environment(spec.environment),
+        credentials=Credentials(admin_password="unused", user_password="unused", replication_password="unused"),
+    )
+    return render_config(ctx)
+
+
+@dataclass
+class Pod:
+    """One database pod as the StatefulSet makes it (statefulset.py): a data volume, scratch directories, the
+    bootstrap init container's environment, then the server on the shipped configuration. Servers listen on
+    loopback ports; `primary_port` stands for the primary's Service."""
+
+    engine: str
+    root: Path
+    index: int = 0
+    primary_port: int | None = None
+    process: subprocess.Popen[bytes] | None = None
+    server: Server | None = None
+
+    def __post_init__(self) -> None:
+        for directory in (self.volume, self.run_dir):
+            directory.mkdir(parents=True, exist_ok=True)
+            _own(directory, self.user)
+        config = self.root / "server.conf"
+        config.write_text(shipped_config(self.engine))
+
+    @property
+    def user(self) -> str:
+        if os.geteuid() == 0:
+            return SYSTEM_USER[self.engine]
+        return os.environ.get("USER", "nobody")
+
+    @property
+    def volume(self) -> Path:
+        return self.root / "volume"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.root / "run"
+
+    @property
+    def data(self) -> Path:
+        return self.volume / ("pgdata" if self.engine == "postgresql" else "data")
+
+    @property
+    def build(self) -> Path:
+        return Path(f"{self.data}.bootstrap")
+
+    @property
+    def termination_log(self) -> Path:
+        return self.run_dir / "termination-log"
+
+    def bootstrap_env(self, **extra: str) -> dict[str, str]:
+        env = {
+            "POD_INDEX": str(self.index),
+            "ADMIN_USER": "postgres" if self.engine == "postgresql" else "root",
+            "ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "APP_USER": APP_USER,
+            "APP_PASSWORD": APP_PASSWORD,
+            "DATABASE": "orders",
+            "REPLICATION_USER": REPLICATION_USER,
+            "REPLICATION_PASSWORD": REPLICATION_PASSWORD,
+            "RUN_DIR": str(self.run_dir),
+            "TERMINATION_LOG": str(self.termination_log),
+        }
+        if self.engine == "postgresql":
+            env["PGDATA"] = str(self.data)
+        else:
+            env |= {"DATADIR": str(self.data), "CONFIG_FILE": str(self.root / "server.conf")}
+        if self.primary_port is not None:
+            env |= {"PRIMARY_HOST": "127.0.0.1", "PRIMARY_PORT": str(self.primary_port)}
+        return {**env, **extra}
+
+    def bootstrap(self, **extra: str) -> subprocess.CompletedProcess[str]:
+        """The init container: bootstrap-<engine>.sh as the server's system user."""
+        script = "bootstrap-postgresql.sh" if self.engine == "postgresql" else "bootstrap-mysql.sh"
+        return run_script(script, self.bootstrap_env(**extra), user=self.user)
+
+    def start(self) -> Server:
+        """The server container: the server binary on the shipped configuration and the bootstrapped data."""
+        port = _free_port()
+        if self.engine == "postgresql":
+            options = f"-c config_file={self.root / 'server.conf'} -c port={port} -c listen_addresses=127.0.0.1 "
+            options += f"-c unix_socket_directories={self.run_dir}"
+            subprocess.run(
+                [*_as(self.user), str(_postgresql_bin() / "pg_ctl"), "-D", str(self.data), "-o", options, "-l",
+                 str(self.run_dir / "server.log"), "-w", "start"],
+                check=True, capture_output=True,
+            )  # fmt: skip
+        else:
+            command = [
+                "/usr/sbin/mariadbd", f"--defaults-file={self.root / 'server.conf'}", f"--datadir={self.data}",
+                f"--port={port}", "--bind-address=127.0.0.1", f"--socket={self.run_dir / 'mysqld.sock'}",
+                f"--pid-file={self.run_dir / 'mysqld.pid'}", f"--log-error={self.run_dir / 'server.log'}",
+                f"--user={self.user}",
+            ]  # fmt: skip
+            env = {"PATH": os.environ["PATH"], "POD_INDEX": str(self.index)}
+            self.process = subprocess.Popen(["sh", str(SCRIPTS / "start-mysql.sh"), *command], env=env)
+        user = "postgres" if self.engine == "postgresql" else "root"
+        password_env = "PGPASSWORD" if self.engine == "postgresql" else "MYSQL_PWD"
+        server = Server(self.engine, port, self.run_dir, user, env={password_env: ADMIN_PASSWORD})
+        _wait(f"{self.engine} on {self.data}", lambda: _answers(server))
+        self.server = server
+        return server
+
+    def stop(self) -> None:
+        if self.engine == "postgresql":
+            subprocess.run(
+                [*_as(self.user), str(_postgresql_bin() / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"],
+                capture_output=True, check=False,
+            )  # fmt: skip
+        elif self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=60)
+            self.process = None
+        self.server = None
+
+    def app(self) -> Server:
+        """The application user over TCP, as a client of the `<name>` Service."""
+        assert self.server is not None
+        password_env = "PGPASSWORD" if self.engine == "postgresql" else "MYSQL_PWD"
+        return Server(self.engine, self.server.port, self.run_dir, APP_USER, env={password_env: APP_PASSWORD})
+
+
+def _answers(server: Server) -> bool:
+    try:
+        server.sql("postgres" if server.engine == "postgresql" else "mysql", "SELECT 1")
+    except AssertionError:
+        return False
+    return True
+
+
+@pytest.fixture
+def pods() -> Iterator[Callable[..., Pod]]:
+    """pods(engine, index=0, primary_port=None) -> a new Pod; every server is stopped afterwards."""
+    made: list[Pod] = []
+    scratch = _scratch()
+
+    def _pod(engine: str, index: int = 0, primary_port: int | None = None) -> Pod:
+        pod = Pod(engine, scratch / f"{engine}-{len(made)}", index, primary_port)
+        made.append(pod)
+        return pod
+
+    yield _pod
+    for pod in made:
+        pod.stop()
+    shutil.rmtree(scratch, ignore_errors=True)

@@ -101,18 +101,23 @@ def artifacts(directory: Path) -> list[str]:
 
 
 def restore_env(server: Server, database: str, dump: Path) -> dict[str, str]:
-    """What the new Database's server container has while the official image initialises it (socket only)."""
+    """What bootstrap-<engine>.sh gives the restore script while its temporary server listens on a socket only."""
     if server.engine == "postgresql":
         app_user = f"app_{uuid.uuid4().hex[:8]}"
-        init = {"POSTGRES_USER": "postgres", "POSTGRES_DB": database, "APP_USER": app_user, "APP_PASSWORD": "app-pw"}
-        local = {"PGHOST": str(server.socket_dir), "PGPORT": str(server.port)}
-        # The project's own first-start script creates the application user the restore hands the objects to.
-        created = run_script("init-postgresql-app-user.sh", {**init, **local})
-        assert created.returncode == 0, created.stderr
-        return {**init, **local, "RESTORE_FILE": str(dump)}
+        # The bootstrap creates the application user and gives it the database before the restore.
+        server.sql("postgres", f"CREATE ROLE {app_user} LOGIN")
+        server.sql("postgres", f"ALTER DATABASE {database} OWNER TO {app_user}")
+        return {
+            "ADMIN_USER": "postgres",
+            "DATABASE": database,
+            "APP_USER": app_user,
+            "PGHOST": str(server.socket_dir),
+            "PGPORT": str(server.port),
+            "RESTORE_FILE": str(dump),
+        }
     return {
-        "MYSQL_ROOT_PASSWORD": ADMIN_PASSWORD,
-        "MYSQL_DATABASE": database,
+        "ADMIN_PASSWORD": ADMIN_PASSWORD,
+        "DATABASE": database,
         "MYSQL_SOCKET": str(server.socket_dir / "mysqld.sock"),
         "RESTORE_FILE": str(dump),
     }

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Back up one MySQL/MariaDB database: consistent dump (one transaction), compress, verify, publish atomically,
+# Back up one MariaDB/MySQL database: consistent dump (one transaction), compress, verify, publish atomically,
 # prune old scheduled dumps. Runs in the database's own image (the same client as the server).
 # Exits non-zero on any failure, leaving no file that looks like a backup; never prints the password.
 #
@@ -18,11 +18,13 @@ partial="$BACKUP_DIR/.partial-$name.sql"
 [ ! -e "$final" ] || { echo "backup: $final exists already; a backup is never overwritten" >&2; exit 1; }
 trap 'rm -f "$partial" "$partial.gz"' EXIT
 
+# MariaDB's own name where the image has it (MariaDB 11 images have no mysqldump), else MySQL's.
+dump=$(command -v mariadb-dump || command -v mysqldump)
 # MySQL 8 records GTIDs in dumps by default, which a fresh server refuses; MariaDB's client has no such option.
 gtid=""
-if mysqldump --help 2>/dev/null | grep -q -- '--set-gtid-purged'; then gtid="--set-gtid-purged=OFF"; fi
+if "$dump" --help 2>/dev/null | grep -q -- '--set-gtid-purged'; then gtid="--set-gtid-purged=OFF"; fi
 # shellcheck disable=SC2086  # $gtid is one option or nothing
-mysqldump --host="$DB_HOST" --port="$DB_PORT" --user="$DB_USER" $gtid \
+"$dump" --host="$DB_HOST" --port="$DB_PORT" --user="$DB_USER" $gtid \
   --single-transaction --routines --triggers --events --result-file="$partial" "$DB_NAME"
 gzip -9 "$partial"
 # Verify the artifact itself: intact compression and the trailer mysqldump writes only when it ran to the end.

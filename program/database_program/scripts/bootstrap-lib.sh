@@ -1,0 +1,48 @@
+# Sourced by bootstrap-postgresql.sh and bootstrap-mysql.sh: what building a data directory means for both
+# engines. `step` always says what is being done, for the failure report.
+MARKER=.bootstrap-complete
+step="checking the image"
+
+# A failure says which step failed, on stderr and in the container's termination message.
+report_failure() {
+  echo "bootstrap: failed while $step (exit $1); the server does not start" >&2
+  echo "bootstrap failed while $step" > "${TERMINATION_LOG:-/dev/termination-log}" 2>/dev/null || true
+}
+
+# The image carries every command of the image contract (IMAGE_COMMANDS, from stacks-config).
+check_image() {
+  for command in ${IMAGE_COMMANDS:-}; do
+    command -v "$command" >/dev/null 2>&1 || { echo "bootstrap: the image has no '$command' (image contract)" >&2; exit 1; }
+  done
+}
+
+# keep_complete_database DIR FILE: done (exit 0) when DIR holds a complete database: it has the marker, or it
+# was initialised before this bootstrap existed (by an image's entrypoint: it has FILE) and is kept as it is.
+# A non-empty DIR that is neither is refused, never touched.
+keep_complete_database() {
+  step="checking $1"
+  if [ -f "$1/$MARKER" ]; then
+    echo "bootstrap: $1 holds a complete database"
+    exit 0
+  fi
+  if [ -e "$1/$2" ]; then
+    touch "$1/$MARKER"
+    echo "bootstrap: $1 holds a database made before the bootstrap; adopted as it is"
+    exit 0
+  fi
+  if [ -d "$1" ] && [ -n "$(ls -A "$1")" ]; then
+    echo "bootstrap: $1 is neither empty nor a database; it is left for a person to look at" >&2
+    exit 1
+  fi
+}
+
+# move_into_place BUILD DIR: the complete BUILD gets the marker and becomes DIR in one rename (same volume).
+move_into_place() {
+  step="moving the new database into place"
+  touch "$1/$MARKER"
+  sync
+  [ ! -d "$2" ] || rmdir "$2"
+  mv "$1" "$2"
+  sync
+  echo "bootstrap: $2 is complete"
+}

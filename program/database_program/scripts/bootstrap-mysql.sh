@@ -1,0 +1,144 @@
+#!/bin/sh
+# Init container of every MariaDB and MySQL pod (same image as the server): makes sure DATADIR holds a complete
+# database before the server may start. A complete one is left alone. Otherwise a new one is built in
+# $DATADIR.bootstrap, beside DATADIR on the same volume: a fresh system database (mariadb-install-db, or
+# mysqld --initialize-insecure), then, through a temporary server that listens on a local socket only,
+#   pod 0:     the accounts and the application database, then (when RESTORE_FILE is set) the dump loaded and
+#              verified;
+#   replicas:  a consistent copy of the primary (a dump of every database with its GTID position) and the
+#              replication source, so the server replicates by GTID from that position as soon as it starts.
+# Only when that is complete does it get the marker and move into place (one rename). Any failure exits non-zero:
+# the kubelet runs this again, the server never starts on a partial or empty directory, and the reason goes to
+# the termination log. Passwords come from the environment (secretKeyRef) and reach the servers on stdin or
+# through MYSQL_PWD, never on a command line.
+#
+# Environment: DATADIR CONFIG_FILE POD_INDEX ADMIN_PASSWORD APP_USER APP_PASSWORD DATABASE REPLICATION_USER
+# REPLICATION_PASSWORD; replicas: PRIMARY_HOST, optional PRIMARY_PORT; optional RESTORE_FILE, IMAGE_COMMANDS (what
+# the image must carry), RUN_DIR (the temporary server's socket directory), TERMINATION_LOG.
+set -eu
+: "${DATADIR:?}" "${CONFIG_FILE:?}" "${POD_INDEX:?}" "${ADMIN_PASSWORD:?}" "${APP_USER:?}" "${APP_PASSWORD:?}"
+: "${DATABASE:?}" "${REPLICATION_USER:?}" "${REPLICATION_PASSWORD:?}"
+build="$DATADIR.bootstrap"
+run_dir="${RUN_DIR:-/var/run/mysqld}"
+socket="$run_dir/bootstrap.sock"
+here=$(dirname "$0")
+server_pid=""
+# shellcheck source=bootstrap-lib.sh
+. "$here/bootstrap-lib.sh"
+unset MYSQL_PWD
+
+finish() {
+  status=$?
+  if [ -n "$server_pid" ]; then
+    kill -KILL "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+  fi
+  [ "$status" = 0 ] || report_failure "$status"
+}
+trap finish EXIT
+trap 'exit 143' TERM
+trap 'exit 130' INT
+
+check_image
+# MariaDB's own names where the image has them (MariaDB 11 images have no mysql* names), else MySQL's.
+server=$(command -v mariadbd || command -v mysqld)
+client=$(command -v mariadb || command -v mysql)
+dump=$(command -v mariadb-dump || command -v mysqldump)
+
+sql_string() { printf "'%s'" "$(printf %s "$1" | sed -e 's/\\/\\\\/g' -e "s/'/''/g")"; }
+sql_name() { printf '`%s`' "$(printf %s "$1" | sed 's/`/``/g')"; }
+local_sql() { "$client" --socket="$socket" --user=root --batch --skip-column-names "$@"; }
+
+keep_complete_database "$DATADIR" mysql
+
+step="clearing what an earlier attempt left in $build"
+rm -rf "$build"
+mkdir "$build"
+
+step="initialising the system database"
+if command -v mariadb-install-db >/dev/null 2>&1; then
+  mariadb-install-db --defaults-file="$CONFIG_FILE" --datadir="$build" --auth-root-authentication-method=normal \
+    --skip-test-db >/dev/null
+else
+  "$server" --defaults-file="$CONFIG_FILE" --datadir="$build" --initialize-insecure
+fi
+
+step="starting a temporary server on a local socket only"
+"$server" --defaults-file="$CONFIG_FILE" --datadir="$build" --skip-networking --socket="$socket" \
+  --pid-file="$run_dir/bootstrap.pid" --server-id=$((POD_INDEX + 1)) &
+server_pid=$!
+tries=0
+until local_sql --execute="SELECT 1" >/dev/null 2>&1; do
+  kill -0 "$server_pid" 2>/dev/null || { echo "bootstrap: the temporary server exited" >&2; exit 1; }
+  tries=$((tries + 1))
+  [ "$tries" -lt 300 ] || { echo "bootstrap: the temporary server did not answer in 5 minutes" >&2; exit 1; }
+  sleep 1
+done
+
+step="removing the accounts the installation made besides root@localhost and the system's own"
+local_sql --execute="SELECT CONCAT('DROP USER ', QUOTE(user), '@', QUOTE(host), ';') FROM mysql.user
+  WHERE NOT (host = 'localhost' AND (user = 'root' OR user LIKE '%.%'))" | local_sql
+
+if [ "$POD_INDEX" = 0 ]; then
+  step="creating the accounts and the application database"
+  local_sql <<SQL
+CREATE DATABASE $(sql_name "$DATABASE");
+CREATE USER 'root'@'%' IDENTIFIED BY $(sql_string "$ADMIN_PASSWORD");
+GRANT ALL PRIVILEGES ON *.* TO 'root'@'%' WITH GRANT OPTION;
+CREATE USER $(sql_string "$APP_USER")@'%' IDENTIFIED BY $(sql_string "$APP_PASSWORD");
+GRANT ALL PRIVILEGES ON $(sql_name "$DATABASE").* TO $(sql_string "$APP_USER")@'%';
+CREATE USER $(sql_string "$REPLICATION_USER")@'%' IDENTIFIED BY $(sql_string "$REPLICATION_PASSWORD");
+GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO $(sql_string "$REPLICATION_USER")@'%';
+ALTER USER 'root'@'localhost' IDENTIFIED BY $(sql_string "$ADMIN_PASSWORD");
+SQL
+  export MYSQL_PWD="$ADMIN_PASSWORD"
+  if [ -n "${RESTORE_FILE:-}" ]; then
+    step="restoring $RESTORE_FILE"
+    MYSQL_SOCKET="$socket" sh "$here/restore-mysql.sh"
+  fi
+else
+  : "${PRIMARY_HOST:?}"
+  port="${PRIMARY_PORT:-3306}"
+  step="waiting for the primary at $PRIMARY_HOST:$port"
+  until MYSQL_PWD="$ADMIN_PASSWORD" "$client" --host="$PRIMARY_HOST" --port="$port" --user=root \
+    --execute="SELECT 1" >/dev/null 2>&1; do
+    echo "bootstrap: waiting for the primary at $PRIMARY_HOST:$port"
+    sleep 2
+  done
+  source_options() {
+    echo "$1_HOST=$(sql_string "$PRIMARY_HOST"), $1_PORT=$port, $1_USER=$(sql_string "$REPLICATION_USER"),"
+    echo "$1_PASSWORD=$(sql_string "$REPLICATION_PASSWORD")"
+  }
+  if local_sql --execute="SELECT VERSION()" | grep -q MariaDB; then
+    # The dump sets gtid_slave_pos to the primary's position at the dump; replication goes on from there.
+    dump_options="--gtid --master-data=1"
+    source="CHANGE MASTER TO $(source_options MASTER), MASTER_USE_GTID=slave_pos;"
+  else
+    # The dump sets gtid_purged to what the primary had executed; auto-position goes on from there.
+    dump_options="--set-gtid-purged=ON"
+    source="CHANGE REPLICATION SOURCE TO $(source_options SOURCE), SOURCE_AUTO_POSITION=1, GET_SOURCE_PUBLIC_KEY=1;"
+  fi
+  step="copying the primary"
+  # Forget this server's own installation transactions: the copy replaces them.
+  local_sql --execute="RESET BINARY LOGS AND GTIDS" 2>/dev/null || local_sql --execute="RESET MASTER"
+  # shellcheck disable=SC2086 # dump_options is a list of options
+  MYSQL_PWD="$ADMIN_PASSWORD" "$dump" --host="$PRIMARY_HOST" --port="$port" --user=root --all-databases \
+    --single-transaction --routines --events --triggers $dump_options > "$build/.copy.sql"
+  tail -n 1 "$build/.copy.sql" | grep -q '^-- Dump completed' \
+    || { echo "bootstrap: the copy of the primary is incomplete" >&2; exit 1; }
+  # Loaded outside the binary log: the copy is the primary's history, not this server's own transactions.
+  { echo "SET SESSION sql_log_bin = 0;"; cat "$build/.copy.sql"; } | local_sql
+  rm "$build/.copy.sql"
+  step="setting the replication source"
+  # The copy brought the primary's accounts, root's password with them.
+  local_sql --execute="FLUSH PRIVILEGES"
+  export MYSQL_PWD="$ADMIN_PASSWORD"
+  printf '%s\n' "$source" | local_sql
+fi
+
+step="stopping the temporary server"
+kill -TERM "$server_pid"
+wait "$server_pid" || { echo "bootstrap: the temporary server did not shut down cleanly" >&2; exit 1; }
+server_pid=""
+
+move_into_place "$build" "$DATADIR"

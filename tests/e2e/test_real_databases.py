@@ -1,0 +1,269 @@
+"""Databases that really run, on the real node (toolchain/cluster.sh's kubelet and containerd, images built from
+Debian packages under `localhost/`): the operator's own StatefulSet, bootstrap, probes and Services.
+
+For PostgreSQL and MariaDB: apply -> Ready with the real readiness probe; a client pod connects through the
+`<name>` Service with the Secret's application user, creates a table, inserts and reads rows; the primary pod
+deleted comes back Ready with the rows, and so does the Database deleted under `deletionPolicy: Retain` and
+created again (same volume, same passwords); a replica has the primary's rows through `<name>-ro`, which refuses
+writes; an on-demand backup reports the size the script wrote and restores into a new Database with the rows; a
+restore from a corrupt dump never becomes Ready, says why in its status, and stays not Ready after its init
+container ran again. For PostgreSQL: the metrics exporter reports the server up.
+
+These tests need the real node (the default of toolchain/cluster.sh; not `DBOP_NODE=kwok`). They run with their
+own operator process, which serves the `real-*` namespaces with the local images (stacks-config-local plus
+MariaDB's images), while the session's kwok-only operator steps aside (one leader per cluster)."""
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.e2e.cluster import REPO, Kubectl, OperatorProcess, wait_for
+from tests.e2e.conftest import running_operator
+from tests.e2e.databases import wait_ready
+from tests.node.pods import pod as pod_manifest
+from tests.node.pods import with_claim
+
+VERSIONS = {"postgresql": "15", "mariadb": "10.11"}
+CLIENT_IMAGE = "localhost/debian-tools:12"
+READY_TIMEOUT = 240
+LOCAL_MARIADB = {
+    "image": "localhost/mariadb",
+    "exporter": {"image": "localhost/prometheus-mysqld-exporter:0.14.0"},
+}
+
+
+@pytest.fixture(scope="module")
+def real_node(kubectl: Kubectl) -> None:
+    nodes = kubectl.run("get", "nodes", "-l", "type=real", "-o", "name", check=False).stdout.split()
+    if not nodes:
+        pytest.fail("no real node in this cluster (toolchain/cluster.sh starts one unless DBOP_NODE=kwok)")
+
+
+@pytest.fixture(scope="module")
+def real_operator(
+    cluster_env: dict[str, str],
+    kubectl: Kubectl,
+    real_node: None,
+    operator: OperatorProcess,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[OperatorProcess]:
+    """The operator with the local images: stacks-config-local, and MariaDB's local images over it. Only one
+    operator leads a cluster (leadership.py), so the session's kwok operator steps aside meanwhile."""
+    state_dir = tmp_path_factory.mktemp("real-operator")
+    stacks_config = state_dir / "stacks-config"
+    stacks_config.mkdir()
+    overlay = {"base": str(REPO / "stacks-config-local"), "engines": {"mariadb": LOCAL_MARIADB}}
+    (stacks_config / "overlay.yaml").write_text(yaml.safe_dump(overlay))
+    operator.stop()
+    process = running_operator(
+        cluster_env, state_dir, "real-*", DATABASE_STACKS_CONFIG=str(stacks_config), DBOP_MAX_OPERATIONS="2"
+    )
+    yield process
+    process.stop()
+    print(f"real operator log: {process.log_path}")
+    operator.start()
+
+
+@pytest.fixture
+def namespace(kubectl: Kubectl, real_operator: OperatorProcess) -> Iterator[str]:
+    """A namespace of the real operator's; its pods go to the real node (the cluster's default node selector)."""
+    name = f"real-{uuid.uuid4().hex[:8]}"
+    kubectl.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    yield name
+    kubectl.run("delete", "databases", "--all", "-n", name, "--wait=true", "--timeout=120s", check=False)
+    kubectl.run("delete", "namespace", name, "--wait=false", check=False)
+
+
+def database(name: str, namespace: str, engine: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "database.example.com/v1",
+        "kind": "Database",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"type": engine, "version": VERSIONS[engine], "storage": {"size": "1Gi"}, **spec},
+    }
+
+
+def client_pod(kubectl: Kubectl, namespace: str, database_name: str) -> str:
+    """A pod with the engine clients and the application user's password from the Database's Secret."""
+    name = f"client-{database_name}"
+    secret = f"{database_name}-credentials"
+    password = {"valueFrom": {"secretKeyRef": {"name": secret, "key": "password"}}}
+    env = [{"name": "PGPASSWORD", **password}, {"name": "MYSQL_PWD", **password}]
+    kubectl.apply(pod_manifest(name, CLIENT_IMAGE, ["sleep", "infinity"], container={"env": env}), "-n", namespace)
+    kubectl.run("wait", "-n", namespace, "--for=condition=Ready", f"pod/{name}", "--timeout=110s")
+    return name
+
+
+def query(kubectl: Kubectl, namespace: str, client: str, engine: str, service: str, sql: str) -> str:
+    """SQL as the application user through `service` (`<name>` or `<name>-ro`); rows as tab-separated lines."""
+    database_name = service.removesuffix("-ro").replace("-", "_")
+    if engine == "postgresql":
+        command = ["psql", "-h", service, "-U", "app", "-d", database_name, "-X", "-A", "-t", "-F", "\t"]
+        command += ["-v", "ON_ERROR_STOP=1", "-c", sql]
+    else:
+        command = ["mariadb", "-h", service, "-u", "app", "-N", "-B", database_name, "-e", sql]
+    return kubectl.run("exec", "-n", namespace, client, "--", *command).stdout
+
+
+def describe(kubectl: Kubectl, namespace: str, pod: str) -> str:
+    return kubectl.run("describe", "pod", pod, "-n", namespace, check=False).stdout[-3000:]
+
+
+@pytest.mark.parametrize("engine", ["postgresql", "mariadb"])
+def test_a_database_runs_serves_its_application_and_survives_losing_its_pod_and_itself(
+    kubectl: Kubectl, namespace: str, engine: str
+) -> None:
+    client = serving(kubectl, namespace, engine, "shop", deletionPolicy="Retain")
+    query(kubectl, namespace, client, engine, "shop", "INSERT INTO notes VALUES (1, 'one'), (2, 'two')")
+    assert query(kubectl, namespace, client, engine, "shop", "SELECT id, note FROM notes ORDER BY id") == (
+        "1\tone\n2\ttwo\n"
+    )
+
+    uid = kubectl.get("pod", "shop-0", namespace)["metadata"]["uid"]  # type: ignore[index]
+    kubectl.run("delete", "pod", "shop-0", "-n", namespace, "--wait=true", "--timeout=110s")
+    wait_for("a new primary pod", lambda: (kubectl.get("pod", "shop-0", namespace) or {}).get("metadata", {})
+             .get("uid") not in (None, uid), timeout=60)  # fmt: skip
+    kubectl.run("wait", "-n", namespace, "--for=condition=Ready", "pod/shop-0", "--timeout=110s")
+    wait_ready(kubectl, "shop", namespace, timeout=READY_TIMEOUT)
+    rows = wait_for(
+        "the rows through the Service again", lambda: rows_or_none(kubectl, namespace, client, engine, "shop")
+    )
+    assert rows == "1\tone\n2\ttwo\n"
+
+    # Deleted under Retain and created again: the same volume, the bootstrap leaves it alone, the same passwords.
+    password = kubectl.get("secret", "shop-credentials", namespace)["data"]["password"]  # type: ignore[index]
+    kubectl.run("delete", "database", "shop", "-n", namespace, "--wait=true", "--timeout=110s")
+    wait_for("the pods to go", lambda: kubectl.get("pod", "shop-0", namespace) is None, timeout=60)
+    kubectl.apply(database("shop", namespace, engine, deletionPolicy="Retain"))
+    wait_ready(kubectl, "shop", namespace, timeout=READY_TIMEOUT)
+    assert kubectl.get("secret", "shop-credentials", namespace)["data"]["password"] == password  # type: ignore[index]
+    logs = kubectl.run("logs", "-n", namespace, "shop-0", "-c", "bootstrap").stdout
+    assert "holds a complete database" in logs
+    rows = wait_for("the rows again", lambda: rows_or_none(kubectl, namespace, client, engine, "shop"))
+    assert rows == "1\tone\n2\ttwo\n"
+
+
+def serving(kubectl: Kubectl, namespace: str, engine: str, name: str, **spec: Any) -> str:
+    """Apply a Database, wait until it is Ready, create the table `notes` as its application user; the client pod."""
+    kubectl.apply(database(name, namespace, engine, **spec))
+    try:
+        wait_ready(kubectl, name, namespace, timeout=READY_TIMEOUT)
+    except AssertionError as error:
+        pods = kubectl.run("get", "pods", "-n", namespace, "-o", "name", check=False).stdout.split()
+        described = "\n".join(describe(kubectl, namespace, pod.split("/")[1]) for pod in pods)
+        raise AssertionError(f"{error}\n{described}") from None
+    client = client_pod(kubectl, namespace, name)
+    query(kubectl, namespace, client, engine, name, "CREATE TABLE notes (id int PRIMARY KEY, note text)")
+    return client
+
+
+def rows_or_none(kubectl: Kubectl, namespace: str, client: str, engine: str, service: str) -> str | None:
+    """The rows of `notes` through `service`; None while it cannot answer (no table yet, a pod not routed yet)."""
+    try:
+        return query(kubectl, namespace, client, engine, service, "SELECT id, note FROM notes ORDER BY id") or None
+    except AssertionError:
+        return None
+
+
+@pytest.mark.parametrize("engine", ["postgresql", "mariadb"])
+def test_replicas_follow_the_primary_and_refuse_writes(kubectl: Kubectl, namespace: str, engine: str) -> None:
+    client = serving(kubectl, namespace, engine, "shop", replicas=2)
+    query(kubectl, namespace, client, engine, "shop", "INSERT INTO notes VALUES (1, 'on the primary')")
+
+    on_the_replica = wait_for(
+        "the row through shop-ro", lambda: rows_or_none(kubectl, namespace, client, engine, "shop-ro")
+    )
+    assert on_the_replica == "1\ton the primary\n"
+    with pytest.raises(AssertionError, match="read-only"):
+        query(kubectl, namespace, client, engine, "shop-ro", "INSERT INTO notes VALUES (2, 'not on a replica')")
+
+
+def test_the_exporter_reports_the_server_up(kubectl: Kubectl, namespace: str) -> None:
+    """PostgreSQL only: the local MariaDB exporter image (Debian's mysqld-exporter 0.14) predates the
+    --mysqld.address flags the program passes (0.15+)."""
+    client = serving(kubectl, namespace, "postgresql", "shop", monitoring={"enabled": True, "metrics": True})
+    address = kubectl.get("pod", "shop-0", namespace)["status"]["podIP"]  # type: ignore[index]
+    metrics = kubectl.run("exec", "-n", namespace, client, "--", "curl", "-sf", f"http://{address}:9187/metrics")
+    assert "pg_up 1" in metrics.stdout.splitlines()
+
+
+def _on_backup_volume(kubectl: Kubectl, namespace: str, claim: str, script: str) -> str:
+    """Run `script` in a pod that mounts the backup volume at /backups (where the artifact paths point); its output."""
+    name = f"volume-{uuid.uuid4().hex[:6]}"
+    backup_user = {"runAsUser": 999, "runAsGroup": 999}  # the backup Job's, which owns the dumps
+    runner = pod_manifest(name, CLIENT_IMAGE, ["sh", "-c", script], restartPolicy="Never", securityContext=backup_user)
+    kubectl.apply(with_claim(runner, claim, "/backups"), "-n", namespace)
+    wait_for(
+        f"pod {name} to finish",
+        lambda: (kubectl.get("pod", name, namespace) or {}).get("status", {}).get("phase") == "Succeeded",
+        timeout=110,
+    )
+    output = kubectl.run("logs", "-n", namespace, name).stdout
+    kubectl.run("delete", "pod", name, "-n", namespace, "--wait=true")
+    return output
+
+
+@pytest.mark.parametrize("engine", ["postgresql", "mariadb"])
+def test_a_backup_restores_and_a_corrupt_one_never_becomes_ready(kubectl: Kubectl, namespace: str, engine: str) -> None:
+    source_client = serving(kubectl, namespace, engine, "source", backup={"enabled": True})
+    query(kubectl, namespace, source_client, engine, "source", "INSERT INTO notes VALUES (1, 'backed up')")
+    kubectl.apply(
+        {
+            "apiVersion": "database.example.com/v1",
+            "kind": "DatabaseBackup",
+            "metadata": {"name": "nightly", "namespace": namespace},
+            "spec": {"database": "source"},
+        }
+    )
+    backup = wait_for(
+        "the DatabaseBackup to succeed",
+        lambda: _phase(kubectl.get("databasebackup", "nightly", namespace), "Succeeded"),
+        timeout=180,
+    )
+    artifact = backup["status"]["artifact"]
+    listed = _on_backup_volume(kubectl, namespace, "source-backup", f"wc -c < {artifact}")
+    assert int(listed.strip()) == backup["status"]["sizeBytes"]  # what the script really wrote
+
+    kubectl.apply(database("copy", namespace, engine, restore={"backup": "nightly"}))
+    copy = wait_ready(kubectl, "copy", namespace, timeout=READY_TIMEOUT)
+    assert copy["status"]["restoredFrom"]
+    copy_client = client_pod(kubectl, namespace, "copy")
+    assert query(kubectl, namespace, copy_client, engine, "copy", "SELECT id, note FROM notes") == "1\tbacked up\n"
+
+    # Keep the first half only: what a backup volume may hold after a disk fault.
+    _on_backup_volume(kubectl, namespace, "source-backup", f"truncate -s $(($(wc -c < {artifact}) / 2)) {artifact}")
+    kubectl.apply(database("broken", namespace, engine, restore={"backup": "nightly"}))
+
+    def failed_and_ran_again() -> dict[str, Any] | None:
+        pod = kubectl.get("pod", "broken-0", namespace)
+        statuses = ((pod or {}).get("status") or {}).get("initContainerStatuses") or []
+        bootstrap = next((status for status in statuses if status["name"] == "bootstrap"), None)
+        return pod if bootstrap is not None and bootstrap.get("restartCount", 0) >= 1 else None
+
+    pod = wait_for("the bootstrap to fail and run again", failed_and_ran_again, timeout=READY_TIMEOUT)
+    assert not any(status.get("ready") for status in pod["status"].get("containerStatuses", []))
+    assert all(not status.get("started") for status in pod["status"].get("containerStatuses", [])), (
+        "the server must never start on a directory the bootstrap did not complete"
+    )
+    broken = wait_for(
+        "the status to say why",
+        lambda: _with_bootstrap_failure(kubectl.get("database", "broken", namespace)),
+        timeout=60,
+    )
+    assert broken["status"].get("phase") != "Ready"
+    assert broken["status"]["instances"][0]["bootstrapFailure"].startswith("bootstrap failed while restoring")
+
+
+def _with_bootstrap_failure(db: dict[str, Any] | None) -> dict[str, Any] | None:
+    instances = ((db or {}).get("status") or {}).get("instances") or []
+    return db if instances and instances[0].get("bootstrapFailure") else None
+
+
+def _phase(backup: dict[str, Any] | None, phase: str) -> dict[str, Any] | None:
+    status = (backup or {}).get("status") or {}
+    if status.get("phase") == "Failed":
+        raise AssertionError(f"the backup failed: {status}")
+    return backup if status.get("phase") == phase else None
