@@ -10,15 +10,14 @@ restore from a corrupt dump never becomes Ready, says why in its status, and sta
 container ran again. For PostgreSQL: the metrics exporter reports the server up.
 
 These tests need the real node (the default of toolchain/cluster.sh; not `DBOP_NODE=kwok`). They run with their
-own operator process, which serves the `real-*` namespaces with the local images (stacks-config-local plus
-MariaDB's images), while the session's kwok-only operator steps aside (one leader per cluster)."""
+own operator process, which serves the `real-*` namespaces with the local images (stacks-config-local), while
+the session's kwok-only operator steps aside (one leader per cluster)."""
 
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import yaml
 
 from tests.e2e.cluster import REPO, Kubectl, OperatorProcess, wait_for
 from tests.e2e.conftest import running_operator
@@ -29,10 +28,6 @@ from tests.node.pods import with_claim
 VERSIONS = {"postgresql": "15", "mariadb": "10.11"}
 CLIENT_IMAGE = "localhost/debian-tools:12"
 READY_TIMEOUT = 240
-LOCAL_MARIADB = {
-    "image": "localhost/mariadb",
-    "exporter": {"image": "localhost/prometheus-mysqld-exporter:0.14.0"},
-}
 
 
 @pytest.fixture(scope="module")
@@ -50,13 +45,10 @@ def real_operator(
     operator: OperatorProcess,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[OperatorProcess]:
-    """The operator with the local images: stacks-config-local, and MariaDB's local images over it. Only one
-    operator leads a cluster (leadership.py), so the session's kwok operator steps aside meanwhile."""
+    """The operator with the local images (stacks-config-local). Only one operator leads a cluster
+    (leadership.py), so the session's kwok operator steps aside meanwhile."""
     state_dir = tmp_path_factory.mktemp("real-operator")
-    stacks_config = state_dir / "stacks-config"
-    stacks_config.mkdir()
-    overlay = {"base": str(REPO / "stacks-config-local"), "engines": {"mariadb": LOCAL_MARIADB}}
-    (stacks_config / "overlay.yaml").write_text(yaml.safe_dump(overlay))
+    stacks_config = REPO / "stacks-config-local"
     operator.stop()
     process = running_operator(
         cluster_env, state_dir, "real-*", DATABASE_STACKS_CONFIG=str(stacks_config), DBOP_MAX_OPERATIONS="2"
