@@ -58,17 +58,6 @@ case "$NODE_MODE" in
     *) die "DBOP_NODE must be 'real' or 'kwok', not '$NODE_MODE'" ;;
 esac
 
-# need CMD [DEBIAN-PACKAGE]: make sure CMD exists (installs the package with apt-get as root)
-need() {
-    command -v "$1" >/dev/null && return 0
-    if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
-        log "installing ${2:-$1} (apt-get)"
-        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${2:-$1}"; } >&2 ||
-            die "could not install ${2:-$1}"
-    else
-        die "$1 not found: install the ${2:-$1} package"
-    fi
-}
 
 # ----------------------------------------------------------------------------- processes
 # pid_of C: prints the pid of component C if it is running (and really is ours).

@@ -1,4 +1,4 @@
-# Shared by build.sh, env.sh and cluster.sh (sourced, bash only). Defines:
+# Shared by build.sh, env.sh, cluster.sh and images.sh (sourced, bash only). Defines:
 #   DBOP_TOOLCHAIN_DIR  this directory (toolchain/ in the repo)
 #   DBOP_CACHE          ${DBOP_CACHE:-$HOME/.cache/dbop}
 #   DBOP_TOOLCHAIN_KEY  hash of versions.env + toolchain/go/** (what a build depends on)
@@ -6,7 +6,7 @@
 #   DBOP_TOOLCHAIN_BIN  $DBOP_TOOLCHAIN_HOME/bin
 #   DBOP_CLUSTER_DIR    $DBOP_CACHE/cluster          (state of cluster.sh)
 #   DBOP_KUBECONFIG     $DBOP_CLUSTER_DIR/kubeconfig (admin kubeconfig of the local cluster)
-# and every KEY=value of versions.env as a shell variable.
+# every KEY=value of versions.env as a shell variable, and need() (installs a missing command).
 
 DBOP_TOOLCHAIN_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 DBOP_CACHE="${DBOP_CACHE:-$HOME/.cache/dbop}"
@@ -44,3 +44,16 @@ DBOP_TOOLCHAIN_TOOLS=(
     kube-proxy
     coredns
 )
+
+# need CMD [DEBIAN-PACKAGE]: make sure CMD exists (installs the package with apt-get as root); the sourcing
+# script defines log and die.
+need() {
+    command -v "$1" >/dev/null && return 0
+    if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+        log "installing ${2:-$1} (apt-get)"
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${2:-$1}"; } >&2 ||
+            die "could not install ${2:-$1}"
+    else
+        die "$1 not found: install the ${2:-$1} package"
+    fi
+}

@@ -55,17 +55,6 @@ esac
 
 if is_complete; then log "up to date: $DIR"; exit 0; fi
 
-# need CMD [DEBIAN-PACKAGE]: make sure CMD exists (installs the package with apt-get as root)
-need() {
-    command -v "$1" >/dev/null && return 0
-    if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
-        log "installing ${2:-$1} (apt-get)"
-        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${2:-$1}"; } >&2 ||
-            die "could not install ${2:-$1}"
-    else
-        die "$1 not found: install the ${2:-$1} package"
-    fi
-}
 [[ $(id -u) == 0 ]] || die "building images needs root (mmdebstrap --mode=root installs packages in a chroot)"
 need mmdebstrap; need flock util-linux; need python3
 
