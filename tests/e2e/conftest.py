@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.cluster import REPO, Kubectl, OperatorProcess, pulumi_processes_of, wait_for
+from tests.e2e.databases import Volumes
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -88,3 +89,11 @@ def namespace(kubectl: Kubectl, operator: OperatorProcess) -> Iterator[str]:
     yield name
     kubectl.run("delete", "databases", "--all", "-n", name, "--wait=true", "--timeout=120s", check=False)
     kubectl.run("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture
+def volumes(kubectl: Kubectl) -> Iterator[Volumes]:
+    """StorageClasses and PersistentVolumes a test makes, removed after it."""
+    made = Volumes(kubectl)
+    yield made
+    made.remove()

@@ -10,75 +10,18 @@ import json
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 
 from tests.e2e.cluster import Kubectl, OperatorProcess, wait_for
-from tests.e2e.databases import condition, database, event_reasons, wait_ready, wait_statefulset
+from tests.e2e.databases import Volumes, condition, database, event_reasons, wait_ready, wait_statefulset
 from tests.e2e.test_review import CHANGES, preview
 
 WEBHOOK_CONFIGURATION = "database.example.com"
 T = TypeVar("T")
-
-
-class Volumes:
-    """StorageClasses and pre-bound PersistentVolumes of this test (kwok has no provisioner: claims of the
-    default class stay Pending, and only a bound claim can grow)."""
-
-    def __init__(self, kubectl: Kubectl) -> None:
-        self.kubectl = kubectl
-        self.suffix = uuid.uuid4().hex[:6]
-        self.created: list[tuple[str, str]] = []
-
-    def storage_class(self, expandable: bool) -> str:
-        name = f"e2e-{'expandable' if expandable else 'fixed'}-{self.suffix}"
-        self._create(
-            {
-                "apiVersion": "storage.k8s.io/v1",
-                "kind": "StorageClass",
-                "metadata": {"name": name},
-                "provisioner": "e2e.example.com/none",
-                "volumeBindingMode": "Immediate",
-                "allowVolumeExpansion": expandable,
-            }
-        )
-        return name
-
-    def bound_in_advance(self, storage_class: str, namespace: str, claim: str, size: str = "1Gi") -> None:
-        """A volume reserved for a claim that does not exist yet: the claim binds to it as soon as it is made."""
-        self._create(
-            {
-                "apiVersion": "v1",
-                "kind": "PersistentVolume",
-                "metadata": {"name": f"e2e-{self.suffix}-{claim}"},
-                "spec": {
-                    "capacity": {"storage": size},
-                    "accessModes": ["ReadWriteOnce"],
-                    "persistentVolumeReclaimPolicy": "Retain",
-                    "storageClassName": storage_class,
-                    "hostPath": {"path": f"/tmp/e2e-volumes/{self.suffix}/{claim}"},
-                    "claimRef": {"namespace": namespace, "name": claim},
-                },
-            }
-        )
-
-    def _create(self, manifest: dict[str, Any]) -> None:
-        self.kubectl.apply(manifest)
-        self.created.append((manifest["kind"].lower(), manifest["metadata"]["name"]))
-
-    def remove(self) -> None:
-        for kind, name in reversed(self.created):
-            self.kubectl.run("delete", kind, name, "--wait=false", check=False)
-
-
-@pytest.fixture
-def volumes(kubectl: Kubectl) -> Iterator[Volumes]:
-    made = Volumes(kubectl)
-    yield made
-    made.remove()
 
 
 def uid(kubectl: Kubectl, kind: str, name: str, namespace: str) -> str:

@@ -7,7 +7,7 @@ from datetime import datetime
 from pathlib import Path
 
 from tests.e2e.cluster import Kubectl, OperatorProcess, pulumi_processes_of, wait_for
-from tests.e2e.databases import database, wait_ready
+from tests.e2e.databases import Volumes, database, wait_ready
 from tests.e2e.test_review import preview
 
 PEERING_LIFETIME = 15
@@ -120,13 +120,16 @@ def test_two_operators_one_leader_and_a_handover_when_it_dies(
     assert pulumi_processes_of(standby.pids) == []
 
 
-def test_a_failed_preview_prints_one_clear_message(kubectl: Kubectl, namespace: str, operator: OperatorProcess) -> None:
+def test_a_failed_preview_prints_one_clear_message(
+    kubectl: Kubectl, namespace: str, operator: OperatorProcess, volumes: Volumes
+) -> None:
     """A change that cannot be made fails the preview: the command says so in one line, without the program
     server's tracebacks. (A bigger volume template once failed inside Pulumi's preview; since issue 16 the
     growth of a class that cannot expand is refused before any preview, naming the field and the class.)"""
-    kubectl.apply(database("grow", namespace))
+    fixed = volumes.storage_class(expandable=False)
+    kubectl.apply(database("grow", namespace, storage={"size": "1Gi", "class": fixed}))
     wait_ready(kubectl, "grow", namespace)
-    proposed = database("grow", namespace, storage={"size": "2Gi"})
+    proposed = database("grow", namespace, storage={"size": "2Gi", "class": fixed})
     result = preview(operator, proposed)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr and "grpc" not in result.stderr, result.stderr
