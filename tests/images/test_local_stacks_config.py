@@ -13,22 +13,31 @@ LOCAL = REPOSITORY / "stacks-config-local"
 BUILT_REFS = {recipe(path.stem)["ref"]: path.stem for path in RECIPES.glob("*.json")}
 
 
-def test_only_the_postgresql_image_names_differ_from_the_base() -> None:
+# What the overlay names per engine: the server image (the Database's spec.version is its tag) and the exporter.
+LOCAL_IMAGES = {
+    Engine.POSTGRESQL: ("localhost/postgresql", "15", "localhost/prometheus-postgres-exporter:0.11.1"),
+    Engine.MARIADB: ("localhost/mariadb", "10.11", "localhost/prometheus-mysqld-exporter:0.14.0"),
+}
+
+
+def test_only_the_image_names_differ_from_the_base() -> None:
     base = load_stacks_config(REPOSITORY / "stacks-config").model_dump(by_alias=True)
     local = load_stacks_config(LOCAL).model_dump(by_alias=True)
-    postgresql = local["engines"][Engine.POSTGRESQL]
-    assert postgresql["image"] == "localhost/postgresql"
-    assert postgresql["exporter"]["image"] == "localhost/prometheus-postgres-exporter:0.11.1"
-    base["engines"][Engine.POSTGRESQL]["image"] = postgresql["image"]
-    base["engines"][Engine.POSTGRESQL]["exporter"]["image"] = postgresql["exporter"]["image"]
+    for engine, (image, _, exporter) in LOCAL_IMAGES.items():
+        assert local["engines"][engine]["image"] == image
+        assert local["engines"][engine]["exporter"]["image"] == exporter
+        base["engines"][engine]["image"] = image
+        base["engines"][engine]["exporter"]["image"] = exporter
     assert local == base
 
 
-def test_every_local_image_it_names_is_built_and_runs_as_the_pods_user() -> None:
-    postgresql = load_stacks_config(LOCAL).engine(Engine.POSTGRESQL)
-    server = BUILT_REFS[f"{postgresql.image}:15"]  # the tag is the Database's spec.version
-    assert BUILT_REFS[postgresql.exporter.image] == "postgres-exporter"
-    assert recipe(server)["config"]["User"] == f"{postgresql.run_as_user}:{postgresql.run_as_user}"
+@pytest.mark.parametrize("engine", list(LOCAL_IMAGES))
+def test_every_local_image_it_names_is_built_and_runs_as_the_pods_user(engine: Engine) -> None:
+    settings = load_stacks_config(LOCAL).engine(engine)
+    image, version, _ = LOCAL_IMAGES[engine]
+    server = BUILT_REFS[f"{image}:{version}"]
+    assert settings.exporter is not None and settings.exporter.image in BUILT_REFS
+    assert recipe(server)["config"]["User"] == f"{settings.run_as_user}:{settings.run_as_user}"
 
 
 def test_the_overlay_is_selected_like_any_stacks_config(monkeypatch: pytest.MonkeyPatch) -> None:
