@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 from pydantic.config import JsonDict
 
@@ -121,9 +121,33 @@ class EnvironmentProfile(Camel):
     )
 
 
+class ExporterConnection(StrEnum):
+    """How an exporter version takes the server's address and account: its flags differ between versions, and an
+    exporter refuses a flag it does not know."""
+
+    MYSQLD_FLAGS = "mysqldFlags"
+    """mysqld_exporter 0.15 and later: `--mysqld.address`, `--mysqld.username`, the password in
+    MYSQLD_EXPORTER_PASSWORD."""
+    DATA_SOURCE_NAME = "dataSourceName"
+    """mysqld_exporter 0.14 and earlier (Debian bookworm's): one DSN in DATA_SOURCE_NAME (removed in 0.15)."""
+    DATA_SOURCE_URI = "dataSourceUri"
+    """postgres_exporter (0.8 and later): DATA_SOURCE_URI, DATA_SOURCE_USER and DATA_SOURCE_PASS."""
+
+
+EXPORTER_CONNECTIONS = {
+    Engine.MYSQL: frozenset({ExporterConnection.MYSQLD_FLAGS, ExporterConnection.DATA_SOURCE_NAME}),
+    Engine.MARIADB: frozenset({ExporterConnection.MYSQLD_FLAGS, ExporterConnection.DATA_SOURCE_NAME}),
+    Engine.POSTGRESQL: frozenset({ExporterConnection.DATA_SOURCE_URI}),
+}
+"""What each engine's exporter (mysqld_exporter, postgres_exporter) understands."""
+
+
 class ExporterProfile(Camel):
     image: str
     port: int
+    connection: ExporterConnection = Field(
+        description="How this exporter version is told the server's address and account (set it with the image)."
+    )
 
 
 class EngineProfile(Camel):
@@ -157,6 +181,15 @@ class StacksConfig(BaseModel):
 
     engines: dict[Engine, EngineProfile]
     environments: dict[Environment, EnvironmentProfile]
+
+    @model_validator(mode="after")
+    def _exporter_speaks_to_its_engine(self) -> "StacksConfig":
+        for engine, profile in self.engines.items():
+            connection = profile.exporter.connection
+            if connection not in EXPORTER_CONNECTIONS[engine]:
+                allowed = ", ".join(sorted(EXPORTER_CONNECTIONS[engine]))
+                raise ValueError(f"engines.{engine}.exporter.connection: {connection} is not one of {allowed}")
+        return self
 
     def engine(self, engine: Engine) -> EngineProfile:
         return self.engines[engine]

@@ -8,7 +8,7 @@ from importlib.resources import files
 from pulumi_kubernetes.core.v1 import EnvVarArgs, EnvVarSourceArgs, ObjectFieldSelectorArgs, SecretKeySelectorArgs
 
 from database_api.names import POD_INDEX_LABEL
-from database_api.profiles import Engine
+from database_api.profiles import Engine, ExporterConnection
 from database_program.context import DatabaseContext
 
 MYSQL_FAMILY = frozenset({Engine.MYSQL, Engine.MARIADB})
@@ -164,18 +164,33 @@ def pod_scripts(ctx: DatabaseContext) -> dict[str, str]:
 
 
 def exporter_env(ctx: DatabaseContext) -> list[EnvVarArgs]:
-    if mysql_family(ctx):
-        return [secret_env("MYSQLD_EXPORTER_PASSWORD", ctx, "admin-password")]
-    return [
-        EnvVarArgs(name="DATA_SOURCE_URI", value=f"127.0.0.1:{ctx.engine.port}/postgres?sslmode=disable"),
-        secret_env("DATA_SOURCE_USER", ctx, "admin-username"),
-        secret_env("DATA_SOURCE_PASS", ctx, "admin-password"),
-    ]
+    """The exporter's account in the form its version reads (stacks-config's `exporter.connection`); the password
+    only from the Secret, composed into DATA_SOURCE_NAME by Kubernetes' `$(VAR)` expansion, never on a command
+    line."""
+    address = f"127.0.0.1:{ctx.engine.port}"
+    user = secret_env("EXPORTER_USER", ctx, "admin-username")
+    match ctx.engine.exporter.connection:
+        case ExporterConnection.MYSQLD_FLAGS:
+            return [user, secret_env("MYSQLD_EXPORTER_PASSWORD", ctx, "admin-password")]
+        case ExporterConnection.DATA_SOURCE_NAME:
+            data_source = f"$(EXPORTER_USER):$(EXPORTER_PASSWORD)@tcp({address})/"
+            return [
+                user,
+                secret_env("EXPORTER_PASSWORD", ctx, "admin-password"),
+                EnvVarArgs(name="DATA_SOURCE_NAME", value=data_source),
+            ]
+        case ExporterConnection.DATA_SOURCE_URI:
+            return [
+                EnvVarArgs(name="DATA_SOURCE_URI", value=f"{address}/postgres?sslmode=disable"),
+                secret_env("DATA_SOURCE_USER", ctx, "admin-username"),
+                secret_env("DATA_SOURCE_PASS", ctx, "admin-password"),
+            ]
 
 
 def exporter_args(ctx: DatabaseContext) -> list[str]:
-    if mysql_family(ctx):
-        return [f"--mysqld.address=127.0.0.1:{ctx.engine.port}", "--mysqld.username=root"]
+    """Only mysqld_exporter 0.15+ takes the address and account as flags; older versions refuse them."""
+    if ctx.engine.exporter.connection is ExporterConnection.MYSQLD_FLAGS:
+        return [f"--mysqld.address=127.0.0.1:{ctx.engine.port}", "--mysqld.username=$(EXPORTER_USER)"]
     return []
 
 

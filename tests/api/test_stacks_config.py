@@ -57,3 +57,22 @@ def test_unknown_keys_are_typos_not_silently_ignored(config_copy: Path) -> None:
 def test_the_directory_can_be_pointed_at(monkeypatch: pytest.MonkeyPatch, config_copy: Path) -> None:
     monkeypatch.setenv(STACKS_CONFIG_ENV, str(config_copy))
     assert default_stacks_config_dir() == config_copy
+
+
+def _set_exporter_connection(config_copy: Path, engine: str, connection: object) -> None:
+    engines_file = config_copy / "engines.yaml"
+    engines = yaml.safe_load(engines_file.read_text())
+    engines[engine]["exporter"]["connection"] = connection
+    engines_file.write_text(yaml.safe_dump(engines))
+
+
+def test_an_unknown_exporter_connection_is_refused_naming_the_field(config_copy: Path) -> None:
+    _set_exporter_connection(config_copy, "mariadb", "flags")
+    with pytest.raises(ValidationError, match=r"engines\.mariadb\.exporter\.connection\n.*'mysqldFlags'"):
+        load_stacks_config(config_copy)
+
+
+def test_an_exporter_connection_of_another_engine_is_refused_naming_the_field(config_copy: Path) -> None:
+    _set_exporter_connection(config_copy, "postgresql", "dataSourceName")
+    with pytest.raises(ValidationError, match=r"engines\.postgresql\.exporter\.connection: dataSourceName is not"):
+        load_stacks_config(config_copy)

@@ -1,5 +1,6 @@
 """stacks-config-local/ points the product at the locally built images, by configuration: an overlay that changes
-only the image names of stacks-config/, and only to images that toolchain/images.sh builds."""
+only the image names of stacks-config/ (and how the older exporters take their connection), and only to images
+that toolchain/images.sh builds."""
 
 from pathlib import Path
 
@@ -13,28 +14,28 @@ LOCAL = REPOSITORY / "stacks-config-local"
 BUILT_REFS = {recipe(path.stem)["ref"]: path.stem for path in RECIPES.glob("*.json")}
 
 
-# What the overlay names per engine: the server image (the Database's spec.version is its tag) and the exporter.
+# What the overlay names per engine: the server image (the Database's spec.version is its tag), the exporter and
+# how that exporter's version takes its connection (Debian's mysqld_exporter 0.14 predates the 0.15 flags).
 LOCAL_IMAGES = {
-    Engine.POSTGRESQL: ("localhost/postgresql", "15", "localhost/prometheus-postgres-exporter:0.11.1"),
-    Engine.MARIADB: ("localhost/mariadb", "10.11", "localhost/prometheus-mysqld-exporter:0.14.0"),
+    Engine.POSTGRESQL: ("localhost/postgresql", "15", "localhost/prometheus-postgres-exporter:0.11.1", "dataSourceUri"),
+    Engine.MARIADB: ("localhost/mariadb", "10.11", "localhost/prometheus-mysqld-exporter:0.14.0", "dataSourceName"),
 }
 
 
-def test_only_the_image_names_differ_from_the_base() -> None:
+def test_only_the_images_differ_from_the_base() -> None:
     base = load_stacks_config(REPOSITORY / "stacks-config").model_dump(by_alias=True)
     local = load_stacks_config(LOCAL).model_dump(by_alias=True)
-    for engine, (image, _, exporter) in LOCAL_IMAGES.items():
+    for engine, (image, _, exporter, connection) in LOCAL_IMAGES.items():
         assert local["engines"][engine]["image"] == image
-        assert local["engines"][engine]["exporter"]["image"] == exporter
         base["engines"][engine]["image"] = image
-        base["engines"][engine]["exporter"]["image"] = exporter
+        base["engines"][engine]["exporter"].update(image=exporter, connection=connection)
     assert local == base
 
 
 @pytest.mark.parametrize("engine", list(LOCAL_IMAGES))
 def test_every_local_image_it_names_is_built_and_runs_as_the_pods_user(engine: Engine) -> None:
     settings = load_stacks_config(LOCAL).engine(engine)
-    image, version, _ = LOCAL_IMAGES[engine]
+    image, version, _, _ = LOCAL_IMAGES[engine]
     server = BUILT_REFS[f"{image}:{version}"]
     assert settings.exporter is not None and settings.exporter.image in BUILT_REFS
     assert recipe(server)["config"]["User"] == f"{settings.run_as_user}:{settings.run_as_user}"

@@ -1,0 +1,76 @@
+"""The metrics exporter gets the server's address and account in the form its version reads: mysqld_exporter 0.15+
+by flags, 0.14 (the local node's) by one DATA_SOURCE_NAME, postgres_exporter by DATA_SOURCE_URI/USER/PASS; as
+stacks-config says (`exporter.connection`), the password only from the Secret."""
+
+import re
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from database_api.profiles import load_stacks_config
+from tests.e2e.cluster import REPO
+from tests.program.conftest import ADMIN_PASSWORD, MakeContext, Rendered, render_context
+
+MONITORED = {"storage": {"size": "1Gi"}, "monitoring": {"enabled": True, "metrics": True}}
+MARIADB = {**MONITORED, "type": "mariadb", "version": "10.11"}
+MYSQL = {**MONITORED, "type": "mysql", "version": "8.4"}
+POSTGRESQL = {**MONITORED, "type": "postgresql", "version": "15"}
+
+
+def exporter_sees(rendered: Rendered) -> tuple[list[str], dict[str, str]]:
+    """The exporter container's arguments and environment as its process gets them: Secret references resolved
+    and `$(VAR)` expanded the way the kubelet does (only variables defined earlier in the list)."""
+    container = rendered.get("StatefulSet", "orders")["spec"]["template"]["spec"]["containers"][1]
+    assert container["name"] == "metrics"
+    secret = rendered.get("Secret", "orders-credentials")["stringData"]
+    environment: dict[str, str] = {}
+
+    def expand(text: str) -> str:
+        return re.sub(r"\$\((\w+)\)", lambda match: environment.get(match.group(1), match.group(0)), text)
+
+    for variable in container.get("env", []):
+        if "value" in variable:
+            assert ADMIN_PASSWORD not in variable["value"], "a password in a plain env value"
+            environment[variable["name"]] = expand(variable["value"])
+        else:
+            reference: dict[str, Any] = variable["valueFrom"]["secretKeyRef"]
+            assert reference["name"] == "orders-credentials"
+            environment[variable["name"]] = secret[reference["key"]]
+    arguments = [expand(argument) for argument in container.get("args", [])]
+    assert not any(ADMIN_PASSWORD in argument for argument in arguments), "a password on the command line"
+    return arguments, environment
+
+
+def rendered_with(make_context: MakeContext, spec: dict[str, Any], config: str) -> Rendered:
+    """The Database rendered with the engine profile of `config` (stacks-config or the local overlay)."""
+    ctx = make_context(spec)
+    return render_context(replace(ctx, engine=load_stacks_config(REPO / config).engine(ctx.spec.engine)))
+
+
+@pytest.mark.parametrize("spec", [MARIADB, MYSQL], ids=["mariadb", "mysql"])
+def test_mysqld_exporter_0_15_gets_flags_and_the_password_in_its_variable(
+    make_context: MakeContext, spec: dict[str, Any]
+) -> None:
+    arguments, environment = exporter_sees(rendered_with(make_context, spec, "stacks-config"))
+    assert arguments == ["--mysqld.address=127.0.0.1:3306", "--mysqld.username=root"]
+    assert environment["MYSQLD_EXPORTER_PASSWORD"] == ADMIN_PASSWORD
+    assert "DATA_SOURCE_NAME" not in environment  # 0.15 ignores it
+
+
+def test_mysqld_exporter_0_14_gets_one_data_source_name_and_no_flag_it_would_refuse(
+    make_context: MakeContext,
+) -> None:
+    """The local node's Debian mysqld_exporter 0.14 exits on an unknown flag."""
+    arguments, environment = exporter_sees(rendered_with(make_context, MARIADB, "stacks-config-local"))
+    assert arguments == []
+    assert environment["DATA_SOURCE_NAME"] == f"root:{ADMIN_PASSWORD}@tcp(127.0.0.1:3306)/"
+    assert "MYSQLD_EXPORTER_PASSWORD" not in environment
+
+
+@pytest.mark.parametrize("config", ["stacks-config", "stacks-config-local"])
+def test_postgres_exporter_gets_its_data_source_parts(make_context: MakeContext, config: str) -> None:
+    arguments, environment = exporter_sees(rendered_with(make_context, POSTGRESQL, config))
+    assert arguments == []
+    assert environment["DATA_SOURCE_URI"] == "127.0.0.1:5432/postgres?sslmode=disable"
+    assert (environment["DATA_SOURCE_USER"], environment["DATA_SOURCE_PASS"]) == ("postgres", ADMIN_PASSWORD)
