@@ -7,7 +7,7 @@ so changing a number in `stacks-config/` changes what gets deployed without any 
 import os
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -142,11 +142,30 @@ EXPORTER_CONNECTIONS = {
 """What each engine's exporter (mysqld_exporter, postgres_exporter) understands."""
 
 
+class QueryColumn(Camel):
+    """One column of a custom exporter query, as postgres_exporter's queries file spells it."""
+
+    usage: Literal["LABEL", "COUNTER", "GAUGE", "DISCARD"]
+    description: str
+
+
+class ExporterQuery(Camel):
+    """One entry of postgres_exporter's custom queries file: each column becomes `<entry>_<column>`."""
+
+    query: str
+    metrics: list[dict[str, QueryColumn]]
+
+
 class ExporterProfile(Camel):
     image: str
     port: int
     connection: ExporterConnection = Field(
         description="How this exporter version is told the server's address and account (set it with the image)."
+    )
+    queries: dict[str, ExporterQuery] | None = Field(
+        default=None,
+        description="postgres_exporter only: custom queries for a metric this version lacks (its queries file, "
+        "PG_EXPORTER_EXTEND_QUERY_PATH), e.g. pg_replication_lag_seconds before 0.13.",
     )
 
 
@@ -189,6 +208,8 @@ class StacksConfig(BaseModel):
             if connection not in EXPORTER_CONNECTIONS[engine]:
                 allowed = ", ".join(sorted(EXPORTER_CONNECTIONS[engine]))
                 raise ValueError(f"engines.{engine}.exporter.connection: {connection} is not one of {allowed}")
+            if profile.exporter.queries is not None and engine is not Engine.POSTGRESQL:
+                raise ValueError(f"engines.{engine}.exporter.queries: only postgres_exporter reads custom queries")
         return self
 
     def engine(self, engine: Engine) -> EngineProfile:

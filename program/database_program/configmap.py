@@ -1,4 +1,5 @@
-"""The `<name>-config` ConfigMap: the engine's configuration file and the pods' scripts (bootstrap, readiness)."""
+"""The `<name>-config` ConfigMap: the engine's configuration file, the pods' scripts (bootstrap, readiness) and the
+exporter's custom queries if its version needs them."""
 
 import hashlib
 
@@ -6,12 +7,14 @@ from pulumi_kubernetes.core.v1 import ConfigMap
 
 from database_program import engines
 from database_program.context import DatabaseContext
+from database_program.monitoring import exporter_queries
 
 
 def config_map_data(ctx: DatabaseContext) -> dict[str, str]:
     return {
         ctx.engine.config_file: engines.render_config(ctx),
         **engines.pod_scripts(ctx),
+        **exporter_queries(ctx),
     }
 
 

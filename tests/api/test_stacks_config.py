@@ -76,3 +76,12 @@ def test_an_exporter_connection_of_another_engine_is_refused_naming_the_field(co
     _set_exporter_connection(config_copy, "postgresql", "dataSourceName")
     with pytest.raises(ValidationError, match=r"engines\.postgresql\.exporter\.connection: dataSourceName is not"):
         load_stacks_config(config_copy)
+
+
+def test_custom_exporter_queries_are_refused_where_the_exporter_cannot_read_them(config_copy: Path) -> None:
+    engines_file = config_copy / "engines.yaml"
+    engines = yaml.safe_load(engines_file.read_text())
+    engines["mariadb"]["exporter"]["queries"] = {"x": {"query": "SELECT 1 AS one", "metrics": []}}
+    engines_file.write_text(yaml.safe_dump(engines))
+    with pytest.raises(ValidationError, match=r"engines\.mariadb\.exporter\.queries: only postgres_exporter"):
+        load_stacks_config(config_copy)

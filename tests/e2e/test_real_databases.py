@@ -213,16 +213,15 @@ def test_replicas_follow_the_primary_refuse_writes_and_catch_up_after_scaling(
     with pytest.raises(AssertionError, match="read-only"):
         query(kubectl, namespace, client, engine, "shop-ro", "INSERT INTO notes VALUES (2, 'not on a replica')")
 
-    # The exporters answer and report the server up; mysqld_exporter 0.14 reports a replica's lag in the form the
-    # status reads (the operator reads it through the API server's pod proxy, which cannot reach this node's
-    # pods: see the README). Debian's postgres_exporter 0.11 has no replica lag metric.
+    # The exporters answer and report the server up, and a replica's its lag in the form the status reads
+    # (mysqld_exporter 0.14 by itself, postgres_exporter 0.11 by the overlay's query). The operator reads them
+    # through the API server's pod proxy, which cannot reach this node's pods (see the README): asked from a pod.
     port, up = EXPORTER_UP[engine]
     for pod in ["shop-0", "shop-1"]:
         metrics = exporter_metrics(kubectl, namespace, client, pod, port)
         assert up in metrics.splitlines()
-    if engine == "mariadb":
-        wait_for("a lag from shop-1's exporter", lambda: replication_lag(exporter_metrics(
-            kubectl, namespace, client, "shop-1", port)) is not None)  # fmt: skip
+    wait_for("a lag from shop-1's exporter", lambda: replication_lag(exporter_metrics(
+        kubectl, namespace, client, "shop-1", port)) is not None)  # fmt: skip
 
     # Down to the primary alone, a row written meanwhile, back to three: shop-1 resumes on its old volume,
     # shop-2 (its volume deleted) copies the primary anew; both catch up.

@@ -1,6 +1,6 @@
 """stacks-config-local/ points the product at the locally built images, by configuration: an overlay that changes
-only the image names of stacks-config/ (and how the older exporters take their connection), and only to images
-that toolchain/images.sh builds."""
+only the image names of stacks-config/ (and what the older exporters need: how they take their connection, a
+query for the lag postgres_exporter 0.11 lacks), and only to images that toolchain/images.sh builds."""
 
 from pathlib import Path
 
@@ -29,6 +29,9 @@ def test_only_the_images_differ_from_the_base() -> None:
         assert local["engines"][engine]["image"] == image
         base["engines"][engine]["image"] = image
         base["engines"][engine]["exporter"].update(image=exporter, connection=connection)
+    lag_query = local["engines"][Engine.POSTGRESQL]["exporter"]["queries"]
+    assert list(lag_query) == ["pg_replication"]
+    base["engines"][Engine.POSTGRESQL]["exporter"]["queries"] = lag_query
     assert local == base
 
 

@@ -7,8 +7,10 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+import yaml
 
 from database_api.profiles import load_stacks_config
+from database_program.monitoring import EXPORTER_QUERIES_FILE
 from tests.e2e.cluster import REPO
 from tests.program.conftest import ADMIN_PASSWORD, MakeContext, Rendered, render_context
 
@@ -74,3 +76,35 @@ def test_postgres_exporter_gets_its_data_source_parts(make_context: MakeContext,
     assert arguments == []
     assert environment["DATA_SOURCE_URI"] == "127.0.0.1:5432/postgres?sslmode=disable"
     assert (environment["DATA_SOURCE_USER"], environment["DATA_SOURCE_PASS"]) == ("postgres", ADMIN_PASSWORD)
+
+
+def test_postgres_exporter_0_11_gets_the_lag_query_it_lacks_from_the_config_map(make_context: MakeContext) -> None:
+    """Debian's postgres_exporter 0.11 has no replica lag metric: the overlay's custom query makes the one the status
+    reads (pg_replication_lag_seconds), from a file of the Database's ConfigMap."""
+    rendered = rendered_with(make_context, POSTGRESQL, "stacks-config-local")
+    _, environment = exporter_sees(rendered)
+    pod = rendered.get("StatefulSet", "orders")["spec"]["template"]["spec"]
+    [mount] = pod["containers"][1]["volumeMounts"]
+    [volume] = [volume for volume in pod["volumes"] if volume["name"] == mount["name"]]
+    [item] = volume["configMap"]["items"]
+    assert volume["configMap"]["name"] == "orders-config" and mount["readOnly"] is True
+    assert environment["PG_EXPORTER_EXTEND_QUERY_PATH"] == f"{mount['mountPath']}/{item['path']}"
+    queries = yaml.safe_load(rendered.get("ConfigMap", "orders-config")["data"][item["key"]])
+    [[column]] = [list(metric) for metric in queries["pg_replication"]["metrics"]]
+    assert f"pg_replication_{column}" == "pg_replication_lag_seconds"
+    assert "pg_last_xact_replay_timestamp()" in queries["pg_replication"]["query"]
+
+
+@pytest.mark.parametrize(
+    ("spec", "config"),
+    [(POSTGRESQL, "stacks-config"), ({**POSTGRESQL, "monitoring": {"enabled": False}}, "stacks-config-local")],
+    ids=["postgres_exporter 0.15", "metrics off"],
+)
+def test_no_query_file_where_none_is_needed(make_context: MakeContext, spec: dict[str, Any], config: str) -> None:
+    rendered = rendered_with(make_context, spec, config)
+    assert EXPORTER_QUERIES_FILE not in rendered.get("ConfigMap", "orders-config")["data"]
+    pod = rendered.get("StatefulSet", "orders")["spec"]["template"]["spec"]
+    assert all("volumeMounts" not in container for container in pod["containers"][1:])
+    assert not any(
+        "EXTEND_QUERY" in variable["name"] for container in pod["containers"] for variable in container["env"]
+    )
