@@ -168,14 +168,12 @@ def exporter_env(ctx: DatabaseContext) -> list[EnvVarArgs]:
     only from the Secret, composed into DATA_SOURCE_NAME by Kubernetes' `$(VAR)` expansion, never on a command
     line."""
     address = f"127.0.0.1:{ctx.engine.port}"
-    user = secret_env("EXPORTER_USER", ctx, "admin-username")
     match ctx.engine.exporter.connection:
         case ExporterConnection.MYSQLD_FLAGS:
-            return [user, secret_env("MYSQLD_EXPORTER_PASSWORD", ctx, "admin-password")]
+            return [secret_env("MYSQLD_EXPORTER_PASSWORD", ctx, "admin-password")]
         case ExporterConnection.DATA_SOURCE_NAME:
-            data_source = f"$(EXPORTER_USER):$(EXPORTER_PASSWORD)@tcp({address})/"
+            data_source = f"{ADMIN_USERNAME[ctx.spec.engine]}:$(EXPORTER_PASSWORD)@tcp({address})/"
             return [
-                user,
                 secret_env("EXPORTER_PASSWORD", ctx, "admin-password"),
                 EnvVarArgs(name="DATA_SOURCE_NAME", value=data_source),
             ]
@@ -190,7 +188,7 @@ def exporter_env(ctx: DatabaseContext) -> list[EnvVarArgs]:
 def exporter_args(ctx: DatabaseContext) -> list[str]:
     """Only mysqld_exporter 0.15+ takes the address and account as flags; older versions refuse them."""
     if ctx.engine.exporter.connection is ExporterConnection.MYSQLD_FLAGS:
-        return [f"--mysqld.address=127.0.0.1:{ctx.engine.port}", "--mysqld.username=$(EXPORTER_USER)"]
+        return [f"--mysqld.address=127.0.0.1:{ctx.engine.port}", f"--mysqld.username={ADMIN_USERNAME[ctx.spec.engine]}"]
     return []
 
 
