@@ -1,0 +1,150 @@
+"""Real pods on the real node: apply -> first successful query, against the same server started without the operator.
+
+The operator's figure: from `kubectl apply` of a Database to the first query that succeeds as the application
+user of its `<name>-credentials` Secret, through the `<name>` Service. The floor, in the same run: a bare Pod of
+the same image on a claim of the same StorageClass, which initialises the server (initdb / mariadb-install-db)
+and starts it, behind a Service of its own; from its apply to the first query that succeeds with its password
+through that Service. Both are asked the same way, from one client pod, every POLL_SECONDS.
+"""
+
+import base64
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from benchmark.report import FirstQuery
+from database_api.names import credentials_secret_name
+from tests.e2e.cluster import Kubectl
+from tests.node.pods import SLEEPER, claim, pod, start, with_claim
+
+VERSIONS = {"postgresql": "15", "mariadb": "10.11"}
+IMAGES = {"postgresql": "localhost/postgresql:15", "mariadb": "localhost/mariadb:10.11"}
+CLIENT_IMAGE = "localhost/debian-tools:12"
+POLL_SECONDS = 0.5
+TIMEOUT_SECONDS = 300
+FLOOR_USER = "app"
+FLOOR_PASSWORD = "floor-password"
+# The floor servers: initialise in a directory of the claim, then run the server in the foreground, listening on
+# every address; the application user has a password, as the operator's has.
+FLOOR_SCRIPTS = {
+    "postgresql": (
+        f"echo {FLOOR_PASSWORD} >/tmp/password"
+        f" && initdb -D /data/db -U {FLOOR_USER} --pwfile=/tmp/password --auth=scram-sha-256 >/dev/null"
+        " && echo 'host all all all scram-sha-256' >>/data/db/pg_hba.conf"
+        " && exec postgres -D /data/db -c listen_addresses='*' -c unix_socket_directories=/tmp"
+    ),
+    "mariadb": (
+        f"echo \"CREATE USER '{FLOOR_USER}'@'%' IDENTIFIED BY '{FLOOR_PASSWORD}';\" >/tmp/init.sql"
+        " && mariadb-install-db --datadir=/data/db >/dev/null"
+        " && exec mariadbd --datadir=/data/db --socket=/tmp/mysqld.sock --pid-file=/tmp/mysqld.pid"
+        " --bind-address=0.0.0.0 --init-file=/tmp/init.sql"
+    ),
+}
+PORTS = {"postgresql": 5432, "mariadb": 3306}
+FLOOR_DATABASES = {"postgresql": "postgres", "mariadb": ""}  # MariaDB: the user's session needs none
+
+
+@dataclass(frozen=True)
+class Login:
+    user: str
+    password: str
+    database: str
+
+
+def query_command(engine: str, host: str, login: Login) -> list[str]:
+    """`select 1` as `login` through `host`; the password goes over stdin, never into argv."""
+    if engine == "postgresql":
+        client = f'PGPASSWORD="$(cat)" PGCONNECT_TIMEOUT=2 psql -h {host} -U {login.user} -d {login.database} -XAtc'
+    else:
+        client = f'MYSQL_PWD="$(cat)" mariadb --connect-timeout=2 -h {host} -u {login.user} -N -B {login.database} -e'
+    return ["sh", "-c", f"{client} 'select 1'"]
+
+
+def database(name: str, namespace: str, engine: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "database.example.com/v1",
+        "kind": "Database",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"type": engine, "version": VERSIONS[engine], "storage": {"size": "1Gi"}, "deletionPolicy": "Delete"},
+    }
+
+
+def floor_objects(name: str, engine: str) -> list[dict[str, Any]]:
+    """The bare server: its claim, its Pod and a Service `name` in front of it."""
+    server = with_claim(pod(name, IMAGES[engine], ["sh", "-c", FLOOR_SCRIPTS[engine]]), name, "/data")
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name},
+        "spec": {"selector": {"app": name}, "ports": [{"port": PORTS[engine]}]},
+    }
+    return [claim(name, "1Gi"), server, service]
+
+
+class Client:
+    """A pod with the engines' clients in one namespace, from which every query of that namespace is made."""
+
+    def __init__(self, kubectl: Kubectl, namespace: str) -> None:
+        self.kubectl, self.namespace, self.name = kubectl, namespace, "client"
+        start(kubectl, namespace, pod(self.name, CLIENT_IMAGE, SLEEPER))
+
+    def answers(self, engine: str, host: str, login: Login) -> bool:
+        command = query_command(engine, host, login)
+        result = self.kubectl.run("exec", "-i", "-n", self.namespace, self.name, "--", *command,
+                                  stdin=login.password, check=False)  # fmt: skip
+        return result.returncode == 0 and result.stdout.strip() == "1"
+
+    def first_answer(self, engine: str, host: str, login: Login | None, started: float) -> float:
+        """Seconds from `started` to the first answer; `login` None reads it from the Database's Secret once it
+        exists."""
+        while time.monotonic() - started < TIMEOUT_SECONDS:
+            login = login or secret_login(self.kubectl, self.namespace, host)
+            if login is not None and self.answers(engine, host, login):
+                return time.monotonic() - started
+            time.sleep(POLL_SECONDS)
+        raise TimeoutError(f"{engine} {self.namespace}/{host}: no answer to a query after {TIMEOUT_SECONDS}s")
+
+
+def secret_login(kubectl: Kubectl, namespace: str, database_name: str) -> Login | None:
+    secret = kubectl.get("secret", credentials_secret_name(database_name), namespace)
+    if secret is None:
+        return None
+    data = {key: base64.b64decode(value).decode() for key, value in secret.get("data", {}).items()}
+    return Login(data["username"], data["password"], data["database"])
+
+
+def apply(kubectl: Kubectl, namespace: str, objects: list[dict[str, Any]]) -> float:
+    """Apply the objects in one request; the moment it was sent."""
+    started = time.monotonic()
+    kubectl.run(
+        "apply", "-n", namespace, "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": objects})
+    )
+    return started
+
+
+def first_queries(kubectl: Kubectl, engine: str, rounds: int) -> FirstQuery:
+    """`rounds` Databases of `engine` one after the other, each measured and deleted before the next starts, and
+    as many floor servers likewise."""
+    suffix = uuid.uuid4().hex[:6]
+    namespace, floor = f"bench-real-{engine}-{suffix}", f"floor-real-{engine}-{suffix}"
+    for name in (namespace, floor):
+        kubectl.run("create", "namespace", name)
+    clients = {name: Client(kubectl, name) for name in (namespace, floor)}
+    result = FirstQuery(engine=engine, operator=[], floor=[])
+    for index in range(rounds):
+        name = f"db-{index}"
+        started = apply(kubectl, namespace, [database(name, namespace, engine)])
+        result.operator.append(clients[namespace].first_answer(engine, name, None, started))
+        kubectl.run("delete", "database", name, "-n", namespace, "--wait=true", "--timeout=110s")
+
+        started = apply(kubectl, floor, floor_objects(name, engine))
+        login = Login(FLOOR_USER, FLOOR_PASSWORD, FLOOR_DATABASES[engine])
+        result.floor.append(clients[floor].first_answer(engine, name, login, started))
+        kubectl.run("delete", "pod,service,pvc", name, "-n", floor, "--wait=true", "--timeout=110s")
+        print(f"{engine} round {index + 1}/{rounds}: operator {result.operator[-1]:.1f}s, "
+              f"floor {result.floor[-1]:.1f}s", flush=True)  # fmt: skip
+    for name in (namespace, floor):
+        kubectl.run("delete", "namespace", name, "--wait=false")
+    return result
