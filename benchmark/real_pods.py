@@ -12,6 +12,7 @@ import json
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from benchmark.report import FirstQuery
@@ -88,12 +89,15 @@ class Client:
 
     def __init__(self, kubectl: Kubectl, namespace: str) -> None:
         self.kubectl, self.namespace, self.name = kubectl, namespace, "client"
+        self.last_error: list[str] = []
+        """The last failed query's last line of error output, for the round's report."""
         start(kubectl, namespace, pod(self.name, CLIENT_IMAGE, SLEEPER))
 
     def answers(self, engine: str, host: str, login: Login) -> bool:
         command = query_command(engine, host, login)
         result = self.kubectl.run("exec", "-i", "-n", self.namespace, self.name, "--", *command,
                                   stdin=login.password, check=False)  # fmt: skip
+        self.last_error = result.stderr.strip().splitlines()[-1:] if result.returncode else []
         return result.returncode == 0 and result.stdout.strip() == "1"
 
     def first_answer(self, engine: str, host: str, login: Login | None, started: float) -> float:
@@ -115,13 +119,25 @@ def secret_login(kubectl: Kubectl, namespace: str, database_name: str) -> Login 
     return Login(data["username"], data["password"], data["database"])
 
 
-def apply(kubectl: Kubectl, namespace: str, objects: list[dict[str, Any]]) -> float:
-    """Apply the objects in one request; the moment it was sent."""
-    started = time.monotonic()
+def apply(kubectl: Kubectl, namespace: str, objects: list[dict[str, Any]]) -> tuple[float, datetime]:
+    """Apply the objects in one request; the moment it was sent (monotonic, and wall-clock for the API's times)."""
+    started, wall = time.monotonic(), datetime.now(UTC)
     kubectl.run(
         "apply", "-n", namespace, "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": objects})
     )
-    return started
+    return started, wall
+
+
+def pod_timeline(kubectl: Kubectl, namespace: str, pod_name: str, wall: datetime) -> str:
+    """When the pod's conditions became true, in whole seconds after `wall` (the API's resolution): where a
+    round's time went."""
+    found = kubectl.get("pod", pod_name, namespace) or {}
+    moments = [
+        f"{condition['type']} +{(datetime.fromisoformat(condition['lastTransitionTime']) - wall).total_seconds():.0f}s"
+        for condition in (found.get("status") or {}).get("conditions", [])
+        if condition["status"] == "True"
+    ]
+    return ", ".join(moments) or "pod gone"
 
 
 def first_queries(kubectl: Kubectl, engine: str, rounds: int) -> FirstQuery:
@@ -135,16 +151,20 @@ def first_queries(kubectl: Kubectl, engine: str, rounds: int) -> FirstQuery:
     result = FirstQuery(engine=engine, operator=[], floor=[])
     for index in range(rounds):
         name = f"db-{index}"
-        started = apply(kubectl, namespace, [database(name, namespace, engine)])
+        started, wall = apply(kubectl, namespace, [database(name, namespace, engine)])
         result.operator.append(clients[namespace].first_answer(engine, name, None, started))
+        print(f"{engine} {index + 1}/{rounds}: operator {result.operator[-1]:.1f}s "
+              f"({pod_timeline(kubectl, namespace, f'{name}-0', wall)}; last refusal: {clients[namespace].last_error})",
+              flush=True)  # fmt: skip
         kubectl.run("delete", "database", name, "-n", namespace, "--wait=true", "--timeout=110s")
 
-        started = apply(kubectl, floor, floor_objects(name, engine))
+        started, wall = apply(kubectl, floor, floor_objects(name, engine))
         login = Login(FLOOR_USER, FLOOR_PASSWORD, FLOOR_DATABASES[engine])
         result.floor.append(clients[floor].first_answer(engine, name, login, started))
+        print(f"{engine} {index + 1}/{rounds}: floor {result.floor[-1]:.1f}s "
+              f"({pod_timeline(kubectl, floor, name, wall)}; last refusal: {clients[floor].last_error})",
+              flush=True)  # fmt: skip
         kubectl.run("delete", "pod,service,pvc", name, "-n", floor, "--wait=true", "--timeout=110s")
-        print(f"{engine} round {index + 1}/{rounds}: operator {result.operator[-1]:.1f}s, "
-              f"floor {result.floor[-1]:.1f}s", flush=True)  # fmt: skip
     for name in (namespace, floor):
         kubectl.run("delete", "namespace", name, "--wait=false")
     return result
