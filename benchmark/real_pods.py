@@ -18,7 +18,7 @@ from typing import Any
 from benchmark.report import FirstQuery
 from database_api.names import credentials_secret_name
 from tests.e2e.cluster import Kubectl
-from tests.node.pods import SLEEPER, claim, pod, start, with_claim
+from tests.node.pods import SLEEPER, claim, pod, start, with_claim, with_volume
 
 VERSIONS = {"postgresql": "15", "mariadb": "10.11"}
 IMAGES = {"postgresql": "localhost/postgresql:15", "mariadb": "localhost/mariadb:10.11"}
@@ -72,16 +72,19 @@ def database(name: str, namespace: str, engine: str) -> dict[str, Any]:
     }
 
 
-def floor_objects(name: str, engine: str) -> list[dict[str, Any]]:
-    """The bare server: its claim, its Pod and a Service `name` in front of it."""
-    server = with_claim(pod(name, IMAGES[engine], ["sh", "-c", FLOOR_SCRIPTS[engine]]), name, "/data")
+def floor_objects(name: str, engine: str, on_claim: bool) -> list[dict[str, Any]]:
+    """The bare server: its Pod, its data on a claim of the default class (`on_claim`) or an emptyDir, and a
+    Service `name` in front of it."""
+    server = pod(name, IMAGES[engine], ["sh", "-c", FLOOR_SCRIPTS[engine]])
     service = {
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": {"name": name},
         "spec": {"selector": {"app": name}, "ports": [{"port": PORTS[engine]}]},
     }
-    return [claim(name, "1Gi"), server, service]
+    if on_claim:
+        return [claim(name, "1Gi"), with_claim(server, name, "/data"), service]
+    return [with_volume(server, {"name": "data", "emptyDir": {}}, "/data"), service]
 
 
 class Client:
@@ -97,12 +100,14 @@ class Client:
         command = query_command(engine, host, login)
         result = self.kubectl.run("exec", "-i", "-n", self.namespace, self.name, "--", *command,
                                   stdin=login.password, check=False)  # fmt: skip
-        self.last_error = result.stderr.strip().splitlines()[-1:] if result.returncode else []
+        if result.returncode:
+            self.last_error = result.stderr.strip().splitlines()[-1:]
         return result.returncode == 0 and result.stdout.strip() == "1"
 
     def first_answer(self, engine: str, host: str, login: Login | None, started: float) -> float:
         """Seconds from `started` to the first answer; `login` None reads it from the Database's Secret once it
         exists."""
+        self.last_error = []
         while time.monotonic() - started < TIMEOUT_SECONDS:
             login = login or secret_login(self.kubectl, self.namespace, host)
             if login is not None and self.answers(engine, host, login):
@@ -142,13 +147,13 @@ def pod_timeline(kubectl: Kubectl, namespace: str, pod_name: str, wall: datetime
 
 def first_queries(kubectl: Kubectl, engine: str, rounds: int) -> FirstQuery:
     """`rounds` Databases of `engine` one after the other, each measured and deleted before the next starts, and
-    as many floor servers likewise."""
+    as many bare servers likewise, on a claim and without a volume."""
     suffix = uuid.uuid4().hex[:6]
     namespace, floor = f"bench-real-{engine}-{suffix}", f"floor-real-{engine}-{suffix}"
     for name in (namespace, floor):
         kubectl.run("create", "namespace", name)
     clients = {name: Client(kubectl, name) for name in (namespace, floor)}
-    result = FirstQuery(engine=engine, operator=[], floor=[])
+    result = FirstQuery(engine=engine, operator=[], floor=[], bare_server=[])
     for index in range(rounds):
         name = f"db-{index}"
         started, wall = apply(kubectl, namespace, [database(name, namespace, engine)])
@@ -158,13 +163,16 @@ def first_queries(kubectl: Kubectl, engine: str, rounds: int) -> FirstQuery:
               flush=True)  # fmt: skip
         kubectl.run("delete", "database", name, "-n", namespace, "--wait=true", "--timeout=110s")
 
-        started, wall = apply(kubectl, floor, floor_objects(name, engine))
         login = Login(FLOOR_USER, FLOOR_PASSWORD, FLOOR_DATABASES[engine])
-        result.floor.append(clients[floor].first_answer(engine, name, login, started))
-        print(f"{engine} {index + 1}/{rounds}: floor {result.floor[-1]:.1f}s "
-              f"({pod_timeline(kubectl, floor, name, wall)}; last refusal: {clients[floor].last_error})",
-              flush=True)  # fmt: skip
-        kubectl.run("delete", "pod,service,pvc", name, "-n", floor, "--wait=true", "--timeout=110s")
+        for on_claim, figures in ((True, result.floor), (False, result.bare_server)):
+            server = f"{name}-{'claim' if on_claim else 'bare'}"
+            started, wall = apply(kubectl, floor, floor_objects(server, engine, on_claim))
+            figures.append(clients[floor].first_answer(engine, server, login, started))
+            print(f"{engine} {index + 1}/{rounds}: {server} {figures[-1]:.1f}s "
+                  f"({pod_timeline(kubectl, floor, server, wall)}; last refusal: {clients[floor].last_error})",
+                  flush=True)  # fmt: skip
+            kinds = "pod,service,pvc" if on_claim else "pod,service"
+            kubectl.run("delete", kinds, server, "-n", floor, "--wait=true", "--timeout=110s")
     for name in (namespace, floor):
         kubectl.run("delete", "namespace", name, "--wait=false")
     return result
