@@ -100,8 +100,9 @@ class Client:
         command = query_command(engine, host, login)
         result = self.kubectl.run("exec", "-i", "-n", self.namespace, self.name, "--", *command,
                                   stdin=login.password, check=False)  # fmt: skip
-        if result.returncode:
-            self.last_error = result.stderr.strip().splitlines()[-1:]
+        if result.returncode:  # the client's own last word, not kubectl's "command terminated with exit code"
+            said = [line for line in result.stderr.splitlines() if line and not line.startswith("command terminated")]
+            self.last_error = said[-1:]
         return result.returncode == 0 and result.stdout.strip() == "1"
 
     def first_answer(self, engine: str, host: str, login: Login | None, started: float) -> float:
