@@ -4,21 +4,26 @@ For 1, 10 and 50 Databases applied at once: latency from `kubectl apply` to the 
 Ready; then a one-field change (replicas) to the StatefulSet updated; operator CPU (children included) and
 peak memory; the CPU cost per hour of the 50 idle, in-sync Databases, drift checks included. The floor, in
 the same run: server-side apply (kubectl) of the very manifests the operator produced, into a fresh namespace.
-Prints a table, writes JSON and a PNG chart.
+Then, on a real node (the same cluster started again with one), apply -> first successful query for each engine
+against the same server started bare (real_pods.py). Prints tables, writes JSON and a PNG chart.
 """
 
 import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
+import sys
 import time
 import uuid
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from benchmark.process import Usage, cpu_seconds
-from benchmark.report import Result, write_chart, write_table
+from benchmark.real_pods import VERSIONS, first_queries
+from benchmark.report import FirstQuery, Result, write_chart, write_first_query_table, write_table
 from benchmark.watch import (
     DATABASE_FIELDS,
     STATEFULSET_FIELDS,
@@ -162,40 +167,55 @@ def idle_cpu(operator: OperatorProcess, seconds: float, usage: Usage) -> tuple[f
     return cpu_seconds(operator.process.pid) - cpu_before, checks
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="scripts/benchmark", description=__doc__)
-    parser.add_argument("--sizes", default="1,10,50", help="Databases applied at once, per round")
-    parser.add_argument("--idle-seconds", type=float, default=240, help="idle window for the CPU-per-hour figure")
-    parser.add_argument("--drift-interval", type=float, default=120, help="DBOP_DRIFT_INTERVAL during the run")
-    parser.add_argument("--out", type=Path, default=REPO / "benchmark-results", help="where JSON and PNG go")
-    args = parser.parse_args()
-    sizes = [int(size) for size in args.sizes.split(",")]
+def served(kubectl: Kubectl, kind: str) -> bool:
+    return kubectl.run("get", kind, "-A", check=False).returncode == 0
 
-    env = {**os.environ, **CLUSTER_ENV}
+
+def started_cluster(env: dict[str, str]) -> Kubectl:
+    """The benchmark's cluster started fresh, the CRDs served; kubectl for it."""
     subprocess.run([CLUSTER, "reset"], env=env, check=True, capture_output=True)
     subprocess.run([CLUSTER, "start"], env=env, check=True)
     kubeconfig = subprocess.check_output([CLUSTER, "kubeconfig"], env=env, text=True).strip()
-    env |= {"PATH": f"{toolchain_bin()}:{env['PATH']}", "KUBECONFIG": kubeconfig}
-    kubectl = Kubectl(env)
+    kubectl = Kubectl({**env, "PATH": f"{toolchain_bin()}:{env['PATH']}", "KUBECONFIG": kubeconfig})
     kubectl.run("apply", "--server-side", "-f", str(REPO / "crds" / "database.yaml"))
-    kubectl.run("wait", "--for=condition=Established", "crd/databases.database.example.com", "--timeout=60s")
-    # A fresh API server answers "storage is (re)initializing" for a new kind a little longer than that.
-    wait_for("Databases to be served", lambda: kubectl.run("get", "databases", "-A", check=False).returncode == 0)
-    state = Path(env["DBOP_CLUSTER_DIR"]) / "operator-state"
+    for crd in ("databases", "databasebackups"):
+        kubectl.run("wait", "--for=condition=Established", f"crd/{crd}.database.example.com", "--timeout=60s")
+        # A fresh API server answers "storage is (re)initializing" for a new kind a little longer than that.
+        wait_for(f"{crd} to be served", partial(served, kubectl, crd))
+    return kubectl
+
+
+def operator_process(kubectl: Kubectl, drift_interval: float, **env: str) -> OperatorProcess:
+    state = Path(kubectl.env["DBOP_CLUSTER_DIR"]) / "operator-state"
     state.mkdir(parents=True, exist_ok=True)
-    operator = OperatorProcess(
+    return OperatorProcess(
         env={
-            **env,
+            **kubectl.env,
             "DBOP_STATE_DIR": str(state),
             "PULUMI_HOME": str(state / "pulumi-home"),
             "PULUMI_CONFIG_PASSPHRASE": "benchmark",
-            "DBOP_DRIFT_INTERVAL": str(args.drift_interval),
+            "DBOP_DRIFT_INTERVAL": str(drift_interval),
             "DBOP_WEBHOOK_PORT": "29443",
             "DBOP_NAMESPACES": "bench-*",
+            **env,
         },
         log_path=state / "operator.log",
         port=28089,
     )
+
+
+def stopped(operator: OperatorProcess, kubectl: Kubectl, log: Path) -> None:
+    """The operator stopped, its log kept, the cluster's state (log included) removed."""
+    operator.stop()
+    log.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(operator.log_path, log)
+    subprocess.run([CLUSTER, "reset"], env=kubectl.env, check=False, capture_output=True)
+
+
+def kwok_rounds(args: argparse.Namespace, sizes: list[int]) -> tuple[list[Result], dict[str, Any]]:
+    """The operator alone, on kwok's fake nodes: 1, 10, 50 Databases at once, a field change, idle CPU."""
+    kubectl = started_cluster({**os.environ, **CLUSTER_ENV})
+    operator = operator_process(kubectl, args.drift_interval)
     # Namespaces exist before the operator starts: one that appears in its first moments can be missed by its
     # namespace discovery (seen here: the first round's Database never handled).
     namespaces = {
@@ -219,10 +239,7 @@ def main() -> None:
         changed.floor_change = one_field_changes(kubectl, floor, usage, floor=True)
         idle, checks = idle_cpu(operator, args.idle_seconds, usage)
     finally:
-        operator.stop()
-        args.out.mkdir(parents=True, exist_ok=True)
-        shutil.copy(operator.log_path, args.out / "operator.log")  # the cluster's state, log included, goes now
-        subprocess.run([CLUSTER, "reset"], env=env, check=False, capture_output=True)
+        stopped(operator, kubectl, args.out / "operator.log")
     databases = sum(result.count for result in results)
     summary = {
         "databases": databases,
@@ -236,13 +253,49 @@ def main() -> None:
         "idle_cpu_seconds_per_hour": idle / args.idle_seconds * 3600,
         "drift_interval_seconds": args.drift_interval,
     }
+    return results, summary
+
+
+def real_rounds(args: argparse.Namespace) -> list[FirstQuery]:
+    """Databases that really run, on the real node, with the locally built images: apply -> first query."""
+    kubectl = started_cluster({**os.environ, **CLUSTER_ENV, "DBOP_NODE": "real"})
+    stacks_config = str(REPO / "stacks-config-local")
+    operator = operator_process(kubectl, args.drift_interval, DATABASE_STACKS_CONFIG=stacks_config)
+    operator.start()
+    try:
+        return [first_queries(kubectl, engine, args.real_rounds) for engine in VERSIONS]
+    finally:
+        stopped(operator, kubectl, args.out / "operator-real.log")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="scripts/benchmark", description=__doc__)
+    parser.add_argument("--sizes", default="1,10,50", help="Databases applied at once, per round ('': no kwok rounds)")
+    parser.add_argument("--idle-seconds", type=float, default=240, help="idle window for the CPU-per-hour figure")
+    parser.add_argument("--drift-interval", type=float, default=120, help="DBOP_DRIFT_INTERVAL during the run")
+    parser.add_argument("--real-rounds", type=int, default=5, help="Databases per engine on the real node (0: none)")
+    parser.add_argument("--out", type=Path, default=REPO / "benchmark-results", help="where JSON and PNG go")
+    args = parser.parse_args()
+    # Stopped from outside (SIGTERM), the clean-up still runs: the operator stopped, the cluster removed.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    sizes = [int(size) for size in args.sizes.split(",") if size]
+
     args.out.mkdir(parents=True, exist_ok=True)
+    tables: list[str] = []
+    document: dict[str, Any] = {}
     stamp = time.strftime("%Y%m%dT%H%M%S")
-    document = {"results": [result.as_json() for result in results], "summary": summary}
+    if sizes:
+        results, summary = kwok_rounds(args, sizes)
+        document |= {"results": [result.as_json() for result in results], "summary": summary}
+        write_chart(results, args.out / f"benchmark-{stamp}.png")
+        tables.append(write_table(results, summary))
+    if args.real_rounds > 0:
+        first = real_rounds(args)
+        document["real_pods"] = [result.as_json() for result in first]
+        tables.append(write_first_query_table(first))
     (args.out / f"benchmark-{stamp}.json").write_text(json.dumps(document, indent=2))
-    write_chart(results, args.out / f"benchmark-{stamp}.png")
-    print(write_table(results, summary))
-    print(f"wrote {args.out / f'benchmark-{stamp}.json'} and .png")
+    print("\n\n".join(tables))
+    print(f"wrote {args.out / f'benchmark-{stamp}.json'}" + (" and .png" if sizes else ""))
 
 
 if __name__ == "__main__":

@@ -97,3 +97,39 @@ def write_chart(results: list[Result], path: Path) -> None:
     figure.tight_layout()
     figure.savefig(path)
     plt.close(figure)
+
+
+@dataclass
+class FirstQuery:
+    """Real pods of one engine: seconds from the apply to the first successful query, through the operator and
+    for the same server started bare on a claim of the same class (the floor), one round after the other; and the
+    bare server on an emptyDir, which waits for no volume (the server's own initialisation and start)."""
+
+    engine: str
+    operator: list[float]
+    floor: list[float]
+    bare_server: list[float]
+
+    def as_json(self) -> dict[str, Any]:
+        return {**asdict(self), "p50": percentile(self.operator, 0.5), "floor_p50": percentile(self.floor, 0.5),
+                "ratio_p50": ratio(self.operator, self.floor),
+                "bare_server_p50": percentile(self.bare_server, 0.5)}  # fmt: skip
+
+
+def write_first_query_table(results: list[FirstQuery]) -> str:
+    lines = [
+        f"{'real pods: apply -> first query':<46} {'p50':>7} {'min':>7} {'max':>7} {'floor p50':>10} {'x floor':>8} "
+        f"{'no-volume p50':>14}"
+    ]
+    for result in results:
+        name = f"{result.engine} ({len(result.operator)}x)"
+        lines.append(
+            f"{name:<46} {percentile(result.operator, 0.5):>6.1f}s {min(result.operator):>6.1f}s "
+            f"{max(result.operator):>6.1f}s {percentile(result.floor, 0.5):>9.1f}s "
+            f"{ratio(result.operator, result.floor):>7.1f}x {percentile(result.bare_server, 0.5):>13.1f}s"
+        )
+    lines.append(
+        "floor: the same image's server initialised and started by a bare Pod on a claim of the same class, behind "
+        "a Service; no-volume: the same on an emptyDir"
+    )
+    return "\n".join(lines)

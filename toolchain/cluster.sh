@@ -11,7 +11,8 @@
 #        toolchain/cluster.sh stop        stop every component, verify none is left
 #        toolchain/cluster.sh status      print component status; exit 0 iff all running
 #        toolchain/cluster.sh kubeconfig  print the admin kubeconfig path
-#        toolchain/cluster.sh reset       stop and delete all cluster state (etcd data, certs)
+#        toolchain/cluster.sh reset       stop and delete all cluster state (etcd data, certs) but the real node's
+#                                         imported images (node/containerd: 2.2 GB, ~1 min to import again)
 #        toolchain/cluster.sh logs [C]    list log files / print the log of component C
 #
 # State, logs and pid files live in ${DBOP_CLUSTER_DIR:-${DBOP_CACHE:-~/.cache/dbop}/cluster}.
@@ -489,8 +490,11 @@ case "${1:-}" in
     kubeconfig) echo "$KUBECONFIG_ADMIN" ;;
     reset)
         cmd_stop
-        rm -rf "$STATE"
-        log "state removed: $STATE"
+        # Everything goes but containerd's root, which holds only images once stop has removed every container;
+        # the next start imports only what it lacks (node_import_images).
+        if [[ -d "$STATE" ]]; then find "$STATE" -mindepth 1 -maxdepth 1 ! -name node -exec rm -rf {} +; fi
+        if [[ -d "$STATE/node" ]]; then find "$STATE/node" -mindepth 1 -maxdepth 1 ! -name containerd -exec rm -rf {} +; fi
+        log "state removed: $STATE (the node's images kept)"
         ;;
     logs)
         if [[ -n "${2:-}" ]]; then cat "$LOGS/$2.log"; else ls -l "$LOGS"; fi

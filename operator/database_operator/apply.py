@@ -4,14 +4,14 @@ preview it into a plan that waits for approval), report the result."""
 import asyncio
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import PurePosixPath
 from typing import Any, NoReturn
 
 import kopf
 
-from database_api.names import BACKUP_DIRECTORY, CONFIG_NAMESPACE
+from database_api.names import BACKUP_DIRECTORY, CONFIG_NAMESPACE, PASSWORD_KEYS
 from database_api.profiles import UpdatePolicy
 from database_api.spec import DatabaseSpec, SpecError, checked_spec, parse_spec, update_violations
 from database_api.status import PlanState
@@ -19,11 +19,11 @@ from database_operator import events
 from database_operator.backups import BackupNotReady, resolve_restore
 from database_operator.gate import APPROVAL_ANNOTATION, Decision, approval_required, decide
 from database_operator.ownership import foreign_objects
-from database_operator.passwords import SECRET_OF_PASSWORD
+from database_operator.passwords import SECRET_OF_PASSWORD, config_key
 from database_operator.plan import build_plan, plan_id, plan_status
 from database_operator.runtime import DatabaseTracker, Runtime
 from database_operator.settings import OperatorSettings
-from database_operator.settings_file import configured_value
+from database_operator.settings_file import configured_keys, configured_value
 from database_operator.stack_errors import StackError, StackOperationFailed
 from database_operator.stack_names import stack_name
 from database_operator.stacks import OperationResult, StackInput
@@ -93,15 +93,21 @@ def deployed_spec(rt: Runtime, stack: str) -> DatabaseSpec | None:
         return None
 
 
-async def with_live_passwords(rt: Runtime, request: StackInput) -> StackInput:
+async def with_live_passwords(
+    rt: Runtime, request: StackInput, claims: Sequence[Mapping[str, Any]] | None = None
+) -> StackInput:
     """The request with the passwords of the Database's live Secrets and the names of its data volumes: a stack
     without passwords of its own adopts the live ones, and refuses to make new ones for existing data. Every path
     that can create or refresh a stack (apply, resume, drift, review) goes through here. A failed read is an
-    error (raised), never "no passwords"."""
+    error (raised), never "no passwords". While the stack's settings hold every password nothing is read (they
+    are kept as they are): `live_passwords` None says so. `claims`: the data volume claims, if the caller has
+    listed them already."""
+    if {config_key(key) for key in PASSWORD_KEYS} <= configured_keys(rt.stacks.stack_settings_file(request.stack)):
+        return replace(request, live_passwords=None)
     names = sorted({secret_name(request.name) for secret_name, _ in SECRET_OF_PASSWORD.values()})
     read = await asyncio.gather(*(rt.kube.read_secret(request.namespace, name) for name in names))
     secrets = dict(zip(names, read, strict=True))
-    volumes = await data_volumes(rt.kube, request.namespace, request.name)
+    volumes = claims if claims is not None else await data_volumes(rt.kube, request.namespace, request.name)
     passwords = {
         key: value
         for key, (secret_name, secret_key) in SECRET_OF_PASSWORD.items()
@@ -200,12 +206,15 @@ async def refuse_foreign_objects(rt: Runtime, tracker: DatabaseTracker, body: ko
     raise kopf.TemporaryError(message, delay=FOREIGN_OBJECT_RETRY_SECONDS)
 
 
-async def grow_volumes(rt: Runtime, tracker: DatabaseTracker, body: kopf.Body, request: StackInput) -> bool:
-    """Grow the volumes in place before `up` (storage.py); returns whether `up` must refresh. A class that
-    cannot expand is reported, and checked again later (its allowVolumeExpansion can be turned on)."""
+async def grow_volumes(
+    rt: Runtime, tracker: DatabaseTracker, body: kopf.Body, request: StackInput, claims: Sequence[Mapping[str, Any]]
+) -> bool:
+    """Grow the volumes (`claims`: the data volume claims) in place before `up` (storage.py); returns whether `up`
+    must refresh. A class that cannot expand is reported, and checked again later (its allowVolumeExpansion can be
+    turned on)."""
     generation = body.metadata.get("generation")
     try:
-        return await grow_storage(rt.kube, request.namespace, request.name, request.spec)
+        return await grow_storage(rt.kube, request.namespace, request.name, request.spec, claims)
     except (StorageRefused, StorageWaiting) as error:
         reason = Reconcile.STORAGE_REFUSED if isinstance(error, StorageRefused) else Reconcile.STORAGE_WAITING
         delay = STORAGE_RETRY_SECONDS if isinstance(error, StorageRefused) else backoff_seconds(rt.settings, 0)
@@ -305,7 +314,8 @@ async def apply_database(
     if outcome.decision is Decision.WAIT:
         return
     try:
-        request = await with_live_passwords(rt, request)
+        claims = await data_volumes(rt.kube, namespace, name)  # listed once: for the passwords and for growth
+        request = await with_live_passwords(rt, request, claims)
     except Exception as error:
         await report_failure(rt, tracker, body, retry, "up", error, 0)
     await refuse_foreign_objects(rt, tracker, body, request)
@@ -313,7 +323,7 @@ async def apply_database(
         await propose_plan(rt, tracker, body, request, id_, retry)
         return
 
-    refresh = await grow_volumes(rt, tracker, body, request)
+    refresh = await grow_volumes(rt, tracker, body, request, claims)
     result = await run_stack_operation(rt, tracker, body, retry, "up", lambda: rt.stacks.up(request, refresh))
     tracker.applied_generation = generation
     status = succeeded_status(tracker, result, generation)

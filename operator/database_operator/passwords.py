@@ -25,6 +25,13 @@ SECRET_OF_PASSWORD = {
 """Where each password lives in the cluster: (Secret name of a Database, key)."""
 
 
+class LivePasswordsUnread(StackError):
+    """The settings lost a password after the operation found them complete and skipped reading the live Secrets:
+    the next attempt reads them (never a new password for a database whose Secret exists)."""
+
+    transient = True
+
+
 class CredentialsMissing(StackError):
     """The data volumes exist but a password is nowhere: not in the settings, the Secrets or the stack's outputs."""
 
@@ -62,16 +69,22 @@ class PasswordStore:
         document: dict[str, Any],
         stack: auto.Stack,
         new_stack: bool,
-        live_passwords: Mapping[str, str],
+        live_passwords: Mapping[str, str] | None,
         data_volumes: tuple[str, ...] = (),
     ) -> None:
         """Give every password the document lacks a value: the live Secret's, else the stack's own (from its
         secret outputs, unless this process just created the stack), else a new one, but only while no data
-        volume exists (`data_volumes`): then CredentialsMissing names the Secret. Passwords present are kept."""
+        volume exists (`data_volumes`): then CredentialsMissing names the Secret. Passwords present are kept.
+        `live_passwords` None: the Secrets were not read, as the settings had every password; one missing now
+        is LivePasswordsUnread."""
         config = document["config"]
         missing = [key for key in PASSWORD_KEYS if config_key(key) not in config]
         if not missing:
             return
+        if live_passwords is None:
+            raise LivePasswordsUnread(
+                f"the stack's settings no longer hold {', '.join(missing)}; retrying with the live Secrets read"
+            )
         recovered = {} if new_stack or all(key in live_passwords for key in missing) else recover_passwords(stack)
         database = str(config.get(config_key("name")) or stack.name)
         for key in missing:

@@ -26,6 +26,12 @@ def configured_value(path: Path, key: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def configured_keys(path: Path) -> set[str]:
+    """Every configuration key of a settings file, plain or secret; none if there is no file."""
+    document = yaml.safe_load(path.read_text()) if path.exists() else None
+    return set(((document or {}).get("config") or {}).keys())
+
+
 def edit_settings(path: Path, passphrase: Passphrase, edit: Callable[[dict[str, Any]], None]) -> None:
     """Read the file (or start an empty one), let `edit` change its document, write it back. A file without a
     salt gets this process's: the CLI takes it as the stack's."""

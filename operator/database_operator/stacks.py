@@ -64,9 +64,10 @@ class StackInput:
     service_monitor_available: bool = False
     restore: Mapping[str, str] | None = None
     """The dump to load on first start: {"claim": backup volume, "file": dump file on it} (config `restore`)."""
-    live_passwords: Mapping[str, str] = field(default_factory=dict)
+    live_passwords: Mapping[str, str] | None = field(default_factory=dict)
     """Passwords in the Database's live Secrets (`adminPassword`, `userPassword`, `replicationPassword`), if any:
-    a stack without passwords of its own adopts them, so a database that already runs keeps its credentials."""
+    a stack without passwords of its own adopts them, so a database that already runs keeps its credentials.
+    None: not read, because the stack's settings held every password (apply.with_live_passwords)."""
     data_volumes: tuple[str, ...] = ()
     """The Database's existing data volume claims: with data, a missing password is an error, never a new one."""
     uid: str | None = None
@@ -142,7 +143,8 @@ class Stacks:
         """Stacks already selected in the operator's workspaces: selecting costs a CLI run, once per stack
         (none in a file backend: OperatorWorkspace)."""
         self._created: set[str] = set()
-        """Stacks this process created: they have no outputs to recover passwords from."""
+        """Stacks this process created in the operator's workspaces: they have no outputs to recover passwords
+        from. Never a preview's scratch stack: the real one of that name may well have outputs."""
         self._passphrase = Passphrase(settings.passphrase)
         self._passwords = PasswordStore(self._passphrase)
         self.processes = PulumiProcesses(settings.state_dir)
@@ -165,6 +167,7 @@ class Stacks:
     ) -> OperatorStack:
         """The stack in its workspace (by default the operator's own); with create=False a missing stack raises
         StackNotFoundError instead of being created."""
+        own_workspace = work_dir is None
         work_dir = work_dir or self._workspace_dir(stack)
         backend_url = backend_url or self._settings.effective_backend_url
         work_dir.mkdir(parents=True, exist_ok=True)
@@ -195,7 +198,8 @@ class Stacks:
             created = OperatorStack.create(stack, workspace)
         except auto.StackAlreadyExistsError:
             return OperatorStack.select(stack, workspace)
-        self._created.add(stack)
+        if own_workspace:
+            self._created.add(stack)
         return created
 
     def _selected_stack(self, stack: str) -> OperatorStack:
@@ -213,9 +217,9 @@ class Stacks:
         spec: dict[str, Any] = json.loads(configured_value(path, f"{CONFIG_NAMESPACE}:spec") or "{}")
         return spec
 
-    def _configure(self, stack: OperatorStack, request: StackInput) -> None:
+    def _configure(self, stack: OperatorStack, request: StackInput, new_stack: bool) -> None:
         """Write the spec and environment data to the stack's configuration; generate passwords only once,
-        encrypted under the stack's salt."""
+        encrypted under the stack's salt. `new_stack`: just created, so it has no outputs to recover from."""
         path = settings_file(str(stack.workspace.work_dir), stack.name)
         plain = {
             "name": request.name,
@@ -232,9 +236,7 @@ class Stacks:
 
         def configure(document: dict[str, Any]) -> None:
             document["config"].update({f"{CONFIG_NAMESPACE}:{key}": value for key, value in plain.items()})
-            self._passwords.fill_missing(
-                document, stack, stack.name in self._created, request.live_passwords, request.data_volumes
-            )
+            self._passwords.fill_missing(document, stack, new_stack, request.live_passwords, request.data_volumes)
 
         edit_settings(path, self._passphrase, configure)
 
@@ -316,7 +318,7 @@ class Stacks:
             request.stack,
             "up",
             lambda stack: stack.up_from_events(refresh=refresh),
-            lambda s: self._configure(s, request),
+            lambda s: self._configure(s, request, s.name in self._created),
         )
         return _finished("up", started, events.changes, outputs=events.plain_outputs)
 
@@ -341,7 +343,7 @@ class Stacks:
 
         def configure_if_lost(stack: OperatorStack) -> None:
             if fallback is not None and not self._configured_spec(stack):
-                self._configure(stack, fallback)
+                self._configure(stack, fallback, stack.name in self._created)
 
         return self._run(stack_id, "drift check", check, configure_if_lost)
 
@@ -365,7 +367,7 @@ class Stacks:
                 if stack is None:
                     stack = self._select(request.stack, work_dir, backend_url=f"file://{scratch}/backend")
                 current.tag(stack)
-                self._configure(stack, request)
+                self._configure(stack, request, new_stack=not exists)
                 return self._preview(stack, exists, steps)
 
         result = self._guarded(request.stack, "preview", work)

@@ -14,7 +14,7 @@ exist (re-creation cut short by a crash, or deleted by someone) makes `up` refre
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from database_api.names import backup_name
@@ -50,6 +50,17 @@ def requested_size(claim_or_template: Mapping[str, Any]) -> str:
     return str(claim_or_template["spec"]["resources"]["requests"]["storage"])
 
 
+def grows(old: str | None, new: str | None) -> bool:
+    """Whether a size goes from `old` to a bigger `new` (either unset: no)."""
+    return bool(old and new) and parse_quantity(str(new)) > parse_quantity(str(old))
+
+
+def data_growth(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(old size, new size) when spec.storage.size grows from spec `old` to spec `new`; None otherwise."""
+    old_size, new_size = (old.get("storage") or {}).get("size"), (new.get("storage") or {}).get("size")
+    return (str(old_size), str(new_size)) if grows(old_size, new_size) else None
+
+
 async def expansion_refusal(kube: Kube, class_name: str | None, field: str, old: str, new: str) -> str | None:
     """Why volumes of this class cannot grow from `old` to `new` (None: they can). No class means the default."""
     storage_class = await kube.storage_class(class_name)
@@ -64,16 +75,19 @@ async def expansion_refusal(kube: Kube, class_name: str | None, field: str, old:
     return None
 
 
-async def _grow_claims(kube: Kube, namespace: str, claims: list[dict[str, Any]], field: str, size: str) -> None:
-    """Grow each claim smaller than `size` in place; check every one before changing any."""
-    smaller = [claim for claim in claims if parse_quantity(requested_size(claim)) < parse_quantity(size)]
+async def _grow_claims(kube: Kube, namespace: str, claims: Sequence[Mapping[str, Any]], field: str, size: str) -> None:
+    """Grow each claim smaller than `size` in place; check every one (and each StorageClass once) before changing
+    any."""
+    smaller = [claim for claim in claims if grows(requested_size(claim), size)]
+    first_of_class: dict[str | None, Mapping[str, Any]] = {}
+    for claim in smaller:
+        first_of_class.setdefault(claim["spec"].get("storageClassName"), claim)
+    for class_name, claim in first_of_class.items():
+        refusal = await expansion_refusal(kube, class_name, field, requested_size(claim), size)
+        if refusal:
+            raise StorageRefused(f"{refusal} (PersistentVolumeClaim {claim['metadata']['name']})")
     for claim in smaller:
         name = claim["metadata"]["name"]
-        refusal = await expansion_refusal(
-            kube, claim["spec"].get("storageClassName"), field, requested_size(claim), size
-        )
-        if refusal:
-            raise StorageRefused(f"{refusal} (PersistentVolumeClaim {name})")
         phase = (claim.get("status") or {}).get("phase")
         if phase != "Bound":
             raise StorageWaiting(f"{field}: PersistentVolumeClaim {name} is {phase}, not bound: it can grow once bound")
@@ -90,15 +104,17 @@ async def _orphan_statefulset(kube: Kube, namespace: str, name: str) -> None:
         await asyncio.sleep(0.5)
 
 
-async def grow_storage(kube: Kube, namespace: str, name: str, spec: Mapping[str, Any]) -> bool:
-    """Make the volumes as big as the spec asks. Returns whether the StatefulSet is missing while data volumes
-    exist: `up` must then refresh, so the stack re-creates it."""
+async def grow_storage(
+    kube: Kube, namespace: str, name: str, spec: Mapping[str, Any], claims: Sequence[Mapping[str, Any]]
+) -> bool:
+    """Make the volumes (`claims`: the Database's data volume claims, data_volumes) as big as the spec asks.
+    Returns whether the StatefulSet is missing while data volumes exist: `up` must then refresh, so the stack
+    re-creates it."""
     size = str(spec["storage"]["size"])
-    claims = await data_volumes(kube, namespace, name)
     await _grow_claims(kube, namespace, claims, "spec.storage.size", size)
     statefulset = await kube.read_statefulset(namespace, name)
     templates = (statefulset or {}).get("spec", {}).get("volumeClaimTemplates") or []
-    if statefulset is not None and any(parse_quantity(requested_size(t)) < parse_quantity(size) for t in templates):
+    if statefulset is not None and any(grows(requested_size(template), size) for template in templates):
         await _orphan_statefulset(kube, namespace, name)
         statefulset = None
     backup = spec.get("backup") or {}
@@ -116,15 +132,14 @@ async def admission_refusals(
     stored spec, the backup volume's (while backups are on) against the volume itself, which outlives turning
     backups off."""
     refusals: list[str | None] = []
-    old_size, new_size = (old.get("storage") or {}).get("size"), (new.get("storage") or {}).get("size")
-    if old_size and new_size and parse_quantity(new_size) > parse_quantity(old_size):
+    if growth := data_growth(old, new):
         storage_class = (new.get("storage") or {}).get("class")
-        refusals.append(await expansion_refusal(kube, storage_class, "spec.storage.size", old_size, new_size))
+        refusals.append(await expansion_refusal(kube, storage_class, "spec.storage.size", *growth))
     backup = new.get("backup") or {}
     volume = await kube.read_volume_claim(namespace, backup_name(name)) if backup.get("enabled") else None
     if volume is not None and backup.get("storageSize"):
         size, wanted = requested_size(volume), str(backup["storageSize"])
-        if parse_quantity(wanted) > parse_quantity(size):
+        if grows(size, wanted):
             storage_class = volume["spec"].get("storageClassName")
             refusals.append(await expansion_refusal(kube, storage_class, "spec.backup.storageSize", size, wanted))
     return [refusal for refusal in refusals if refusal]
@@ -133,14 +148,13 @@ async def admission_refusals(
 def growth_notes(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[str, ...]:
     """What a spec change grows in place, for a preview: the stack's own plan does not show it."""
     notes = []
-    old_size, new_size = (old.get("storage") or {}).get("size"), (new.get("storage") or {}).get("size")
-    if old_size and new_size and parse_quantity(new_size) > parse_quantity(old_size):
+    if growth := data_growth(old, new):
         notes.append(
-            f"grow     data volumes from {old_size} to {new_size} in place; the StatefulSet is re-created around "
+            f"grow     data volumes from {growth[0]} to {growth[1]} in place; the StatefulSet is re-created around "
             "its running pods (spec.storage.size)"
         )
     old_backup, backup = (old.get("backup") or {}).get("storageSize"), new.get("backup") or {}
     new_backup = backup.get("storageSize")
-    if backup.get("enabled") and old_backup and new_backup and parse_quantity(new_backup) > parse_quantity(old_backup):
+    if backup.get("enabled") and grows(old_backup, new_backup):
         notes.append(f"grow     the backup volume from {old_backup} to {new_backup} in place (spec.backup.storageSize)")
     return tuple(notes)

@@ -10,6 +10,7 @@ from typing import Any
 import kopf
 import pytest
 import yaml
+from pytest_mock import MockerFixture
 
 from database_operator.admission_safety import safety_errors
 from database_operator.apply import apply_database
@@ -20,7 +21,7 @@ from database_operator.passwords import CredentialsMissing
 from database_operator.plan import Plan, render_text
 from database_operator.runtime import Runtime
 from database_operator.stack_errors import StackError
-from database_operator.storage import growth_notes
+from database_operator.storage import data_growth, grows, growth_notes
 from tests.operator.conftest import Events, FakeKube, FakeStacks, MakeDatabase, result
 
 DATA_LABELS = {"app.kubernetes.io/instance": "orders", "app.kubernetes.io/component": "database"}
@@ -329,3 +330,47 @@ def test_a_gated_growth_is_planned_as_growing_in_place_and_waits(
     assert stacks.kinds() == ["preview_proposed"] and kube.actions == []  # nothing grown before the approval
     [(_, reason, message)] = events.posted
     assert reason == "PlanReady" and ": 1 to grow in place" in message
+
+
+def with_settings(stacks: FakeStacks, directory: Path, *password_keys: str) -> None:
+    """The stack's settings file, holding (encrypted, as the operator writes them) these passwords."""
+    stacks.settings_dir = directory
+    config: dict[str, Any] = {"database:spec": json.dumps(SPEC)}
+    config.update({f"database:{key}": {"secure": "v1:encrypted"} for key in password_keys})
+    (directory / "Pulumi.shop.orders.yaml").write_text(yaml.safe_dump({"config": config}))
+
+
+def test_one_apply_lists_the_data_volumes_once_and_reads_each_storage_class_once(
+    runtime: Runtime, stacks: FakeStacks, kube: FakeKube, database: MakeDatabase, mocker: MockerFixture
+) -> None:
+    with_volumes(kube)  # two claims of one class, both to grow
+    listed, classes = mocker.spy(kube, "list_volume_claims"), mocker.spy(kube, "storage_class")
+    asyncio.run(apply_database(runtime, database(generation=2, storage={"size": "20Gi"}), retry=0))
+    assert [action for action, _, _ in kube.actions] == ["resize", "resize", "orphan"]
+    assert (listed.call_count, classes.call_count) == (1, 1)
+    [(_, request, _)] = stacks.calls
+    assert request.data_volumes == ("data-orders-0", "data-orders-1")  # the one listing served the passwords too
+
+
+def test_the_live_secrets_are_read_only_while_the_settings_lack_a_password(
+    runtime: Runtime, stacks: FakeStacks, kube: FakeKube, database: MakeDatabase, tmp_path: Path, mocker: MockerFixture
+) -> None:
+    kube.secrets[("shop", "orders-credentials")] = {"admin-password": "a", "password": "u"}
+    kube.secrets[("shop", "orders-replication")] = {"password": "r"}
+    read = mocker.spy(kube, "read_secret")
+    with_settings(stacks, tmp_path, "adminPassword", "userPassword", "replicationPassword")
+    asyncio.run(apply_database(runtime, database(replicas=2), retry=0))
+    assert read.call_count == 0
+    assert stacks.calls[-1][1].live_passwords is None  # "not read": the stack keeps its own
+
+    with_settings(stacks, tmp_path, "adminPassword", "userPassword")  # the replication password is missing
+    asyncio.run(apply_database(runtime, database(replicas=3), retry=0))
+    assert read.call_count == 2
+    assert stacks.calls[-1][1].live_passwords == {"adminPassword": "a", "userPassword": "u", "replicationPassword": "r"}
+
+
+def test_a_size_grows_only_to_a_bigger_quantity_whatever_its_unit() -> None:
+    assert grows("1Gi", "1025Mi") and grows("500M", "1Gi")
+    assert not grows("1Gi", "1024Mi") and not grows("2Gi", "1Gi") and not grows(None, "1Gi")
+    assert data_growth({"storage": {"size": "1Gi"}}, {"storage": {"size": "2Gi"}}) == ("1Gi", "2Gi")
+    assert data_growth({"storage": {"size": "1Gi"}}, {"storage": {"size": "1024Mi"}}) is None

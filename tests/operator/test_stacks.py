@@ -23,7 +23,7 @@ from database_operator.automation import OperatorStack
 from database_operator.engine_events import SECRET_SIGNATURE, StackEvents
 from database_operator.guard import ProtectionRefused
 from database_operator.passphrase import Passphrase, decrypt_with_key
-from database_operator.passwords import CredentialsMissing
+from database_operator.passwords import CredentialsMissing, LivePasswordsUnread
 from database_operator.recovery import IN_FLIGHT_MARKER
 from database_operator.settings import OperatorSettings
 from database_operator.stack_errors import StackBusy, StackError, StackOperationFailed
@@ -517,3 +517,42 @@ def test_a_drift_check_follows_the_applied_spec_s_drift_policy(stacks: Stacks, f
 def test_a_lost_workspace_is_checked_against_the_fallback(stacks: Stacks, fake_stack: FakeStack) -> None:
     stacks.check_drift(REQUEST.stack, SCALED, lambda _: True)
     assert fake_stack.applied_specs == [SCALED.spec]
+
+
+def test_a_preview_of_a_new_database_does_not_make_its_real_stack_count_as_new(
+    tmp_path: Path, mocker: MockerFixture
+) -> None:
+    """The preview's scratch stack is created under the real stack's name. If the real stack then turns out to
+    exist already (another operator instance created it meanwhile) and this workspace has no settings, its
+    passwords come from its outputs: never new ones for a database that runs with the old."""
+    mocker.patch.object(stacks_module, "check_toolchain", return_value=MagicMock())
+    missing = auto.StackNotFoundError(auto.CommandResult(stdout="", stderr="no stack named", code=255))
+    exists = auto.StackAlreadyExistsError(auto.CommandResult(stdout="", stderr="stack already exists", code=255))
+    scratch = FakeStack(tmp_path / "scratch" / "Pulumi.shop.orders.yaml")
+    real = FakeStack(tmp_path / "workspaces" / "shop.orders" / "Pulumi.shop.orders.yaml")
+    real.stored_outputs = {key: auto.OutputValue(f"kept-{key}", True) for key in ("adminPassword", "userPassword")}
+    mocker.patch.object(OperatorStack, "select", side_effect=[missing, real])
+    mocker.patch.object(OperatorStack, "create", side_effect=[scratch, exists])
+    (tmp_path / "backend").mkdir()
+    scratch.settings_file.parent.mkdir()
+    stacks = Stacks(OperatorSettings(state_dir=tmp_path, passphrase=PASSPHRASE), program=lambda: None)
+
+    stacks.preview_proposed(REQUEST)
+    stacks.up(REQUEST)
+
+    assert real.password("adminPassword") == "kept-adminPassword"
+    assert real.password("userPassword") == "kept-userPassword"
+
+
+def test_passwords_lost_after_the_secrets_were_skipped_are_never_made_anew(
+    stacks: Stacks, fake_stack: FakeStack
+) -> None:
+    """The live Secrets are not read while the settings hold every password (live_passwords None); settings that
+    lost one since then make the operation fail, to be retried with the Secrets read."""
+    with pytest.raises(LivePasswordsUnread) as unread:
+        stacks.up(dataclasses.replace(REQUEST, live_passwords=None))
+    assert unread.value.transient
+    assert "up" not in fake_stack.calls
+    assert "database:adminPassword" not in (yaml.safe_load(fake_stack.settings_file.read_text()) or {}).get(
+        "config", {}
+    )

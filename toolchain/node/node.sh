@@ -337,17 +337,27 @@ node_images() {
     echo "$dir"
 }
 
-# node_import_images DIR: imports every image of DIR/images.txt that containerd does not have from DIR yet
+# image_config_digest TAR: the digest of a docker-archive's image config (its file is named by it), the image's id
+image_config_digest() {
+    tar --occurrence=1 -xOf "$1" manifest.json | sed -n 's/.*"Config": *"\([0-9a-f]\{64\}\)\.json".*/sha256:\1/p'
+}
+
+# node_import_images DIR: imports every image of DIR/images.txt whose digest containerd lacks. containerd's CRI
+# names each image it has also by its id (`sha256:<config digest>`): REF is present, and the very image, when it
+# and that id name the same manifest. A reset keeps containerd's root (cluster.sh), so nothing is imported again.
 node_import_images() {
-    local dir="$1" marker="$NODE_DIR/imported-images" have ref tar
-    have="$(ctr_ images ls -q)"
+    local dir="$1" listing ref tar id have
+    listing="$(ctr_ images ls)"
+    digest_of() { awk -v name="$1" '$1 == name { print $3 }' <<<"$listing"; }
     while read -r ref tar; do
         [[ -n "$ref" && "$ref" != \#* ]] || continue
-        if grep -qxF "$dir $ref" "$marker" 2>/dev/null && grep -qxF "$ref" <<<"$have"; then continue; fi
+        id="$(image_config_digest "$dir/$tar")"
+        [[ -n "$id" ]] || die "$dir/$tar has no image config named by its digest"
+        have="$(digest_of "$ref")"
+        if [[ -n "$have" && "$have" == "$(digest_of "$id")" ]]; then continue; fi
         log "importing $ref"
         ctr_ images import "$dir/$tar" >/dev/null || die "could not import $dir/$tar"
         grep -qxF "$ref" <<<"$(ctr_ images ls -q)" || die "$dir/$tar did not give the image $ref"
-        echo "$dir $ref" >>"$marker"
     done <"$dir/images.txt"
 }
 
