@@ -10,6 +10,7 @@ with an administrator's kubeconfig).
 
 import asyncio
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -21,6 +22,8 @@ from database_api.crd import GROUP, PLURAL, VERSION
 from database_operator.certificates import ensure_certificate
 from database_operator.settings import OperatorSettings
 
+NAMESPACE_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+NAMESPACE_LABEL = "kubernetes.io/metadata.name"  # set by the API server on every namespace
 CONFIGURATION_NAME = GROUP
 """The name of both webhook configurations (mutating and validating): the only ones the operator may change."""
 
@@ -45,10 +48,21 @@ ConfigureWebhooks = Callable[[str, str, list[dict[str, Any]]], Awaitable[None]]
 """Writes the webhooks of one configuration: (kind, name, webhooks)."""
 
 
-def webhook_entries(kind: str, client_config: kopf.WebhookClientConfig) -> list[dict[str, Any]]:
+def namespace_selector(namespaces: tuple[str, ...]) -> dict[str, Any] | None:
+    """Served namespaces given by name (the namespaced RBAC mode): the webhooks are called only for Databases
+    there, which the operator may read around. Patterns, or none (the whole cluster): every namespace."""
+    if not namespaces or not all(NAMESPACE_NAME.fullmatch(name) for name in namespaces):
+        return None
+    return {"matchExpressions": [{"key": NAMESPACE_LABEL, "operator": "In", "values": list(namespaces)}]}
+
+
+def webhook_entries(
+    kind: str, client_config: kopf.WebhookClientConfig, namespaces: tuple[str, ...] = ()
+) -> list[dict[str, Any]]:
     """The webhooks of one configuration. failurePolicy Fail: while the operator is down, creating or changing
     a Database is refused rather than stored without its defaults; the handlers have no side effects, so dry
     runs are served."""
+    selector = namespace_selector(namespaces)
     return [
         {
             "name": f"{webhook.id}.{CONFIGURATION_NAME}",
@@ -64,6 +78,7 @@ def webhook_entries(kind: str, client_config: kopf.WebhookClientConfig) -> list[
                     "scope": "*",
                 }
             ],
+            **({"namespaceSelector": selector} if selector else {}),
             "clientConfig": _at_path(client_config, webhook.id),
             "timeoutSeconds": 30,
             "admissionReviewVersions": ["v1"],
@@ -88,10 +103,18 @@ class ConfiguringWebhookServer(kopf.WebhookServer):
     (kopf's own management stays off). In a cluster the API server calls the webhooks through a Service, not
     a URL it could not resolve."""
 
-    def __init__(self, *, configure: ConfigureWebhooks, service: tuple[str, str] | None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        configure: ConfigureWebhooks,
+        service: tuple[str, str] | None,
+        namespaces: tuple[str, ...],
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.configure = configure
         self.service = service
+        self.namespaces = namespaces
 
     async def __call__(self, fn: kopf.WebhookFn) -> AsyncIterator[kopf.WebhookClientConfig]:
         async for served in super().__call__(fn):
@@ -103,7 +126,7 @@ class ConfiguringWebhookServer(kopf.WebhookServer):
                     service=kopf.WebhookClientConfigService(namespace=namespace, name=name, port=self.port, path=""),
                 )
             for kind in ("mutating", "validating"):
-                await self.configure(kind, CONFIGURATION_NAME, webhook_entries(kind, config))
+                await self.configure(kind, CONFIGURATION_NAME, webhook_entries(kind, config, self.namespaces))
             yield config
 
 
@@ -152,6 +175,7 @@ def webhook_server(settings: OperatorSettings, configure: ConfigureWebhooks) -> 
     return ConfiguringWebhookServer(
         configure=configure,
         service=(namespace, name) if settings.webhook_service else None,
+        namespaces=settings.namespaces,
         addr=settings.webhook_bind,
         port=settings.webhook_port,
         host=hostnames[0],

@@ -85,3 +85,22 @@ def test_in_a_cluster_the_webhooks_are_called_through_the_service(tmp_path: Path
 def test_each_configuration_lists_only_its_own_kind_of_webhook(kind: str) -> None:
     entries = webhook_entries(kind, kopf.WebhookClientConfig(url="https://example:1"))
     assert [hook["name"].split(".")[0] for hook in entries] == ["defaults" if kind == "mutating" else "rules"]
+
+
+def test_serving_named_namespaces_the_webhooks_are_called_only_for_them(tmp_path: Path) -> None:
+    """Namespaced RBAC: the operator may not read around a Database elsewhere, so it is not asked about one."""
+    settings = OperatorSettings(
+        state_dir=tmp_path, passphrase="x", webhook_port=_free_port(), namespaces=("shop", "billing")
+    )
+    for _, _, webhooks in configured_by_server(settings):
+        assert webhooks[0]["namespaceSelector"] == {
+            "matchExpressions": [
+                {"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["shop", "billing"]}
+            ]
+        }
+
+
+@pytest.mark.parametrize("namespaces", [(), ("e2e-*",), ("shop", "team-*")])
+def test_serving_the_cluster_or_patterns_every_namespace_is_checked(namespaces: tuple[str, ...]) -> None:
+    entries = webhook_entries("validating", kopf.WebhookClientConfig(url="https://example:1"), namespaces)
+    assert "namespaceSelector" not in entries[0]

@@ -1,0 +1,174 @@
+"""The operator's RBAC, generated in one of two modes (`database-operator rbac`; deploy/rbac.yaml is the
+cluster-wide one).
+
+- Cluster-wide: one ClusterRole, bound cluster-wide, for Databases in every namespace.
+- Namespaced (`--namespaces a,b`): a Role and RoleBinding in each served namespace for everything a Database
+  is made of, and a small ClusterRole for what the operator needs whatever it serves. Outside the served
+  namespaces the service account can read no Secret, change no pod and create no workload.
+
+In both modes the operator may not create webhook configurations (RBAC cannot limit creation to one name):
+the two it uses are part of this output, created at install time, and the operator only reads and patches
+those two, by name.
+"""
+
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from database_api.backup import BACKUP_PLURAL
+from database_api.crd import GROUP, PLURAL
+from database_operator.leadership import PEERING_GROUP, PEERING_PLURAL
+from database_operator.webhooks import CONFIGURATION_NAME, NAMESPACE_NAME
+
+RBAC_FILE = Path(__file__).resolve().parents[2] / "deploy" / "rbac.yaml"
+NAME = "database-operator"
+"""The ServiceAccount, its namespace, and every Role, ClusterRole and binding here."""
+Rule = dict[str, list[str]]
+
+
+def _rule(groups: list[str], resources: list[str], verbs: list[str], names: list[str] | None = None) -> Rule:
+    rule = {"apiGroups": groups, "resources": resources, "verbs": verbs}
+    return {**rule, "resourceNames": names} if names else rule
+
+
+CLUSTER_RULES: list[tuple[str, Rule]] = [
+    ("kopf finds the Database kinds and notices when their CRD changes.",
+     _rule(["apiextensions.k8s.io"], ["customresourcedefinitions"], ["get", "list", "watch"])),
+    ("A size increase the StorageClass cannot make is refused (storage.py); cluster-scoped.",
+     _rule(["storage.k8s.io"], ["storageclasses"], ["get", "list"])),
+    ("Leader election (leadership.py): the first operator creates the ClusterKopfPeering, every process keeps "
+     "itself alive in it.",
+     _rule([PEERING_GROUP], [PEERING_PLURAL], ["get", "list", "watch", "create", "patch"])),
+    ("Only its own two webhook configurations (created with this file), read and patched with its CA and "
+     "address: no create, which RBAC could not limit to a name.",
+     _rule(["admissionregistration.k8s.io"], ["mutatingwebhookconfigurations", "validatingwebhookconfigurations"],
+           ["get", "patch"], [CONFIGURATION_NAME])),
+]  # fmt: skip
+"""What the operator needs whatever namespaces it serves, each with why."""
+
+NAMESPACES_RULE: tuple[str, Rule] = (
+    "Cluster-wide, DBOP_NAMESPACES may hold patterns (team-*): kopf lists namespaces to match them.",
+    _rule([""], ["namespaces"], ["get", "list", "watch"]),
+)
+
+SERVED_RULES: list[tuple[str, Rule]] = [
+    ("Databases: watched, finalizer and kopf's progress annotations patched, status written.",
+     _rule([GROUP], [PLURAL, BACKUP_PLURAL], ["get", "list", "watch", "patch", "update"])),
+    ("", _rule([GROUP], [f"{PLURAL}/status", f"{BACKUP_PLURAL}/status"], ["get", "patch", "update"])),
+    ("What the Pulumi program declares. StatefulSets, Services and ConfigMaps are watched for drift too.",
+     _rule(["apps"], ["statefulsets"], ["get", "list", "watch", "create", "update", "patch", "delete"])),
+    ("", _rule([""], ["services", "configmaps"], ["get", "list", "watch", "create", "update", "patch", "delete"])),
+    ("Secrets: a Database's credentials, written by Pulumi and read by the operator one by one; never listed "
+     "or watched.",
+     _rule([""], ["secrets"], ["get", "create", "update", "patch", "delete"])),
+    ("Data volumes: listed by label, grown in place, deleted with deletionPolicy Delete.",
+     _rule([""], ["persistentvolumeclaims"], ["get", "list", "create", "update", "patch", "delete"])),
+    ("", _rule(["batch"], ["cronjobs"], ["get", "create", "update", "patch", "delete"])),
+    ("", _rule(["policy"], ["poddisruptionbudgets"], ["get", "create", "update", "patch", "delete"])),
+    ("", _rule(["monitoring.coreos.com"], ["servicemonitors"], ["get", "create", "update", "patch", "delete"])),
+    ("Backup Jobs: watched for lastBackup, created from the CronJob for an on-demand backup, deleted before "
+     "the stack is destroyed.",
+     _rule(["batch"], ["jobs"], ["get", "list", "watch", "create", "delete", "deletecollection"])),
+    ("Database pods: watched for status.instances, and patched only to label each with its role (the "
+     "read-only Service selects replicas by it). Backup pods' termination messages are read.",
+     _rule([""], ["pods"], ["get", "list", "watch", "patch"])),
+    ("Events on the Databases.", _rule(["", "events.k8s.io"], ["events"], ["create", "patch"])),
+]  # fmt: skip
+"""Everything a Database is made of, in a namespace the operator serves, each with why."""
+
+
+class NamespaceError(ValueError):
+    pass
+
+
+def served_namespaces(listed: str) -> list[str]:
+    """The served namespaces from a comma-separated list: exact names, since RBAC is granted per namespace."""
+    names = [name.strip() for name in listed.split(",") if name.strip()]
+    if not names:
+        raise NamespaceError("--namespaces: no namespace given")
+    for name in names:
+        if not NAMESPACE_NAME.fullmatch(name):
+            raise NamespaceError(f"--namespaces: {name!r} is not a namespace name (RBAC is granted per namespace)")
+    return list(dict.fromkeys(names))
+
+
+def _rules(described: list[tuple[str, Rule]]) -> list[Rule]:
+    return [rule for _, rule in described]
+
+
+def _subject() -> dict[str, str]:
+    return {"kind": "ServiceAccount", "name": NAME, "namespace": NAME}
+
+
+def _binding(kind: str, role_kind: str, namespace: str | None = None) -> dict[str, Any]:
+    metadata = {"name": NAME, **({"namespace": namespace} if namespace else {})}
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": kind,
+        "metadata": metadata,
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": role_kind, "name": NAME},
+        "subjects": [_subject()],
+    }
+
+
+def manifests(namespaces: list[str] | None) -> list[dict[str, Any]]:
+    """The ServiceAccount, roles and bindings, and the webhook configurations: cluster-wide when `namespaces`
+    is None, else for exactly those namespaces."""
+    cluster_rules = _rules(CLUSTER_RULES)
+    if namespaces is None:
+        cluster_rules += [NAMESPACES_RULE[1], *_rules(SERVED_RULES)]
+    objects: list[dict[str, Any]] = [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": NAME, "namespace": NAME}},
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": NAME},
+            "rules": cluster_rules,
+        },
+        _binding("ClusterRoleBinding", "ClusterRole"),
+    ]
+    for namespace in namespaces or []:
+        objects.append(
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "Role",
+                "metadata": {"name": NAME, "namespace": namespace},
+                "rules": _rules(SERVED_RULES),
+            }
+        )
+        objects.append(_binding("RoleBinding", "Role", namespace))
+    for kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"):
+        # No webhooks: the operator fills them in. Applying this again leaves them as they are.
+        objects.append(
+            {"apiVersion": "admissionregistration.k8s.io/v1", "kind": kind, "metadata": {"name": CONFIGURATION_NAME}}
+        )
+    return objects
+
+
+def _why(described: list[tuple[str, Rule]]) -> list[str]:
+    return [
+        line
+        for why, _ in described
+        if why
+        for line in textwrap.wrap(why, 116, initial_indent="#   - ", subsequent_indent="#     ")
+    ]
+
+
+def render(namespaces: list[str] | None) -> str:
+    """The manifests as one YAML stream, headed by what each rule is for."""
+    mode = "cluster-wide" if namespaces is None else f"namespaced: {', '.join(namespaces)}"
+    command = "database-operator rbac" + ("" if namespaces is None else f" --namespaces {','.join(namespaces)}")
+    served = "every namespace" if namespaces is None else "each served namespace (Role + RoleBinding)"
+    header = [
+        f"# The operator's service account and its least-privilege RBAC ({mode}).",
+        f"# Generated by `{command}` (operator/database_operator/rbac.py): do not edit.",
+        "# Cluster-scoped, whatever it serves:",
+        *_why(CLUSTER_RULES),
+        *(_why([NAMESPACES_RULE]) if namespaces is None else []),
+        f"# In {served}:",
+        *_why(SERVED_RULES),
+    ]
+    body = yaml.safe_dump_all(manifests(namespaces), sort_keys=False, default_flow_style=None, width=120)
+    return "\n".join(header) + "\n" + body
