@@ -50,25 +50,27 @@ def _one_line(error: Exception) -> str:
 def rbac_command(args: argparse.Namespace) -> int:
     """Print the RBAC for the served namespaces (cluster-wide without --namespaces), or write or check
     deploy/'s cluster-wide copy."""
-    from database_operator.rbac import RBAC_FILE, NamespaceError, render, served_namespaces  # noqa: PLC0415
+    from database_operator import rbac  # noqa: PLC0415
 
     try:
-        namespaces = None if args.namespaces is None else served_namespaces(args.namespaces)
-    except NamespaceError as error:
+        namespaces = None if args.namespaces is None else rbac.served_namespaces(args.namespaces)
+        account = rbac.service_account(args.service_account)
+    except rbac.NamespaceError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    text = render(namespaces)
+    text = rbac.render(namespaces, account)
+    deployed = rbac.RBAC_FILE
     if args.write or args.check:
-        if namespaces is not None:
-            print(f"error: {RBAC_FILE.name} is the cluster-wide RBAC: drop --namespaces", file=sys.stderr)
+        if namespaces is not None or account != rbac.Account():
+            print(f"error: {deployed.name} is the default: drop --namespaces and --service-account", file=sys.stderr)
             return 1
         if args.check:
-            if not RBAC_FILE.exists() or RBAC_FILE.read_text() != text:
-                print(f"{RBAC_FILE} is stale: run `database-operator rbac --write`", file=sys.stderr)
+            if not deployed.exists() or deployed.read_text() != text:
+                print(f"{deployed} is stale: run `database-operator rbac --write`", file=sys.stderr)
                 return 1
             return 0
-        RBAC_FILE.write_text(text)
-        print(f"wrote {RBAC_FILE}")
+        deployed.write_text(text)
+        print(f"wrote {deployed}")
         return 0
     sys.stdout.write(text)
     return 0
@@ -174,6 +176,11 @@ def build_parser() -> argparse.ArgumentParser:
         "with the same DBOP_NAMESPACES).",
     )
     rbac.add_argument("--namespaces", help="comma-separated namespaces the operator serves (namespaced mode)")
+    rbac.add_argument(
+        "--service-account",
+        default="database-operator/database-operator",
+        help="the operator's ServiceAccount as namespace/name (default: %(default)s)",
+    )
     written = rbac.add_mutually_exclusive_group()
     written.add_argument("--write", action="store_true", help="write the cluster-wide RBAC to deploy/rbac.yaml")
     written.add_argument("--check", action="store_true", help="exit 1 if deploy/rbac.yaml differs from it")

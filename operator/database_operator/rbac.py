@@ -12,6 +12,7 @@ those two, by name.
 """
 
 import textwrap
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +24,6 @@ from database_operator.leadership import PEERING_GROUP, PEERING_PLURAL
 from database_operator.webhooks import CONFIGURATION_NAME, NAMESPACE_NAME
 
 RBAC_FILE = Path(__file__).resolve().parents[2] / "deploy" / "rbac.yaml"
-NAME = "database-operator"
-"""The ServiceAccount, its namespace, and every Role, ClusterRole and binding here."""
 Rule = dict[str, list[str]]
 
 
@@ -98,47 +97,62 @@ def _rules(described: list[tuple[str, Rule]]) -> list[Rule]:
     return [rule for _, rule in described]
 
 
-def _subject() -> dict[str, str]:
-    return {"kind": "ServiceAccount", "name": NAME, "namespace": NAME}
+@dataclass(frozen=True)
+class Account:
+    """The operator's ServiceAccount; its roles and bindings carry its name."""
+
+    namespace: str = "database-operator"
+    name: str = "database-operator"
 
 
-def _binding(kind: str, role_kind: str, namespace: str | None = None) -> dict[str, Any]:
-    metadata = {"name": NAME, **({"namespace": namespace} if namespace else {})}
+def service_account(given: str) -> Account:
+    """`namespace/name` as --service-account takes it."""
+    namespace, _, name = given.partition("/")
+    if not (NAMESPACE_NAME.fullmatch(namespace) and NAMESPACE_NAME.fullmatch(name)):
+        raise NamespaceError(f"--service-account: {given!r} is not <namespace>/<name>")
+    return Account(namespace, name)
+
+
+def _binding(account: Account, kind: str, role_kind: str, namespace: str | None = None) -> dict[str, Any]:
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": kind,
-        "metadata": metadata,
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": role_kind, "name": NAME},
-        "subjects": [_subject()],
+        "metadata": {"name": account.name, **({"namespace": namespace} if namespace else {})},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": role_kind, "name": account.name},
+        "subjects": [{"kind": "ServiceAccount", "name": account.name, "namespace": account.namespace}],
     }
 
 
-def manifests(namespaces: list[str] | None) -> list[dict[str, Any]]:
+def manifests(namespaces: list[str] | None, account: Account = Account()) -> list[dict[str, Any]]:
     """The ServiceAccount, roles and bindings, and the webhook configurations: cluster-wide when `namespaces`
     is None, else for exactly those namespaces."""
     cluster_rules = _rules(CLUSTER_RULES)
     if namespaces is None:
         cluster_rules += [NAMESPACES_RULE[1], *_rules(SERVED_RULES)]
     objects: list[dict[str, Any]] = [
-        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": NAME, "namespace": NAME}},
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": account.name, "namespace": account.namespace},
+        },
         {
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "ClusterRole",
-            "metadata": {"name": NAME},
+            "metadata": {"name": account.name},
             "rules": cluster_rules,
         },
-        _binding("ClusterRoleBinding", "ClusterRole"),
+        _binding(account, "ClusterRoleBinding", "ClusterRole"),
     ]
     for namespace in namespaces or []:
         objects.append(
             {
                 "apiVersion": "rbac.authorization.k8s.io/v1",
                 "kind": "Role",
-                "metadata": {"name": NAME, "namespace": namespace},
+                "metadata": {"name": account.name, "namespace": namespace},
                 "rules": _rules(SERVED_RULES),
             }
         )
-        objects.append(_binding("RoleBinding", "Role", namespace))
+        objects.append(_binding(account, "RoleBinding", "Role", namespace))
     for kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"):
         # No webhooks: the operator fills them in. Applying this again leaves them as they are.
         objects.append(
@@ -156,10 +170,12 @@ def _why(described: list[tuple[str, Rule]]) -> list[str]:
     ]
 
 
-def render(namespaces: list[str] | None) -> str:
+def render(namespaces: list[str] | None, account: Account = Account()) -> str:
     """The manifests as one YAML stream, headed by what each rule is for."""
     mode = "cluster-wide" if namespaces is None else f"namespaced: {', '.join(namespaces)}"
     command = "database-operator rbac" + ("" if namespaces is None else f" --namespaces {','.join(namespaces)}")
+    if account != Account():
+        command += f" --service-account {account.namespace}/{account.name}"
     served = "every namespace" if namespaces is None else "each served namespace (Role + RoleBinding)"
     header = [
         f"# The operator's service account and its least-privilege RBAC ({mode}).",
@@ -170,5 +186,5 @@ def render(namespaces: list[str] | None) -> str:
         f"# In {served}:",
         *_why(SERVED_RULES),
     ]
-    body = yaml.safe_dump_all(manifests(namespaces), sort_keys=False, default_flow_style=None, width=120)
+    body = yaml.safe_dump_all(manifests(namespaces, account), sort_keys=False, default_flow_style=None, width=120)
     return "\n".join(header) + "\n" + body

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from database_operator import cli, rbac
-from database_operator.rbac import NAME, manifests, render
+from database_operator.rbac import Account, manifests, render
 
 WORKLOADS = {"statefulsets", "jobs", "cronjobs", "pods", "secrets", "services", "configmaps", "persistentvolumeclaims"}
 
@@ -37,7 +37,7 @@ def test_a_stale_deploy_rbac_is_reported(tmp_path: Path, monkeypatch: pytest.Mon
 
 
 def test_namespaced_mode_grants_the_workloads_only_in_the_served_namespaces() -> None:
-    objects = manifests(["shop", "billing"])
+    objects = manifests(["shop", "billing"], Account("ops", "dbop"))
     [cluster_role] = by_kind(objects, "ClusterRole")
     assert not resources(cluster_role["rules"]) & (WORKLOADS | {"namespaces"})
     roles = by_kind(objects, "Role")
@@ -47,8 +47,8 @@ def test_namespaced_mode_grants_the_workloads_only_in_the_served_namespaces() ->
     bindings = by_kind(objects, "RoleBinding")
     assert [binding["metadata"]["namespace"] for binding in bindings] == ["shop", "billing"]
     for binding in bindings:
-        assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": NAME}
-        assert binding["subjects"] == [{"kind": "ServiceAccount", "name": NAME, "namespace": NAME}]
+        assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "dbop"}
+        assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "dbop", "namespace": "ops"}]
     assert not by_kind(manifests(None), "Role")
 
 
@@ -77,9 +77,10 @@ def test_cluster_wide_mode_binds_one_cluster_role_cluster_wide() -> None:
     [cluster_role] = by_kind(objects, "ClusterRole")
     assert resources(cluster_role["rules"]) >= WORKLOADS
     [binding] = by_kind(objects, "ClusterRoleBinding")
-    assert binding["roleRef"]["name"] == cluster_role["metadata"]["name"] == NAME
+    assert binding["roleRef"]["name"] == cluster_role["metadata"]["name"] == "database-operator"
     [account] = by_kind(objects, "ServiceAccount")
-    assert account["metadata"] == {"name": NAME, "namespace": NAME}
+    assert account["metadata"] == {"name": "database-operator", "namespace": "database-operator"}
+    assert binding["subjects"] == [{"kind": "ServiceAccount", **account["metadata"]}]
 
 
 def test_the_output_is_one_valid_yaml_stream_saying_how_it_was_made() -> None:
@@ -103,6 +104,13 @@ def test_namespaces_that_rbac_cannot_grant_are_refused_naming_the_option(
     assert message in capsys.readouterr().err
 
 
+def test_a_service_account_is_namespace_slash_name(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["rbac", "--service-account", "dbop"]) == 1
+    assert "--service-account: 'dbop' is not <namespace>/<name>" in capsys.readouterr().err
+    assert cli.main(["rbac", "--service-account", "ops/dbop"]) == 0
+    assert "--service-account ops/dbop" in capsys.readouterr().out.splitlines()[1]
+
+
 def test_namespaces_are_listed_once_in_order_given(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["rbac", "--namespaces", "shop, billing,shop"]) == 0
     roles = by_kind(list(yaml.safe_load_all(capsys.readouterr().out)), "Role")
@@ -111,4 +119,4 @@ def test_namespaces_are_listed_once_in_order_given(capsys: pytest.CaptureFixture
 
 def test_deploy_rbac_holds_only_the_cluster_wide_mode(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["rbac", "--namespaces", "shop", "--check"]) == 1
-    assert "drop --namespaces" in capsys.readouterr().err
+    assert "drop --namespaces and --service-account" in capsys.readouterr().err
