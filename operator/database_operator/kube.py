@@ -171,7 +171,12 @@ class Kube:
                 await create({"metadata": {"name": name}, "webhooks": webhooks})
                 return
             except ApiException as error:
-                if error.status != 409:  # another operator process created it meanwhile: patch it
+                if error.status == 403:
+                    raise PermissionError(
+                        f"{kind} webhook configuration {name} is missing and the operator may not create it: "
+                        "apply deploy/rbac.yaml (or `database-operator rbac`), which creates it"
+                    ) from error
+                if error.status != 409:  # 409: another operator process created it meanwhile: patch it
                     raise
         await patch(name, {"webhooks": webhooks}, _content_type="application/merge-patch+json")
 

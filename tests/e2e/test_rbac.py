@@ -153,13 +153,8 @@ def _lifecycle(kubectl: Kubectl, namespace: str, operator_port: int) -> None:
     kubectl.run("scale", "db/shop", "-n", namespace, "--replicas=2")
     wait_statefulset(kubectl, "shop", namespace, replicas=2)
     kubectl.run("patch", "db", "shop", "-n", namespace, "--type=merge", "-p", '{"spec":{"version":"8.4"}}')
-    wait_for(
-        "the new image",
-        lambda: (
-            kubectl.get("statefulset", "shop", namespace)["spec"]["template"]["spec"]["containers"][0]["image"]
-            == "mysql:8.4"
-        ),
-    )
+    image = "jsonpath={.spec.template.spec.containers[0].image}=mysql:8.4"
+    kubectl.run("wait", f"--for={image}", "statefulset/shop", "-n", namespace, "--timeout=60s")
     assert wait_ready(kubectl, "shop", namespace)["status"]["replicas"] == 2
 
     kubectl.apply(database_backup("now", namespace, "shop"))

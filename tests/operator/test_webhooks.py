@@ -5,10 +5,15 @@ import base64
 import socket
 from pathlib import Path
 from typing import Any
+from unittest.mock import AsyncMock
 
 import kopf
 import pytest
+from kubernetes_asyncio.client import ApiClient
+from kubernetes_asyncio.client.exceptions import ApiException
+from pytest_mock import MockerFixture
 
+from database_operator.kube import Kube
 from database_operator.settings import OperatorSettings
 from database_operator.webhooks import CONFIGURATION_NAME, webhook_entries, webhook_server
 
@@ -104,3 +109,40 @@ def test_serving_named_namespaces_the_webhooks_are_called_only_for_them(tmp_path
 def test_serving_the_cluster_or_patterns_every_namespace_is_checked(namespaces: tuple[str, ...]) -> None:
     entries = webhook_entries("validating", kopf.WebhookClientConfig(url="https://example:1"), namespaces)
     assert "namespaceSelector" not in entries[0]
+
+
+def _admission_api(mocker: MockerFixture, *, read: object, create: object = None) -> Any:
+    api = mocker.patch("database_operator.kube.client.AdmissionregistrationV1Api").return_value
+    api.read_validating_webhook_configuration = AsyncMock(side_effect=[read])
+    api.create_validating_webhook_configuration = AsyncMock(side_effect=[create])
+    api.patch_validating_webhook_configuration = AsyncMock()
+    return api
+
+
+def _configure(webhooks: list[dict[str, Any]]) -> None:
+    async def run() -> None:
+        kube = Kube(ApiClient())
+        try:
+            await kube.configure_webhooks("validating", CONFIGURATION_NAME, webhooks)
+        finally:
+            await kube.close()
+
+    asyncio.run(run())
+
+
+def test_an_installed_configuration_is_only_patched(mocker: MockerFixture) -> None:
+    api = _admission_api(mocker, read={"metadata": {"name": CONFIGURATION_NAME}})
+    _configure([{"name": "rules.database.example.com"}])
+    api.create_validating_webhook_configuration.assert_not_called()
+    api.patch_validating_webhook_configuration.assert_awaited_once_with(
+        CONFIGURATION_NAME, {"webhooks": [{"name": "rules.database.example.com"}]}, _content_type=mocker.ANY
+    )
+
+
+def test_a_missing_configuration_the_operator_may_not_create_says_what_to_apply(mocker: MockerFixture) -> None:
+    _admission_api(mocker, read=ApiException(status=404), create=ApiException(status=403))
+    with pytest.raises(
+        PermissionError,
+        match=r"validating webhook configuration database\.example\.com is missing.*apply deploy/rbac\.yaml",
+    ):
+        _configure([])
