@@ -53,8 +53,8 @@ CLUSTER_RULES: list[tuple[str, Rule]] = [
 ALL = ["get", "list", "watch", "create", "update", "patch", "delete"]
 PULUMI_DELETES = (
     "Pulumi's Kubernetes provider waits for each object it deletes to be gone through an informer, which "
-    "lists and watches that kind (and Events) in the namespace and blocks until it may: so every kind the "
-    "program declares needs list and watch, Secrets included."
+    "lists and watches that kind (and Events) in the namespace and blocks until it may: so the kinds Pulumi "
+    "deletes need list and watch."
 )
 
 SERVED_RULES: list[tuple[str, Rule]] = [
@@ -64,7 +64,10 @@ SERVED_RULES: list[tuple[str, Rule]] = [
     ("What the Pulumi program declares; StatefulSets, Services and ConfigMaps are also watched for drift. "
      + PULUMI_DELETES,
      _rule(["apps"], ["statefulsets"], ALL)),
-    ("", _rule([""], ["services", "configmaps", "secrets", "persistentvolumeclaims"], ALL)),
+    ("", _rule([""], ["services", "configmaps", "persistentvolumeclaims"], ALL)),
+    ("Secrets: a Database's credentials, written by Pulumi and read by the operator one by one; never listed, "
+     "watched or deleted (Pulumi leaves them to the garbage collector: program/database_program/protection.py).",
+     _rule([""], ["secrets"], ["get", "create", "update", "patch"])),
     ("", _rule(["batch"], ["cronjobs"], ALL)),
     ("", _rule(["policy"], ["poddisruptionbudgets"], ALL)),
     ("", _rule(["monitoring.coreos.com"], ["servicemonitors"], ALL)),

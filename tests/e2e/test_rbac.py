@@ -117,6 +117,8 @@ def test_neither_mode_may_create_webhook_configurations_or_reach_pods_through_th
     for namespace in (install.served[0], "kube-system"):
         assert not can(kubectl, install, "get", "pods//proxy", namespace)
         assert not can(kubectl, install, "update", "pods", namespace)
+        assert not can(kubectl, install, "list", "secrets", namespace)
+        assert not can(kubectl, install, "delete", "secrets", namespace)
 
 
 def _token_kubeconfig(kubectl: Kubectl, install: Install, path: Path) -> Path:
@@ -162,7 +164,11 @@ def _lifecycle(kubectl: Kubectl, namespace: str, operator_port: int) -> None:
 
     kubectl.run("delete", "db", "shop", "-n", namespace, "--timeout=120s")
     assert kubectl.get("statefulset", "shop", namespace) is None
-    assert kubectl.get("secret", "shop-credentials", namespace) is None
+    # Pulumi leaves the Secrets to the garbage collector (their ownerReference): the operator may not delete them.
+    for secret in ("shop-credentials", "shop-replication"):
+        wait_for(
+            f"Secret {secret} to be deleted", lambda secret=secret: kubectl.get("secret", secret, namespace) is None
+        )
 
 
 @pytest.mark.parametrize("mode", ["namespaced", "cluster_wide"])

@@ -58,6 +58,7 @@ def test_what_neither_mode_grants(namespaces: list[str] | None) -> None:
     rules = [rule for role in by_kind(objects, "ClusterRole") + by_kind(objects, "Role") for rule in role["rules"]]
     assert "pods/proxy" not in resources(rules)
     assert "pods" not in resources(rules, "update") | resources(rules, "delete") | resources(rules, "create")
+    assert "secrets" not in resources(rules, "list") | resources(rules, "watch") | resources(rules, "delete")
     assert not resources(rules) & {"roles", "rolebindings", "clusterroles", "clusterrolebindings", "serviceaccounts"}
     assert not {verb for rule in rules for verb in rule["verbs"]} & {"escalate", "bind", "impersonate"}
     webhook_kinds = {"mutatingwebhookconfigurations", "validatingwebhookconfigurations"}
