@@ -20,7 +20,7 @@ import yaml
 
 from database_api.backup import BACKUP_PLURAL
 from database_api.crd import GROUP, PLURAL
-from database_operator.leadership import PEERING_GROUP, PEERING_PLURAL
+from database_operator.leadership import PEERING_GROUP, PEERING_NAME, PEERING_PLURAL
 from database_operator.webhooks import CONFIGURATION_NAME, NAMESPACE_NAME
 
 RBAC_FILE = Path(__file__).resolve().parents[2] / "deploy" / "rbac.yaml"
@@ -37,9 +37,10 @@ CLUSTER_RULES: list[tuple[str, Rule]] = [
      _rule(["apiextensions.k8s.io"], ["customresourcedefinitions"], ["get", "list", "watch"])),
     ("A size increase the StorageClass cannot make is refused (storage.py); cluster-scoped.",
      _rule(["storage.k8s.io"], ["storageclasses"], ["get", "list"])),
-    ("Leader election (leadership.py): the first operator creates the ClusterKopfPeering, every process keeps "
-     "itself alive in it.",
-     _rule([PEERING_GROUP], [PEERING_PLURAL], ["get", "list", "watch", "create", "patch"])),
+    ("Leader election (leadership.py): the first operator creates the ClusterKopfPeering, kopf watches it and "
+     "every process keeps itself alive in it, by name.",
+     _rule([PEERING_GROUP], [PEERING_PLURAL], ["list", "watch", "create"])),
+    ("", _rule([PEERING_GROUP], [PEERING_PLURAL], ["get", "patch"], [PEERING_NAME])),
     ("kopf lists and watches namespaces to match DBOP_NAMESPACES (patterns like team-*, or served namespaces "
      "made later); a namespace's name and labels, nothing in it.",
      _rule([""], ["namespaces"], ["get", "list", "watch"])),

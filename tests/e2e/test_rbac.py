@@ -114,6 +114,8 @@ def test_neither_mode_may_create_webhook_configurations_or_reach_pods_through_th
         assert not can(kubectl, install, "list", kind)
         assert can(kubectl, install, "patch", f"{kind}/{WEBHOOK_CONFIGURATION}")
     assert can(kubectl, install, "patch", "databases.database.example.com//status", install.served[0])
+    assert can(kubectl, install, "patch", "clusterkopfpeerings.kopf.dev/database-operator")
+    assert not can(kubectl, install, "patch", "clusterkopfpeerings.kopf.dev/someone-elses")
     for namespace in (install.served[0], "kube-system"):
         assert not can(kubectl, install, "get", "pods//proxy", namespace)
         assert not can(kubectl, install, "update", "pods", namespace)
