@@ -47,6 +47,35 @@ def _one_line(error: Exception) -> str:
     return str(error)
 
 
+def rbac_command(args: argparse.Namespace) -> int:
+    """Print the RBAC for the served namespaces (cluster-wide without --namespaces), or write or check
+    deploy/'s cluster-wide copy."""
+    from database_operator import rbac  # noqa: PLC0415
+
+    try:
+        namespaces = None if args.namespaces is None else rbac.served_namespaces(args.namespaces)
+        account = rbac.service_account(args.service_account)
+    except rbac.NamespaceError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    text = rbac.render(namespaces, account)
+    deployed = rbac.RBAC_FILE
+    if args.write or args.check:
+        if namespaces is not None or account != rbac.Account():
+            print(f"error: {deployed.name} is the default: drop --namespaces and --service-account", file=sys.stderr)
+            return 1
+        if args.check:
+            if not deployed.exists() or deployed.read_text() != text:
+                print(f"{deployed} is stale: run `database-operator rbac --write`", file=sys.stderr)
+                return 1
+            return 0
+        deployed.write_text(text)
+        print(f"wrote {deployed}")
+        return 0
+    sys.stdout.write(text)
+    return 0
+
+
 # `preview` exit codes, so a CI pipeline can gate on them (like `terraform plan -detailed-exitcode`).
 NO_CHANGES, ERROR, CHANGES = 0, 1, 2
 
@@ -139,6 +168,23 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--write", action="store_true", help=f"write it to {CRD_FILE.name} in crds/")
     mode.add_argument("--check", action="store_true", help="exit 1 if crds/ differs from the generated CRD")
     crd.set_defaults(handler=crd_command)
+    rbac = commands.add_parser(
+        "rbac",
+        help="print the operator's least-privilege RBAC (cluster-wide, or for --namespaces)",
+        description="Print the ServiceAccount, roles, bindings and webhook configurations the operator needs: "
+        "cluster-wide, or with --namespaces a Role and RoleBinding in each served namespace (run the operator "
+        "with the same DBOP_NAMESPACES).",
+    )
+    rbac.add_argument("--namespaces", help="comma-separated namespaces the operator serves (namespaced mode)")
+    rbac.add_argument(
+        "--service-account",
+        default="database-operator/database-operator",
+        help="the operator's ServiceAccount as namespace/name (default: %(default)s)",
+    )
+    written = rbac.add_mutually_exclusive_group()
+    written.add_argument("--write", action="store_true", help="write the cluster-wide RBAC to deploy/rbac.yaml")
+    written.add_argument("--check", action="store_true", help="exit 1 if deploy/rbac.yaml differs from it")
+    rbac.set_defaults(handler=rbac_command)
     run = commands.add_parser("run", help="run the operator (current kubeconfig, or in-cluster)")
     run.add_argument("--liveness", default="http://0.0.0.0:8080/healthz", help="liveness probe endpoint")
     run.add_argument("--verbose", action="store_true", help="debug logging")

@@ -21,7 +21,13 @@ from database_operator.observe import observe_backup_job, observe_database_pod, 
 from database_operator.runtime import Runtime
 from database_operator.settings import load_settings
 from database_operator.stacks import Stacks
-from database_operator.webhooks import no_webhook_server, renew_certificate_forever, webhook_server
+from database_operator.webhooks import (
+    DEFAULTS,
+    RULES,
+    no_webhook_server,
+    renew_certificate_forever,
+    webhook_server,
+)
 
 DATABASE = (GROUP, VERSION, PLURAL)
 MANAGED = {"app.kubernetes.io/managed-by": "database-operator"}
@@ -50,13 +56,12 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     settings.posting.level = logging.WARNING  # our own Events say what happened; kopf's would repeat them
     operator_settings = load_settings()
     configure_peering(settings, operator_settings.peering_lifetime_seconds)
+    kube = await Kube.connect()
     if operator_settings.webhooks:
-        settings.admission.server = webhook_server(operator_settings)
-        settings.admission.managed = GROUP  # kopf keeps the webhook configurations named so in sync
+        settings.admission.server = webhook_server(operator_settings, kube.configure_webhooks)
         memo["certificate_renewal"] = asyncio.create_task(renew_certificate_forever(operator_settings))
     else:
         settings.admission.server = no_webhook_server
-    kube = await Kube.connect()
     if not await kube.ensure_peering(settings.peering.name):
         await kube.close()
         raise kopf.TemporaryError("ClusterKopfPeering is not served: apply crds/database.yaml", delay=5)
@@ -89,12 +94,11 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
         await rt.kube.close()
 
 
-# Admission. failurePolicy is Fail: while the operator is down, creating or changing a Database is refused
-# ("failed calling webhook") rather than stored without its defaults; deleting still works, and the CRD's own
-# CEL rules keep guarding the business rules. Both handlers are free of side effects, so dry runs are served.
-# Persistent: kopf leaves them registered when the operator stops (it removes the others on cleanup), so a
-# restart or rollout never opens a window in which Databases are stored unchecked.
-@kopf.on.mutate(*DATABASE, id="defaults", operations=["CREATE", "UPDATE"], side_effects=False, persistent=True)
+# Admission (configurations in webhooks.py). failurePolicy is Fail: while the operator is down, creating or
+# changing a Database is refused ("failed calling webhook") rather than stored without its defaults; deleting
+# still works, and the CRD's own CEL rules keep guarding the business rules. The configurations stay when the
+# operator stops, so a restart or rollout never opens a window in which Databases are stored unchecked.
+@kopf.on.mutate(*DATABASE, id=DEFAULTS.id, operations=list(DEFAULTS.operations), side_effects=False)
 async def defaults(spec: kopf.Spec, meta: kopf.Meta, patch: kopf.Patch, memo: kopf.Memo, **kwargs: Any) -> None:
     if meta.get("deletionTimestamp"):
         return  # being deleted: only finalizers change now
@@ -104,7 +108,7 @@ async def defaults(spec: kopf.Spec, meta: kopf.Meta, patch: kopf.Patch, memo: ko
         patch["spec"] = defaulted
 
 
-@kopf.on.validate(*DATABASE, id="rules", operations=["CREATE", "UPDATE"], side_effects=False, persistent=True)
+@kopf.on.validate(*DATABASE, id=RULES.id, operations=list(RULES.operations), side_effects=False)
 async def rules(spec: kopf.Spec, meta: kopf.Meta, memo: kopf.Memo, **kwargs: Any) -> None:
     old: kopf.Body | None = kwargs.get("old")  # the stored object, on UPDATE
     old_spec = old.get("spec") if old else None

@@ -5,6 +5,8 @@ import logging
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
+import aiohttp
+import yarl
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
@@ -14,6 +16,7 @@ from database_operator.leadership import PEERING_GROUP, PEERING_PLURAL, PEERING_
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+METRICS_TIMEOUT_SECONDS = 3
 
 
 async def _unless_missing(read: Awaitable[T]) -> T | None:
@@ -130,16 +133,52 @@ class Kube:
             )
         )
 
-    async def pod_metrics(self, namespace: str, pod: str, port: int) -> str | None:
-        """What a pod serves on :port/metrics, through the API server's proxy; None when it cannot be had."""
+    async def pod_metrics(self, namespace: str, pod: str, address: str, port: int) -> str | None:
+        """What a pod serves on :port/metrics, asked at its own address (in a cluster the operator reaches pod
+        addresses; not through the API server's pod proxy, whose RBAC right reaches every pod of the cluster);
+        None when it cannot be had, e.g. from outside the cluster with no route to the pods."""
+        url = yarl.URL.build(scheme="http", host=address, port=port, path="/metrics")
         try:
-            text: str = await client.CoreV1Api(self._api).connect_get_namespaced_pod_proxy_with_path(
-                f"{pod}:{port}", namespace, "metrics", _request_timeout=5
-            )
-        except (ApiException, OSError, TimeoutError) as error:
-            logger.debug("metrics of pod %s/%s: %s", namespace, pod, error)
+            timeout = aiohttp.ClientTimeout(total=METRICS_TIMEOUT_SECONDS)
+            async with (
+                aiohttp.ClientSession(timeout=timeout) as session,
+                session.get(url, raise_for_status=True) as response,
+            ):
+                return await response.text()
+        except (aiohttp.ClientError, OSError, TimeoutError) as error:
+            logger.debug("metrics of pod %s/%s at %s: %s", namespace, pod, url, error)
             return None
-        return text
+
+    async def configure_webhooks(self, kind: str, name: str, webhooks: list[dict[str, Any]]) -> None:
+        """Replace the webhooks of the operator's own `kind` ("mutating" or "validating") webhook configuration.
+        It is read and patched by name (what RBAC grants the operator); only a missing one is created, which
+        needs a right deploy/ does not grant (it creates both at install time)."""
+        admission = client.AdmissionregistrationV1Api(self._api)
+        read, create, patch = {
+            "mutating": (
+                admission.read_mutating_webhook_configuration,
+                admission.create_mutating_webhook_configuration,
+                admission.patch_mutating_webhook_configuration,
+            ),
+            "validating": (
+                admission.read_validating_webhook_configuration,
+                admission.create_validating_webhook_configuration,
+                admission.patch_validating_webhook_configuration,
+            ),
+        }[kind]
+        if await _unless_missing(read(name)) is None:
+            try:
+                await create({"metadata": {"name": name}, "webhooks": webhooks})
+                return
+            except ApiException as error:
+                if error.status == 403:
+                    raise PermissionError(
+                        f"{kind} webhook configuration {name} is missing and the operator may not create it: "
+                        "apply deploy/rbac.yaml (or `database-operator rbac`), which creates it"
+                    ) from error
+                if error.status != 409:  # 409: another operator process created it meanwhile: patch it
+                    raise
+        await patch(name, {"webhooks": webhooks}, _content_type="application/merge-patch+json")
 
     async def ensure_peering(self, name: str) -> bool:
         """Create the cluster-wide peering object leader election runs on (leadership.py) unless it exists;

@@ -91,8 +91,9 @@ async def write_instances(rt: Runtime, tracker: DatabaseTracker, body: kopf.Body
     # A copy: pod events change tracker.pods while this awaits the metrics (a rollout, a scale).
     pods = dict(tracker.pods)
     for name, pod in pods.items():
-        if port is not None and role(pod) == REPLICA_ROLE and pod_ready(pod):
-            metrics = await rt.kube.pod_metrics(tracker.namespace, name, port)
+        address = pod["status"].get("podIP")
+        if port is not None and address and role(pod) == REPLICA_ROLE and pod_ready(pod):
+            metrics = await rt.kube.pod_metrics(tracker.namespace, name, address, port)
             lag = replication_lag(metrics) if metrics is not None else None
             if lag is not None:
                 lags[name] = lag

@@ -1,32 +1,133 @@
-"""The admission webhook server: TLS from certificates.py, reached by URL (local) or through a Service."""
+"""The admission webhook server (TLS from certificates.py, reached by URL locally or through a Service in a
+cluster) and the two webhook configurations that point the API server at it.
+
+kopf could manage the configurations itself, but it always tries to create them first, and creation cannot be
+limited to one name in RBAC: whoever may create one webhook configuration may create any, and so intercept any
+request in the cluster. So the operator only reads and patches its own two configurations, by name (deploy/
+creates them at install time), and creates them only where they are missing and it is allowed to (a local run
+with an administrator's kubeconfig).
+"""
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
-from typing import Any
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import quote
 
 import kopf
 
+from database_api.crd import GROUP, PLURAL, VERSION
 from database_operator.certificates import ensure_certificate
 from database_operator.settings import OperatorSettings
 
+NAMESPACE_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+NAMESPACE_LABEL = "kubernetes.io/metadata.name"  # set by the API server on every namespace
+CONFIGURATION_NAME = GROUP
+"""The name of both webhook configurations (mutating and validating): the only ones the operator may change."""
 
-class ServiceWebhookServer(kopf.WebhookServer):
-    """In a cluster the API server calls the webhooks through a Service, not a URL it could not resolve."""
 
-    def __init__(self, *, service_namespace: str, service_name: str, **kwargs: Any) -> None:
+Operation = Literal["CREATE", "UPDATE", "DELETE", "CONNECT"]
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """One admission handler of the operator, as kopf serves it (at /<id>) and as its configuration lists it."""
+
+    kind: Literal["mutating", "validating"]
+    id: str
+    operations: tuple[Operation, ...] = ("CREATE", "UPDATE")
+
+
+DEFAULTS = Webhook("mutating", "defaults")
+RULES = Webhook("validating", "rules")
+WEBHOOKS = (DEFAULTS, RULES)
+
+ConfigureWebhooks = Callable[[str, str, list[dict[str, Any]]], Awaitable[None]]
+"""Writes the webhooks of one configuration: (kind, name, webhooks)."""
+
+
+def namespace_selector(namespaces: tuple[str, ...]) -> dict[str, Any] | None:
+    """Served namespaces given by name (the namespaced RBAC mode): the webhooks are called only for Databases
+    there, which the operator may read around. Patterns, or none (the whole cluster): every namespace."""
+    if not namespaces or not all(NAMESPACE_NAME.fullmatch(name) for name in namespaces):
+        return None
+    return {"matchExpressions": [{"key": NAMESPACE_LABEL, "operator": "In", "values": list(namespaces)}]}
+
+
+def webhook_entries(
+    kind: str, client_config: kopf.WebhookClientConfig, namespaces: tuple[str, ...] = ()
+) -> list[dict[str, Any]]:
+    """The webhooks of one configuration. failurePolicy Fail: while the operator is down, creating or changing
+    a Database is refused rather than stored without its defaults; the handlers have no side effects, so dry
+    runs are served."""
+    selector = namespace_selector(namespaces)
+    return [
+        {
+            "name": f"{webhook.id}.{CONFIGURATION_NAME}",
+            "sideEffects": "None",
+            "failurePolicy": "Fail",
+            "matchPolicy": "Equivalent",
+            "rules": [
+                {
+                    "apiGroups": [GROUP],
+                    "apiVersions": [VERSION],
+                    "resources": [PLURAL],
+                    "operations": list(webhook.operations),
+                    "scope": "*",
+                }
+            ],
+            **({"namespaceSelector": selector} if selector else {}),
+            "clientConfig": _at_path(client_config, webhook.id),
+            "timeoutSeconds": 30,
+            "admissionReviewVersions": ["v1"],
+        }
+        for webhook in WEBHOOKS
+        if webhook.kind == kind
+    ]
+
+
+def _at_path(client_config: kopf.WebhookClientConfig, handler_id: str) -> dict[str, Any]:
+    """The client configuration of one handler: kopf serves each at /<handler id>."""
+    config: dict[str, Any] = {key: value for key, value in client_config.items() if key in ("caBundle",)}
+    if url := client_config.get("url"):
+        config["url"] = f"{url.rstrip('/')}/{quote(handler_id)}"
+    if service := client_config.get("service"):
+        config["service"] = {**service, "path": f"{service.get('path') or ''}/{quote(handler_id)}"}
+    return config
+
+
+class ConfiguringWebhookServer(kopf.WebhookServer):
+    """kopf's server, which also writes the webhook configurations each time it has a client configuration
+    (kopf's own management stays off). In a cluster the API server calls the webhooks through a Service, not
+    a URL it could not resolve."""
+
+    def __init__(
+        self,
+        *,
+        configure: ConfigureWebhooks,
+        service: tuple[str, str] | None,
+        namespaces: tuple[str, ...],
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
-        self.service_namespace = service_namespace
-        self.service_name = service_name
+        self.configure = configure
+        self.service = service
+        self.namespaces = namespaces
 
     async def __call__(self, fn: kopf.WebhookFn) -> AsyncIterator[kopf.WebhookClientConfig]:
-        async for config in super().__call__(fn):
-            yield kopf.WebhookClientConfig(
-                caBundle=config.get("caBundle"),
-                service=kopf.WebhookClientConfigService(
-                    namespace=self.service_namespace, name=self.service_name, port=self.port, path=""
-                ),
-            )
+        async for served in super().__call__(fn):
+            config = served
+            if self.service is not None:
+                namespace, name = self.service
+                config = kopf.WebhookClientConfig(
+                    caBundle=served.get("caBundle"),
+                    service=kopf.WebhookClientConfigService(namespace=namespace, name=name, port=self.port, path=""),
+                )
+            for kind in ("mutating", "validating"):
+                await self.configure(kind, CONFIGURATION_NAME, webhook_entries(kind, config, self.namespaces))
+            yield config
 
 
 logger = logging.getLogger(__name__)
@@ -66,19 +167,19 @@ async def no_webhook_server(fn: kopf.WebhookFn) -> AsyncIterator[kopf.WebhookCli
     yield kopf.WebhookClientConfig()  # never reached: makes this an async generator, as kopf expects
 
 
-def webhook_server(settings: OperatorSettings) -> kopf.WebhookServer:
+def webhook_server(settings: OperatorSettings, configure: ConfigureWebhooks) -> kopf.WebhookServer:
     """Certificates are made, or renewed 30 days before expiry, now and every 12 hours, unless mounted."""
     hostnames = webhook_hostnames(settings)
     certificate = ensure_certificate(settings.effective_webhook_tls_dir, hostnames)
-    options: dict[str, Any] = {
-        "addr": settings.webhook_bind,
-        "port": settings.webhook_port,
-        "host": hostnames[0],
-        "certfile": str(certificate.certfile),
-        "pkeyfile": str(certificate.keyfile),
-        "cadata": certificate.ca_pem,
-    }
-    if settings.webhook_service:
-        namespace, _, name = settings.webhook_service.partition("/")
-        return ServiceWebhookServer(service_namespace=namespace, service_name=name, **options)
-    return kopf.WebhookServer(**options)
+    namespace, _, name = settings.webhook_service.partition("/")
+    return ConfiguringWebhookServer(
+        configure=configure,
+        service=(namespace, name) if settings.webhook_service else None,
+        namespaces=settings.namespaces,
+        addr=settings.webhook_bind,
+        port=settings.webhook_port,
+        host=hostnames[0],
+        certfile=str(certificate.certfile),
+        pkeyfile=str(certificate.keyfile),
+        cadata=certificate.ca_pem,
+    )

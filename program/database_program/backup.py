@@ -76,6 +76,7 @@ def backup_env(ctx: DatabaseContext, backup: ResolvedBackup) -> list[EnvVarArgs]
 def backup_pod(ctx: DatabaseContext, backup: ResolvedBackup) -> PodSpecArgs:
     return PodSpecArgs(
         restart_policy="Never",
+        automount_service_account_token=False,  # a dump needs the database, not the Kubernetes API
         security_context=pod_security_context(ctx),
         containers=[
             ContainerArgs(

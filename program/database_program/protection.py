@@ -9,6 +9,9 @@
   (database_operator.storage); the re-created one has the new template.
 - Under deletionPolicy Retain the Secrets outlive the Database with the data volumes: re-created with the same
   name, the Database finds the passwords its data was initialised with.
+- Pulumi never deletes a Secret (`retain_on_delete` under either policy): under Delete the garbage collector
+  does, once the Database is gone (their ownerReference). The provider waits for each deletion it makes by
+  listing and watching the kind, which would need the right to read every Secret of the namespace.
 - The backup volume is never deleted by a stack update (turning backups off keeps the dumps) and never
   replaced because of its size (the operator grows it in place); the operator deletes it with a Database whose
   policy is Delete.
@@ -27,8 +30,8 @@ def secrets_outlive_database(ctx: DatabaseContext) -> bool:
     return ctx.spec.deletion_policy is DeletionPolicy.RETAIN
 
 
-def credentials_options(ctx: DatabaseContext) -> pulumi.ResourceOptions:
-    return pulumi.ResourceOptions(protect=True, retain_on_delete=secrets_outlive_database(ctx))
+def credentials_options() -> pulumi.ResourceOptions:
+    return pulumi.ResourceOptions(protect=True, retain_on_delete=True)
 
 
 def statefulset_options() -> pulumi.ResourceOptions:

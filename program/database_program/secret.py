@@ -10,10 +10,11 @@ from database_program.protection import credentials_options, secrets_outlive_dat
 
 
 def _secret(ctx: DatabaseContext, name: str, data: dict[str, pulumi.Input[str]]) -> Secret:
-    """Protected, and kept with the data volumes under deletionPolicy Retain (protection.py)."""
+    """Protected; kept with the data volumes under deletionPolicy Retain, else deleted with the Database by the
+    garbage collector (protection.py)."""
     return Secret(
         name,
-        opts=credentials_options(ctx),
+        opts=credentials_options(),
         metadata=ctx.metadata(name, outlives_database=secrets_outlive_database(ctx)),
         type="Opaque",
         string_data=data,

@@ -183,6 +183,7 @@ def declare_statefulset(ctx: DatabaseContext) -> StatefulSet:
                     security_context=pod_security_context(ctx),
                     affinity=pod_anti_affinity(ctx),
                     enable_service_links=False,
+                    automount_service_account_token=False,  # nothing in the pod talks to the Kubernetes API
                     termination_grace_period_seconds=60,
                 ),
             ),

@@ -138,12 +138,12 @@ class FakeKube:
 
     pod_labels: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
     metrics: dict[str, str] = field(default_factory=dict)
-    """What each pod's exporter serves, by pod name (none: the proxy request fails)."""
+    """What each pod's exporter serves, by pod name (none: the request to the pod fails)."""
 
     async def label_pod(self, namespace: str, name: str, labels: dict[str, str]) -> None:
         self.pod_labels.setdefault((namespace, name), {}).update(labels)
 
-    async def pod_metrics(self, namespace: str, pod: str, port: int) -> str | None:
+    async def pod_metrics(self, namespace: str, pod: str, address: str, port: int) -> str | None:
         return self.metrics.get(pod)
 
     async def serves_api_group(self, group: str) -> bool:

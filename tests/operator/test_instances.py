@@ -6,22 +6,25 @@ from typing import Any
 
 import kopf
 import pytest
+from aiohttp import web
+from kubernetes_asyncio.client import ApiClient
 
 from database_operator.apply import apply_database
 from database_operator.instances import instances, replication_lag
+from database_operator.kube import Kube
 from database_operator.observe import observe_database_pod, write_instances
 from database_operator.runtime import DatabaseTracker, Runtime
 from tests.operator.conftest import FakeKube, MakeDatabase
 
 
-def pod(index: int, ready: bool = True, role: str | None = None) -> kopf.Body:
+def pod(index: int, ready: bool = True, role: str | None = None, address: bool = True) -> kopf.Body:
     labels = {"app.kubernetes.io/instance": "orders", "apps.kubernetes.io/pod-index": str(index)}
     if role is not None:
         labels["database.example.com/role"] = role
     condition = {"type": "Ready", "status": "True" if ready else "False"}
     return kopf.Body(
         {"kind": "Pod", "metadata": {"name": f"orders-{index}", "namespace": "shop", "labels": labels},
-         "status": {"conditions": [condition]}}
+         "status": {"conditions": [condition], **({"podIP": f"10.88.0.{10 + index}"} if address else {})}}
     )  # fmt: skip
 
 
@@ -84,6 +87,53 @@ def test_lag_comes_from_the_replicas_exporter_and_only_from_there(
     assert all("lagSeconds" not in item for item in kube.status()["instances"])
 
 
+def test_a_replica_without_an_address_yet_has_no_lag(
+    runtime: Runtime, tracker: DatabaseTracker, kube: FakeKube, database: MakeDatabase
+) -> None:
+    kube.metrics = {"orders-1": "pg_replication_lag_seconds 2\n"}
+    observe(runtime, pod(0), pod(1, address=False))
+    asyncio.run(write_instances(runtime, tracker, database(replicas=2, monitoring={"enabled": True, "metrics": True})))
+    assert all("lagSeconds" not in item for item in kube.status()["instances"])
+
+
+def test_metrics_are_read_straight_from_the_pod_and_never_made_up() -> None:
+    """Kube.pod_metrics asks http://<pod address>:<port>/metrics (no API server proxy); what cannot be read is
+    None, so the status shows no lag rather than a guess."""
+
+    async def scenario() -> tuple[str | None, str | None, str | None]:
+        async def metrics(request: web.Request) -> web.Response:
+            return web.Response(text="pg_replication_lag_seconds 0.5\n")
+
+        async def broken(request: web.Request) -> web.Response:
+            return web.Response(status=500, text="pg_replication_lag_seconds 9\n")
+
+        served = web.Application()
+        served.router.add_get("/metrics", metrics)
+        failing = web.Application()
+        failing.router.add_get("/metrics", broken)
+        runners = [web.AppRunner(served), web.AppRunner(failing)]
+        ports = []
+        for runner in runners:
+            await runner.setup()
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            ports.append(runner.addresses[0][1])
+        kube = Kube(ApiClient())
+        try:
+            answered = await kube.pod_metrics("shop", "orders-1", "127.0.0.1", ports[0])
+            failed = await kube.pod_metrics("shop", "orders-2", "127.0.0.1", ports[1])
+            for runner in runners:
+                await runner.cleanup()
+            closed = await kube.pod_metrics("shop", "orders-1", "127.0.0.1", ports[0])
+        finally:
+            await kube.close()
+        return answered, failed, closed
+
+    answered, failed, closed = asyncio.run(scenario())
+    assert answered == "pg_replication_lag_seconds 0.5\n"
+    assert failed is None and closed is None
+
+
 @pytest.mark.parametrize(
     ("metrics", "lag"),
     [
@@ -105,7 +155,7 @@ class RollingKube(FakeKube):
         super().__init__()
         self.runtime = runtime
 
-    async def pod_metrics(self, namespace: str, pod_name: str, port: int) -> str | None:
+    async def pod_metrics(self, namespace: str, pod_name: str, address: str, port: int) -> str | None:
         await observe_database_pod(self.runtime, "ADDED", pod(3))  # a scale-up's new pod
         return None
 

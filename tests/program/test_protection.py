@@ -4,7 +4,7 @@ import pytest
 
 from database_api.names import object_names
 from database_program.protection import backup_volume_options, credentials_options, statefulset_options
-from tests.program.conftest import DATABASE_UID, MakeContext, RenderSpec
+from tests.program.conftest import DATABASE_UID, RenderSpec
 
 OWNER = {"apiVersion": "database.example.com/v1", "kind": "Database", "name": "orders", "uid": DATABASE_UID}
 
@@ -28,11 +28,16 @@ def test_the_statefulset_is_protected_and_never_replaced_because_of_its_volume_s
     assert options.ignore_changes == ["spec.volumeClaimTemplates"]
 
 
-@pytest.mark.parametrize(("policy", "kept"), [("Delete", False), ("Retain", True)])
-def test_secrets_are_protected_and_kept_under_retain(make_context: MakeContext, policy: str, kept: bool) -> None:
-    options = credentials_options(make_context(spec(deletionPolicy=policy)))
+@pytest.mark.parametrize(("policy", "owned"), [("Delete", True), ("Retain", False)])
+def test_secrets_are_protected_and_never_deleted_by_pulumi(render: RenderSpec, policy: str, owned: bool) -> None:
+    """Under Retain they outlive the Database; under Delete the garbage collector deletes them with it (their
+    ownerReference), so the provider never waits for a Secret's deletion, which needs list and watch."""
+    options = credentials_options()
     assert options.protect is True
-    assert options.retain_on_delete is kept
+    assert options.retain_on_delete is True
+    rendered = render(spec(deletionPolicy=policy))
+    for name in ("orders-credentials", "orders-replication"):
+        assert bool(rendered.get("Secret", name)["metadata"].get("ownerReferences")) is owned
 
 
 def test_the_backup_volume_is_never_deleted_by_an_update_nor_replaced_because_of_its_size() -> None:
