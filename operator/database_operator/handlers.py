@@ -56,11 +56,11 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
         memo["certificate_renewal"] = asyncio.create_task(renew_certificate_forever(operator_settings))
     else:
         settings.admission.server = no_webhook_server
+    stacks = Stacks(operator_settings)  # before connecting: a bad toolchain or backend leaves no session open
     kube = await Kube.connect()
     if not await kube.ensure_peering(settings.peering.name):
         await kube.close()
         raise kopf.TemporaryError("ClusterKopfPeering is not served: apply crds/database.yaml", delay=5)
-    stacks = Stacks(operator_settings)
     stacks.processes.register()  # and end what a crashed predecessor left running
     memo["runtime"] = Runtime(
         settings=operator_settings,
