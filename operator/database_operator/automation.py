@@ -111,6 +111,11 @@ class OperatorStack(auto.Stack):
             kind="update", start_time=datetime.now(UTC), message="", environment={}, config={}, result="succeeded"
         )
 
+    def restore_settings(self) -> None:
+        """Rewrite the stack's settings file with the configuration and salt of its last update, as the backend
+        recorded them. `Stack.refresh_config` would also read every value back, decrypting the secrets."""
+        self._run_pulumi_cmd_sync(["config", "refresh", "--force"])
+
     def destroy_unprotected(self) -> auto.DestroyResult:
         """Lift `protect` from every resource (database_program.protection), then destroy the stack: only for a
         Database being deleted. The Automation API has no call for `pulumi state unprotect`."""

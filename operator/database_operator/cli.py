@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from database_api.crd import CRD_FILE, render_crd
 from database_api.profiles import load_stacks_config
 from database_operator.leadership import PEERING_NAME
-from database_operator.settings import load_settings
+from database_operator.settings import SettingsError, load_settings
 
 
 def crd_command(args: argparse.Namespace) -> int:
@@ -129,7 +129,6 @@ def preview_command(args: argparse.Namespace) -> int:
     from kubernetes_asyncio.config import ConfigException  # noqa: PLC0415
 
     from database_operator.review import ProposalError  # noqa: PLC0415
-    from database_operator.settings import SettingsError  # noqa: PLC0415
     from database_operator.toolchain import ToolchainError  # noqa: PLC0415
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -150,7 +149,11 @@ def run_command(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    namespaces = load_settings().namespaces
+    try:
+        namespaces = load_settings().namespaces
+    except SettingsError as error:  # before kopf starts: one line naming the setting, no traceback
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     kopf.run(
         peering_name=PEERING_NAME,  # leader election: leadership.py
         clusterwide=not namespaces,

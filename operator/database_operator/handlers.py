@@ -56,6 +56,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     settings.posting.level = logging.WARNING  # our own Events say what happened; kopf's would repeat them
     operator_settings = load_settings()
     configure_peering(settings, operator_settings.peering_lifetime_seconds)
+    stacks = Stacks(operator_settings)  # before connecting: a bad toolchain or backend leaves no session open
     kube = await Kube.connect()
     if operator_settings.webhooks:
         settings.admission.server = webhook_server(operator_settings, kube.configure_webhooks)
@@ -65,7 +66,6 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     if not await kube.ensure_peering(settings.peering.name):
         await kube.close()
         raise kopf.TemporaryError("ClusterKopfPeering is not served: apply crds/database.yaml", delay=5)
-    stacks = Stacks(operator_settings)
     stacks.processes.register()  # and end what a crashed predecessor left running
     memo["runtime"] = Runtime(
         settings=operator_settings,

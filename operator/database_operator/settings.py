@@ -3,6 +3,11 @@
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+BACKEND_URL_VARIABLE = "PULUMI_BACKEND_URL"
+BACKEND_SCHEMES = ("file", "s3", "gs", "azblob", "https", "http")
+"""Pulumi's state backends: a directory, the three object stores, and Pulumi Cloud (or a self-hosted service)."""
 
 
 def _state_dir() -> Path:
@@ -15,8 +20,10 @@ class OperatorSettings:
     """Persistent directory for the default `file://` backend and the per-stack workspaces (`DBOP_STATE_DIR`)."""
 
     backend_url: str = ""
-    """Pulumi state backend (`PULUMI_BACKEND_URL`): s3://, gs://, azblob://, Pulumi Cloud; default
-    `file://<state_dir>/backend`."""
+    """Pulumi state backend (`PULUMI_BACKEND_URL`): file://, s3:// (AWS or any S3-compatible server:
+    `s3://<bucket>?endpoint=http://host:port&s3ForcePathStyle=true&region=<region>`, credentials from the AWS_*
+    variables), gs://, azblob://, Pulumi Cloud; default `file://<state_dir>/backend`. Checked at start-up
+    (state_backend.py)."""
 
     passphrase: str = ""
     """Passphrase of the stacks' secrets provider, from `PULUMI_CONFIG_PASSPHRASE` or the file named by
@@ -110,6 +117,25 @@ def _read_passphrase() -> str:
     return passphrase
 
 
+def _backend_url() -> str:
+    """PULUMI_BACKEND_URL, checked for what the CLI would only report at the first operation."""
+    url = os.environ.get(BACKEND_URL_VARIABLE, "")
+    if not url:
+        return url
+    parts = urlsplit(url)
+    if parts.scheme not in BACKEND_SCHEMES:
+        schemes = ", ".join(f"{scheme}://" for scheme in BACKEND_SCHEMES)
+        raise SettingsError(f"{BACKEND_URL_VARIABLE}: {url!r} is not a Pulumi state backend URL (one of {schemes})")
+    if parts.scheme in ("s3", "gs", "azblob") and not parts.netloc:
+        raise SettingsError(f"{BACKEND_URL_VARIABLE}: {url!r} names no bucket ({parts.scheme}://<bucket>)")
+    for endpoint in parse_qs(parts.query).get("endpoint", []):
+        if urlsplit(endpoint).scheme not in ("http", "https") or not urlsplit(endpoint).hostname:
+            raise SettingsError(
+                f"{BACKEND_URL_VARIABLE}: endpoint {endpoint!r} is not an http:// or https:// URL with a host"
+            )
+    return url
+
+
 def _number(name: str, default: float) -> float:
     raw = os.environ.get(name)
     if raw is None:
@@ -127,7 +153,7 @@ def load_settings() -> OperatorSettings:
     """Read the settings from the environment; raise SettingsError naming the variable when one is bad."""
     namespaces = tuple(ns.strip() for ns in os.environ.get("DBOP_NAMESPACES", "").split(",") if ns.strip())
     return OperatorSettings(
-        backend_url=os.environ.get("PULUMI_BACKEND_URL", ""),
+        backend_url=_backend_url(),
         passphrase=_read_passphrase(),
         max_concurrent_operations=int(_number("DBOP_MAX_OPERATIONS", 4)),
         drift_interval_seconds=_number("DBOP_DRIFT_INTERVAL", 600),

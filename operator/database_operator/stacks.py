@@ -9,6 +9,7 @@ All methods block: callers run them in a worker thread.
 
 import json
 import logging
+import os
 import shutil
 import tempfile
 import time
@@ -44,10 +45,13 @@ from database_operator.settings import OperatorSettings
 from database_operator.settings_file import configured_value, edit_settings, settings_file
 from database_operator.stack_errors import StackBusy, StackError, StackOperationFailed, classify
 from database_operator.stack_names import PROJECT, stack_name
+from database_operator.state_backend import check_backend
 from database_operator.toolchain import check_toolchain
 from database_program.program import declare_from_stack_config
 
 logger = logging.getLogger(__name__)
+NO_DEPLOYMENT = "no previous deployment"
+"""What `pulumi config refresh` says of a stack that was never updated."""
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -138,6 +142,10 @@ class Stacks:
         self._settings = settings
         self._program = program
         self._command = check_toolchain()
+        backend_url = settings.effective_backend_url
+        check_backend(
+            self._command.command, backend_url, {**os.environ, **cli_environment(backend_url, settings.passphrase)}
+        )
         quiet_program_server()
         self._selected: dict[str, OperatorStack] = {}
         """Stacks already selected in the operator's workspaces: selecting costs a CLI run, once per stack
@@ -197,10 +205,29 @@ class Stacks:
         try:
             created = OperatorStack.create(stack, workspace)
         except auto.StackAlreadyExistsError:
-            return OperatorStack.select(stack, workspace)
+            return self._restored(OperatorStack.select(stack, workspace))
         if own_workspace:
             self._created.add(stack)
         return created
+
+    @staticmethod
+    def _restored(stack: OperatorStack) -> OperatorStack:
+        """A stack the backend has, whose workspace had no settings file (a new disk, another operator replica):
+        the configuration of its last update, encrypted passwords and salt included, comes back from the backend
+        (`pulumi config refresh`), so the next operation starts from what was applied. A stack never updated has
+        none to give: its settings are made anew (passwords.py adopts its passwords). On any other failure the
+        settings file is removed again, so the next attempt restores it too."""
+        path = settings_file(str(stack.workspace.work_dir), stack.name)
+        try:
+            stack.restore_settings()
+        except auto.CommandError as error:
+            if NO_DEPLOYMENT not in str(error):
+                path.unlink(missing_ok=True)
+                raise
+            logger.info("stack %s: no update to restore its settings from", stack.name)
+        else:
+            logger.warning("stack %s: settings restored from the state backend's last update", stack.name)
+        return stack
 
     def _selected_stack(self, stack: str) -> OperatorStack:
         if stack not in self._selected:

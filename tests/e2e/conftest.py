@@ -55,9 +55,9 @@ def running_operator(cluster_env: dict[str, str], state_dir: Path, namespaces: s
         "DBOP_DRIFT_INTERVAL": "300",
         "DBOP_WEBHOOK_PORT": str(_free_port()),
         "DBOP_NAMESPACES": namespaces,
-        **env,
     }
-    environment.pop("PULUMI_BACKEND_URL", None)
+    environment.pop("PULUMI_BACKEND_URL", None)  # the caller's shell's backend is never the tests'; `env` may set one
+    environment.update(env)
     process = OperatorProcess(env=environment, log_path=state_dir / "operator.log", port=_free_port())
     process.start()
     return process

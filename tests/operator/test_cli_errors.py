@@ -27,6 +27,17 @@ def test_a_broken_stacks_config_is_one_line_naming_the_field(
     )
 
 
+def test_run_with_a_bad_setting_is_one_line_naming_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "p")
+    monkeypatch.setenv("PULUMI_BACKEND_URL", "s3://?endpoint=http://seaweedfs:8333")
+    assert main(["run"]) == 1
+    assert capsys.readouterr().err == (
+        "error: PULUMI_BACKEND_URL: 's3://?endpoint=http://seaweedfs:8333' names no bucket (s3://<bucket>)\n"
+    )
+
+
 def test_a_failed_preview_is_its_specific_errors_once() -> None:
     specific = (
         'error: Preview failed: resource "urn:pulumi:shop.orders::database::kubernetes:apps/v1:StatefulSet::orders" '

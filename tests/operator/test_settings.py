@@ -48,3 +48,32 @@ def test_no_passphrase_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE_FILE", raising=False)
     with pytest.raises(SettingsError, match="PULUMI_CONFIG_PASSPHRASE"):
         load_settings()
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("s4://bucket", "PULUMI_BACKEND_URL: 's4://bucket' is not a Pulumi state backend URL (one of file://, s3://"),
+        ("bucket/state", "PULUMI_BACKEND_URL: 'bucket/state' is not a Pulumi state backend URL"),
+        ("s3://?region=eu-west-1", "PULUMI_BACKEND_URL: 's3://?region=eu-west-1' names no bucket (s3://<bucket>)"),
+        (
+            "s3://state?endpoint=127.0.0.1:8333&s3ForcePathStyle=true",
+            "PULUMI_BACKEND_URL: endpoint '127.0.0.1:8333' is not an http:// or https:// URL with a host",
+        ),
+    ],
+)
+def test_a_malformed_backend_url_is_refused_naming_the_setting(
+    monkeypatch: pytest.MonkeyPatch, url: str, message: str
+) -> None:
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "p")
+    monkeypatch.setenv("PULUMI_BACKEND_URL", url)
+    with pytest.raises(SettingsError) as refused:
+        load_settings()
+    assert str(refused.value).startswith(message)
+
+
+def test_an_s3_compatible_server_url_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+    url = "s3://dbop-state?endpoint=http://seaweedfs.storage:8333&s3ForcePathStyle=true&region=us-east-1"
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "p")
+    monkeypatch.setenv("PULUMI_BACKEND_URL", url)
+    assert load_settings().effective_backend_url == url

@@ -18,6 +18,7 @@ import yaml
 from pulumi import automation as auto
 from pytest_mock import MockerFixture
 
+from database_api.names import PASSWORD_KEYS
 from database_operator import stacks as stacks_module
 from database_operator.automation import OperatorStack
 from database_operator.engine_events import SECRET_SIGNATURE, StackEvents
@@ -116,6 +117,9 @@ class FakeStack:
         self.stored_outputs: dict[str, auto.OutputValue] = {}
         self.applied_specs: list[dict[str, Any]] = []
         """The spec in the settings file at each `up`: what the CLI applied."""
+        self.last_update_settings: str | None = None
+        """The settings of the stack's last update, as the backend records them (None: never updated)."""
+        self.restore_error: str | None = None
 
     def settings(self) -> dict[str, Any]:
         """The stack's configuration as its settings file holds it."""
@@ -151,6 +155,15 @@ class FakeStack:
 
     def cancel(self) -> None:
         self.calls.append("cancel")
+
+    def restore_settings(self) -> None:
+        """`pulumi config refresh --force`: the settings file becomes the last update's."""
+        self.calls.append("restore settings")
+        error = self.restore_error or (None if self.last_update_settings else "no previous deployment")
+        if error is not None:
+            raise auto.CommandError(auto.CommandResult(stdout="", stderr=f"error: {error}", code=255))
+        assert self.last_update_settings is not None
+        self.settings_file.write_text(self.last_update_settings)
 
     def refresh(self, **options: Any) -> None:
         self.calls.append(f"refresh clear_pending_creates={options.get('clear_pending_creates')}")
@@ -220,6 +233,50 @@ def test_a_lost_workspace_recovers_passwords_from_secret_outputs(
     assert OperatorStack.select.call_count == 1  # type: ignore[attr-defined]
     assert fake_stack.password("adminPassword") == "kept-admin"
     assert fake_stack.password("userPassword") == "kept-user"
+
+
+def passwords(config: dict[str, Any]) -> dict[str, Any]:
+    """The encrypted passwords of a stack configuration, as written."""
+    return {key: config[f"database:{key}"] for key in PASSWORD_KEYS}
+
+
+def restarted_on_a_new_disk(stacks: Stacks, tmp_path: Path, fake_stack: FakeStack, mocker: MockerFixture) -> Stacks:
+    """After one `up`: the operator's disk is lost, its backend (an S3 bucket) keeps the stack and the settings of
+    its last update; a new operator process starts."""
+    stacks.up(REQUEST)
+    fake_stack.last_update_settings = fake_stack.settings_file.read_text()
+    shutil.rmtree(tmp_path / "workspaces")
+    exists = auto.StackAlreadyExistsError(auto.CommandResult(stdout="", stderr="stack already exists", code=255))
+    mocker.patch.object(OperatorStack, "create", side_effect=exists)
+    return Stacks(OperatorSettings(state_dir=tmp_path, passphrase=PASSPHRASE), program=lambda: None)
+
+
+def test_a_lost_workspace_gets_the_settings_of_the_stacks_last_update_back(
+    stacks: Stacks, tmp_path: Path, fake_stack: FakeStack, mocker: MockerFixture
+) -> None:
+    restarted = restarted_on_a_new_disk(stacks, tmp_path, fake_stack, mocker)
+    restarted.up(dataclasses.replace(REQUEST, spec={**REQUEST.spec, "replicas": 3}))
+    assert fake_stack.last_update_settings is not None
+    assert passwords(fake_stack.settings()) == passwords(yaml.safe_load(fake_stack.last_update_settings)["config"])
+    assert json.loads(fake_stack.settings()["database:spec"])["replicas"] == 3
+    assert "outputs" not in fake_stack.calls  # the passwords came with the settings: none were looked for
+
+
+def test_a_failed_restore_is_retried_and_never_replaced_by_new_settings(
+    stacks: Stacks, tmp_path: Path, fake_stack: FakeStack, mocker: MockerFixture
+) -> None:
+    restarted = restarted_on_a_new_disk(stacks, tmp_path, fake_stack, mocker)
+    fake_stack.restore_error = "blob (code=Unknown): connection reset by peer"
+
+    with pytest.raises(StackError) as failed:
+        restarted.up(REQUEST)
+    assert failed.value.transient
+    assert not fake_stack.settings_file.exists()  # so the next attempt restores, not a settings file made anew
+
+    fake_stack.restore_error = None
+    restarted.up(REQUEST)
+    assert fake_stack.last_update_settings is not None
+    assert passwords(fake_stack.settings()) == passwords(yaml.safe_load(fake_stack.last_update_settings)["config"])
 
 
 def test_a_new_stack_adopts_the_live_secrets_passwords(stacks: Stacks, fake_stack: FakeStack) -> None:
