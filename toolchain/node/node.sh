@@ -524,5 +524,5 @@ node_leftovers() {
 node_status() {
     printf '%-24s %s (InternalIP %s, netns %s, link %s, pods %s, cgroup %s)\n' "node" "$NODE_NAME" "$NODE_IP" \
         "$NODE_NETNS" "$LINK_CIDR" "$NODE_POD_CIDR" "$CGROUP_ROOT"
-    printf '%-24s %s\n' "unreachable on the host" "$NODE_POD_SUPERNET $SERVICE_CIDR $POD_CIDR (but routed pods)"
+    printf '%-24s %s\n' "unreachable on the host" "$NODE_POD_SUPERNET $SERVICE_CIDR $POD_CIDR (except what a node routes)"
 }
