@@ -6,7 +6,8 @@ For PostgreSQL and MariaDB: apply -> Ready with the real readiness probe; a clie
 deleted comes back Ready with the rows, and so does the Database deleted under `deletionPolicy: Retain` and
 created again (same volume, same passwords); its `storage.size` grown, the claim grows and the pod keeps running.
 Three pods: every replica has the primary's rows, `<name>-ro` serves them and refuses writes, the exporters
-report the server up and a replica's lag; scaled to 1 and back to 3, the replicas catch up. An on-demand backup
+report the server up and a replica's lag, which the operator shows as the replicas' `lagSeconds` in the status;
+scaled to 1 and back to 3, the replicas catch up. An on-demand backup
 reports the size the script wrote and restores into a new Database with the rows; a restore from a corrupt dump
 never becomes Ready, says why in its status, and stays not Ready after its init container ran again; a backup
 scheduled every minute runs, and `lastBackup` is its Job's completion time.
