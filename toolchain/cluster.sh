@@ -43,8 +43,8 @@ SCHEDULER_PORT="${DBOP_SCHEDULER_PORT:-20259}"
 KWOK_NODE_PORT="${DBOP_KWOK_NODE_PORT:-10250}"   # kwok's fake kubelet API
 NODES="${DBOP_KWOK_NODES:-3}"
 TIMEOUT="${DBOP_CLUSTER_TIMEOUT:-120}"
-SERVICE_CIDR="10.96.0.0/16"   # routed only on the real node (kube-proxy)
-POD_CIDR="10.244.0.0/16"      # fake pod IPs handed out by kwok
+SERVICE_CIDR="10.96.0.0/16"   # routed only inside the real node (kube-proxy); unreachable on the host
+POD_CIDR="10.244.0.0/16"      # fake pod IPs handed out by kwok: unreachable on the host
 NODE_MODE="${DBOP_NODE:-real}"
 CONTROL_PLANE=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
 
@@ -363,6 +363,8 @@ cmd_start() {
         if running "$c"; then log "restarting: stopping $c"; fi
         stop_component "$c" # also drops stale pid files
     done
+    need ip iproute2
+    network_guards_up
     gen_pki
     write_configs
     DEADLINE=$((SECONDS + TIMEOUT))
@@ -375,6 +377,8 @@ cmd_start() {
         --unsafe-no-fsync --quota-backend-bytes=4294967296 --log-level=warn
     wait_for etcd etcd_healthy || die "etcd did not become healthy"
 
+    # --enable-aggregator-routing: webhooks and aggregated APIs behind a Service are called at its endpoints (pod IPs,
+    # which the host routes to the real node), not at its ClusterIP (which only the node's kube-proxy routes).
     launch kube-apiserver "$BIN/kube-apiserver" \
         --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
         --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$APISERVER_PORT" \
@@ -395,6 +399,7 @@ cmd_start() {
         --service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
         --service-cluster-ip-range="$SERVICE_CIDR" \
         --endpoint-reconciler-type=none \
+        --enable-aggregator-routing=true \
         --allow-privileged=true \
         --profiling=false \
         --cert-dir="$STATE/apiserver-certs"

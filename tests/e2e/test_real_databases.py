@@ -6,7 +6,8 @@ For PostgreSQL and MariaDB: apply -> Ready with the real readiness probe; a clie
 deleted comes back Ready with the rows, and so does the Database deleted under `deletionPolicy: Retain` and
 created again (same volume, same passwords); its `storage.size` grown, the claim grows and the pod keeps running.
 Three pods: every replica has the primary's rows, `<name>-ro` serves them and refuses writes, the exporters
-report the server up and a replica's lag; scaled to 1 and back to 3, the replicas catch up. An on-demand backup
+report the server up and a replica's lag, which the operator shows as the replicas' `lagSeconds` in the status;
+scaled to 1 and back to 3, the replicas catch up. An on-demand backup
 reports the size the script wrote and restores into a new Database with the rows; a restore from a corrupt dump
 never becomes Ready, says why in its status, and stays not Ready after its init container ran again; a backup
 scheduled every minute runs, and `lastBackup` is its Job's completion time.
@@ -22,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from database_api.names import REPLICA_ROLE
 from database_operator.instances import replication_lag
 from tests.e2e.cluster import REPO, Kubectl, OperatorProcess, wait_for
 from tests.e2e.conftest import running_operator
@@ -214,14 +216,16 @@ def test_replicas_follow_the_primary_refuse_writes_and_catch_up_after_scaling(
         query(kubectl, namespace, client, engine, "shop-ro", "INSERT INTO notes VALUES (2, 'not on a replica')")
 
     # The exporters answer and report the server up, and a replica's its lag in the form the status reads
-    # (mysqld_exporter 0.14 by itself, postgres_exporter 0.11 by the overlay's query). The operator reads them
-    # through the API server's pod proxy, which cannot reach this node's pods (see the README): asked from a pod.
+    # (mysqld_exporter 0.14 by itself, postgres_exporter 0.11 by the overlay's query); the operator, on the host,
+    # reads the replicas' and shows them in status.instances[] (the primary has no lag).
     port, up = EXPORTER_UP[engine]
     for pod in ["shop-0", "shop-1"]:
         metrics = exporter_metrics(kubectl, namespace, client, pod, port)
         assert up in metrics.splitlines()
     wait_for("a lag from shop-1's exporter", lambda: replication_lag(exporter_metrics(
         kubectl, namespace, client, "shop-1", port)) is not None)  # fmt: skip
+    lags = wait_for("the replicas' lag in the status", lambda: replica_lags(kubectl, namespace, "shop"), timeout=120)
+    assert sorted(lags) == ["shop-1", "shop-2"] and all(lag >= 0 for lag in lags.values()), lags
 
     # Down to the primary alone, a row written meanwhile, back to three: shop-1 resumes on its old volume,
     # shop-2 (its volume deleted) copies the primary anew; both catch up.
@@ -246,6 +250,14 @@ def wait_every_replica_has(
         wait_for(
             f"{rows!r} on {host}", lambda host=host: rows_or_none(kubectl, namespace, client, engine, host) == rows
         )
+
+
+def replica_lags(kubectl: Kubectl, namespace: str, name: str) -> dict[str, float] | None:
+    """The lagSeconds of every replica in the Database's status.instances[]; None until each replica has one."""
+    status = (kubectl.get("database", name, namespace) or {}).get("status", {})
+    replicas = [entry for entry in status.get("instances", []) if entry.get("role") == REPLICA_ROLE]
+    lags = {entry["pod"]: entry["lagSeconds"] for entry in replicas if "lagSeconds" in entry}
+    return lags if replicas and len(lags) == len(replicas) else None
 
 
 def exporter_metrics(kubectl: Kubectl, namespace: str, client: str, pod: str, port: int) -> str:

@@ -1,12 +1,15 @@
 """Smoke tests of the local cluster's real node: real containers from the locally built images, logs, exec, volumes,
-Services with cluster DNS, port-forward, and the database images' servers answering a query."""
+Services with cluster DNS, port-forward, the host reaching pods (and nothing beyond the machine), and the database
+images' servers answering a query."""
 
+import ipaddress
 import re
 import subprocess
 import urllib.request
 from pathlib import Path
 
 from tests.e2e.cluster import Kubectl, wait_for
+from tests.node.conftest import CLUSTER
 from tests.node.pods import SLEEPER, claim, exec_in, pod, server, start, with_claim
 
 
@@ -159,6 +162,81 @@ def test_nothing_beyond_the_machine_is_reachable_from_a_pod(
         ).returncode
         != 0
     )
+
+
+def test_the_api_server_reaches_pods_by_service_proxy_and_webhook_and_nothing_else_leaves_the_machine(
+    node_kubectl: Kubectl, node_namespace: str, images: dict[str, str]
+) -> None:
+    # the server logs each request it gets (a TLS client's hello too: binary, printed as one line of printables)
+    echoing_web = ["sh", "-c", WEB[2].replace("-N;", "-N | tr -c '[:print:]' .; echo;")]
+    start(node_kubectl, node_namespace, pod("web", images["localhost/debian-tools"], echoing_web))
+    service = {"selector": {"app": "web"}, "ports": [{"name": "http", "port": 80, "targetPort": 8080}]}
+    node_kubectl.apply(
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"}, "spec": service}, "-n", node_namespace
+    )
+
+    def proxied(path: str) -> str | None:
+        result = node_kubectl.run("get", "--raw", f"/api/v1/namespaces/{node_namespace}/{path}/proxy/", check=False)
+        return result.stdout if result.returncode == 0 else None
+
+    assert wait_for("the service proxy", lambda: proxied("services/web:http"), timeout=60) == "hello from web\n"
+    assert proxied("pods/web:8080") == "hello from web\n"
+
+    # A webhook behind the Service is called at the pod's IP (--enable-aggregator-routing), not at the ClusterIP
+    # only the node routes: the pod sees the API server's TLS hello, which names the Service. (The server speaks no
+    # TLS, so the call fails and the ConfigMap is refused: failurePolicy Fail.)
+    webhook = f"route-{node_namespace}.dbop.local"
+    client_config = {"service": {"namespace": node_namespace, "name": "web", "port": 80, "path": "/"}}
+    rule = {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["configmaps"]}
+    selector = {"matchLabels": {"kubernetes.io/metadata.name": node_namespace}}
+    hook = {
+        "name": webhook,
+        "clientConfig": client_config,
+        "rules": [rule],
+        "namespaceSelector": selector,
+        "failurePolicy": "Fail",
+        "sideEffects": "None",
+        "admissionReviewVersions": ["v1"],
+        "timeoutSeconds": 5,
+    }
+    configuration = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingWebhookConfiguration",
+        "metadata": {"name": webhook},
+        "webhooks": [hook],
+    }
+    node_kubectl.apply(configuration)
+    try:
+        refused = node_kubectl.run("create", "configmap", "probe", "-n", node_namespace, check=False)
+        assert refused.returncode != 0 and webhook in refused.stderr, refused.stderr
+        logs = node_kubectl.run("logs", "-n", node_namespace, "web").stdout
+        assert f"web.{node_namespace}.svc" in logs, refused.stderr
+    finally:
+        node_kubectl.run("delete", "validatingwebhookconfiguration", webhook, check=False)
+
+    # The host (e.g. the operator reading exporters) reaches this node's pods by their IPs; other pod, Service and
+    # kwok addresses are unreachable on the host instead of leaving the machine by its default route.
+    pod_ip = (node_kubectl.get("pod", "web", node_namespace) or {})["status"]["podIP"]
+    with urllib.request.urlopen(f"http://{pod_ip}:8080/", timeout=10) as response:
+        assert response.read() == b"hello from web\n"
+    cluster_ip = (node_kubectl.get("service", "web", node_namespace) or {})["spec"]["clusterIP"]
+    for address in [cluster_ip, unrouted_pod_address(node_kubectl), "10.244.0.1"]:
+        route = route_get(address)
+        assert route.returncode != 0 and "no route to host" in route.stderr.lower(), (address, route)
+
+
+def route_get(address: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["ip", "-4", "route", "get", address], capture_output=True, text=True, check=False)
+
+
+def unrouted_pod_address(kubectl: Kubectl) -> str:
+    """An address of the real nodes' pod range that no node on this machine routes."""
+    status = subprocess.run([CLUSTER, "status"], env=kubectl.env, capture_output=True, text=True, check=False).stdout
+    supernet = ipaddress.ip_network(re.search(r"unreachable on the host +(\S+)", status).group(1))  # type: ignore[union-attr]
+    routes = subprocess.check_output(["ip", "-4", "-o", "route", "show", "root", str(supernet)], text=True)
+    routed = [ipaddress.ip_network(line.split()[0]) for line in routes.splitlines() if not line.startswith("unreach")]
+    free = next(net for net in supernet.subnets(new_prefix=20) if not any(net.overlaps(r) for r in routed))
+    return str(free[1])
 
 
 def test_port_forward_from_the_host_reaches_a_pod(

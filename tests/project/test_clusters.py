@@ -12,7 +12,7 @@ from benchmark.__main__ import CLUSTER_ENV as BENCHMARK_CLUSTER
 from tests.e2e.cluster import REPO, private_cluster_variables
 
 # Settings of toolchain/cluster.sh that clusters may share: modes and limits, and what lives only inside a real
-# node's own network namespace (its ports, bridge, pod network, DNS address) or names its node in its own cluster.
+# node's own network namespace (its ports, bridge, DNS address) or names its node in its own cluster.
 SHARED = {
     "DBOP_CACHE",
     "DBOP_KWOK_NODES",
@@ -21,7 +21,6 @@ SHARED = {
     "DBOP_KUBELET_PORT",
     "DBOP_NODE_BRIDGE",
     "DBOP_NODE_DNS_IP",
-    "DBOP_NODE_POD_CIDR",
     "DBOP_NODE_NAME",
 }
 # Defaults derived from the cluster's directory (toolchain/node/node.sh hashes it into NODE_ID) are the tests' own

@@ -3,16 +3,19 @@
 # One node, NODE_NAME, in a network namespace of its own, joined to the host by a veth pair on a /30 "link":
 #   host side  LINK_HOST_IP on HOST_VETH          node side  NODE_IP on eth0 (the node's InternalIP)
 # In the namespace run containerd (Debian's, with runc), the kubelet, kube-proxy (iptables mode: its chains stay in
-# the namespace) and CoreDNS; pods get addresses from POD_CIDR on the namespace's bridge (CNI bridge + host-local,
-# ipMasq false, routes only to the pod network, the Service network and the link: no default route, so nothing
-# leaves the machine). The only host-side rule: packets from the node to LINK_HOST_IP:APISERVER_PORT are DNATed to
-# the API server on 127.0.0.1 (route_localnet on HOST_VETH). The namespace masquerades what it sends over the link,
-# so the host needs no route to the pod network and two clusters may use the same pod and Service CIDRs.
+# the namespace) and CoreDNS; pods get addresses from NODE_POD_CIDR on the namespace's bridge (CNI bridge +
+# host-local, ipMasq false, routes only to the pod network, the Service network and the link: no default route, so
+# nothing leaves the machine). On the host: packets from the node to LINK_HOST_IP:APISERVER_PORT are DNATed to the
+# API server on 127.0.0.1 (route_localnet on HOST_VETH), and a route sends NODE_POD_CIDR over the link, so the API
+# server (pod and service proxy, webhooks: --enable-aggregator-routing) and the operator reach pods by their IPs.
+# That is why every cluster's node has a pod CIDR of its own. The namespace masquerades what pods send over the
+# link. Pod, Service and kwok addresses nobody routes are unreachable on the host (network_guards_up): a mistake
+# fails at once instead of leaving the machine by its default route.
 # All node processes (and so every container) live under the cgroup CGROUP_ROOT: `stop` kills what is left there.
 # The provisioner (toolchain/node/provisioner.py) runs on the host side and talks to 127.0.0.1.
 #
 # Everything that could collide between two clusters on one machine is derived from a hash of DBOP_CLUSTER_DIR
-# (NODE_ID) unless set: DBOP_NODE_NETNS, DBOP_NODE_VETH, DBOP_NODE_LINK_CIDR, DBOP_CGROUP_ROOT,
+# (NODE_ID) unless set: DBOP_NODE_NETNS, DBOP_NODE_VETH, DBOP_NODE_LINK_CIDR, DBOP_NODE_POD_CIDR, DBOP_CGROUP_ROOT,
 # DBOP_CONTAINERD_STATE, DBOP_CONTAINERD_SOCKET; the rest lives under DBOP_CLUSTER_DIR or inside the namespace.
 
 NODE_ID="$(printf '%s' "$STATE" | sha256sum | cut -c1-8)"
@@ -22,7 +25,6 @@ NETNS_PATH="/run/netns/$NODE_NETNS"
 HOST_VETH="${DBOP_NODE_VETH:-dbop$NODE_ID}"
 NODE_VETH_TMP="dbopn$NODE_ID"   # the node side's name until it is moved into the namespace (then eth0)
 NODE_BRIDGE="${DBOP_NODE_BRIDGE:-cni0}"
-NODE_POD_CIDR="${DBOP_NODE_POD_CIDR:-10.88.0.0/16}"
 NODE_DNS_IP="${DBOP_NODE_DNS_IP:-10.96.0.10}"   # ClusterIP of kube-system/kube-dns (in SERVICE_CIDR)
 CGROUP_ROOT="${DBOP_CGROUP_ROOT:-/dbop-$NODE_ID}"
 NODE_RUN="/run/dbop-$NODE_ID"
@@ -49,10 +51,21 @@ fi
 LINK_CIDR="$LINK_PREFIX.$LINK_BASE/30"
 LINK_HOST_IP="$LINK_PREFIX.$((LINK_BASE + 1))"
 NODE_IP="$LINK_PREFIX.$((LINK_BASE + 2))"
+# The pods: a /20 out of NODE_POD_SUPERNET picked by NODE_ID, or DBOP_NODE_POD_CIDR (any a.b.c.d/n). The supernet is
+# clear of the Service CIDR (10.96.0.0/16), kwok's fake pod IPs (10.244.0.0/16), the links (172.30.0.0/16) and,
+# being private, of any network this machine may reach.
+NODE_POD_SUPERNET="10.128.0.0/10"
+if [[ -n "${DBOP_NODE_POD_CIDR:-}" ]]; then
+    NODE_POD_CIDR="$DBOP_NODE_POD_CIDR"
+else
+    _pods=$(( 16#${NODE_ID:4:4} % 1024 ))   # 1024 /20s: 16 in each 10.X.0.0/16, X from 128 to 191
+    NODE_POD_CIDR="10.$((128 + _pods / 16)).$(( (_pods % 16) * 16 )).0/20"
+fi
 [[ "$NODE_POD_CIDR" =~ ^([0-9]+\.[0-9]+\.[0-9]+)\.([0-9]+)/([0-9]+)$ ]] ||
     die "DBOP_NODE_POD_CIDR must be an a.b.c.d/n network, not '$NODE_POD_CIDR'"
 NODE_POD_GATEWAY="${BASH_REMATCH[1]}.$((BASH_REMATCH[2] + 1))"
 IPTABLES_TAG="dbop-node-$NODE_ID"
+GUARD_METRIC=4000000   # the guards lose to any route for the same addresses
 
 in_node() { nsenter --net="$NETNS_PATH" -- "$@"; }
 ctr_() { ctr --address "$CONTAINERD_SOCKET" -n k8s.io "$@"; }
@@ -75,10 +88,14 @@ node_network_up() {
     if [[ ! -e "$NETNS_PATH" ]]; then
         ip netns add "$NODE_NETNS"
     fi
+    local taken
+    taken="$(routed_elsewhere "$LINK_CIDR")"
+    [[ -z "$taken" ]] ||
+        die "the node's link $LINK_CIDR is already routed on this machine (another cluster?): set DBOP_NODE_LINK_CIDR ($taken)"
+    taken="$(routed_elsewhere "$NODE_POD_CIDR")"
+    [[ -z "$taken" ]] ||
+        die "the node's pod CIDR $NODE_POD_CIDR is already routed on this machine (another cluster?): set DBOP_NODE_POD_CIDR ($taken)"
     if ! ip link show "$HOST_VETH" >/dev/null 2>&1; then
-        if ip route show to match "$LINK_HOST_IP" | grep -qv '^default'; then
-            die "the node's link $LINK_CIDR is already routed on this machine (another cluster?): set DBOP_NODE_LINK_CIDR"
-        fi
         ip link add "$HOST_VETH" type veth peer name "$NODE_VETH_TMP"
         ip link set "$NODE_VETH_TMP" netns "$NODE_NETNS"
         in_node ip link set "$NODE_VETH_TMP" name eth0
@@ -88,6 +105,8 @@ node_network_up() {
         in_node ip link set eth0 up
         in_node ip link set lo up
     fi
+    # The host (API server, operator) reaches the pods through the node.
+    ip route replace "$NODE_POD_CIDR" via "$NODE_IP" dev "$HOST_VETH"
     # The node reaches the API server (on the host's 127.0.0.1) at LINK_HOST_IP:APISERVER_PORT.
     sysctl -qw "net.ipv4.conf.$HOST_VETH.route_localnet=1"
     local dnat=(PREROUTING -i "$HOST_VETH" -d "$LINK_HOST_IP" -p tcp --dport "$APISERVER_PORT"
@@ -107,6 +126,25 @@ node_network_up() {
         in_node ip link set "$NODE_BRIDGE" up
     fi
 }
+
+# routed_elsewhere CIDR: the host's routes, but the default, the guards and this node's own, that cover CIDR or lie
+# inside it (one per line; none when CIDR is free for this node)
+routed_elsewhere() {
+    { ip -4 route show match "$1"; ip -4 route show root "$1"; } |
+        { grep -v -e '^default ' -e '^unreachable ' -e "dev $HOST_VETH\( \|\$\)" || true; } | sort -u
+}
+
+# network_guards_up: pod, Service and kwok addresses no node routes are unreachable on the host, instead of going out
+# its default route (traffic must stay on this machine). The most specific route wins, so every node's own pod route
+# still does; the guards are the same for every cluster and stay after a stop (they never lose anything).
+network_guards_up() {
+    local cidr
+    for cidr in "$NODE_POD_SUPERNET" "$SERVICE_CIDR" "$POD_CIDR"; do
+        guarded "$cidr" || ip route add unreachable "$cidr" metric "$GUARD_METRIC" 2>/dev/null ||
+            guarded "$cidr" || die "could not add the host route: unreachable $cidr"   # (or another cluster just did)
+    done
+}
+guarded() { [[ -n "$(ip -4 route show exact "$1" type unreachable)" ]]; }
 
 node_network_down() {
     local rule
@@ -490,9 +528,11 @@ node_leftovers() {
     [[ ! -e "$NETNS_PATH" ]] || echo "netns $NODE_NETNS"
     ! ip link show "$HOST_VETH" >/dev/null 2>&1 || echo "veth $HOST_VETH"
     iptables -t nat -S PREROUTING 2>/dev/null | grep -F -- "$IPTABLES_TAG" | sed 's/^/iptables /' || true
+    ip -4 route show exact "$NODE_POD_CIDR" | grep -v '^unreachable ' | sed 's/^/route /' || true
 }
 
 node_status() {
     printf '%-24s %s (InternalIP %s, netns %s, link %s, pods %s, cgroup %s)\n' "node" "$NODE_NAME" "$NODE_IP" \
         "$NODE_NETNS" "$LINK_CIDR" "$NODE_POD_CIDR" "$CGROUP_ROOT"
+    printf '%-24s %s\n' "unreachable on the host" "$NODE_POD_SUPERNET $SERVICE_CIDR $POD_CIDR (except what a node routes)"
 }
