@@ -14,6 +14,7 @@
 #        toolchain/cluster.sh reset       stop and delete all cluster state (etcd data, certs)
 #        toolchain/cluster.sh logs [C]    list log files / print the log of component C
 #        toolchain/cluster.sh import-images DIR   import DIR/images.txt's images into the real node (running)
+#        toolchain/cluster.sh route-service NS/NAME   route the host (the API server) to that Service's ClusterIP
 #
 # State, logs and pid files live in ${DBOP_CLUSTER_DIR:-${DBOP_CACHE:-~/.cache/dbop}/cluster}.
 # The binaries come from the toolchain bin dir (run toolchain/build.sh first).
@@ -498,8 +499,13 @@ case "${1:-}" in
         [[ "$NODE_MODE" == real ]] && running containerd || die "the real node is not running: cluster.sh start"
         node_import_images "$2"
         ;;
+    route-service)
+        [[ "${2:-}" == */* ]] || die "usage: cluster.sh route-service NAMESPACE/NAME"
+        [[ "$NODE_MODE" == real ]] && running containerd || die "the real node is not running: cluster.sh start"
+        node_route_service "$2"
+        ;;
     logs)
         if [[ -n "${2:-}" ]]; then cat "$LOGS/$2.log"; else ls -l "$LOGS"; fi
         ;;
-    *) sed -n '2,25p' "$0"; exit 2 ;;
+    *) sed -n '2,26p' "$0"; exit 2 ;;
 esac

@@ -121,6 +121,20 @@ node_network_down() {
     if mountpoint -q /run/netns && [[ -z "$(ls -A /run/netns)" ]]; then umount /run/netns 2>/dev/null || true; fi
 }
 
+# node_route_service NAMESPACE/NAME: a host route to the Service's ClusterIP through the node, whose kube-proxy
+# forwards it: the API server, on the host, calls webhooks (or aggregated APIs) by the Service's ClusterIP, which
+# is routed only in the node's namespace. One /32 per Service, as every cluster uses the same Service network;
+# the route goes with the veth pair at stop (call this again after a start).
+node_route_service() {
+    local ip current
+    ip="$(kubectl_ -n "${1%%/*}" get service "${1#*/}" -o jsonpath='{.spec.clusterIP}')" || die "no Service $1"
+    [[ "$ip" =~ ^[0-9.]+$ ]] || die "the Service $1 has no ClusterIP ('$ip')"
+    current="$(ip route show "$ip/32")"
+    [[ "$current" != *"dev $HOST_VETH "* ]] || return 0
+    [[ -z "$current" ]] || die "$ip is routed elsewhere ($current): another cluster has a Service with this ClusterIP"
+    ip route add "$ip/32" via "$NODE_IP" dev "$HOST_VETH"
+}
+
 # ------------------------------------------------------------------------------------------ cgroups
 # cgroup_hierarchies: the mounted cgroup hierarchies (this kind of machine: v1 controllers + cgroup2 at unified;
 # a pure cgroup v2 machine has one, /sys/fs/cgroup itself: that case is written but was never run)
