@@ -25,6 +25,7 @@ RECIPE="$DBOP_TOOLCHAIN_DIR/operator-image/python.json"
 # What the Dockerfile's final stage copies (keep in step with its COPY lines); the toolchain stage's inputs are
 # covered by DBOP_TOOLCHAIN_KEY.
 COPIED=(Dockerfile .dockerignore pyproject.toml README.md api program operator stacks-config stacks-config-local crds)
+KEEP_BUILDS=3   # other checkouts (worktrees, branches) may use the others
 TOOLCHAIN_BINARIES=(pulumi pulumi-language-python pulumi-language-python-exec pulumi-resource-kubernetes)
 
 log() { printf '[operator-image] %s\n' "$*" >&2; }
@@ -97,8 +98,12 @@ buildah_ bud --isolation chroot --network host --pull=never "${mounts[@]}" \
 rm -f "$DIR/database-operator.tar"
 buildah_ push --quiet "$REF" "docker-archive:$DIR/database-operator.tar:$REF" >/dev/null
 buildah_ rmi "$REF" >/dev/null   # the archive is the cache; the storage keeps only the base's layers
+buildah_ rmi --prune >/dev/null   # and no base an earlier build replaced
 size="$(du -m "$DIR/database-operator.tar" | cut -f1)"
 printf 'image %s\nsize %s MB\nbuild %ss (base and toolchain ready)\ntotal %ss\n' \
     "$REF" "$size" $((SECONDS - T1)) $((SECONDS - T0)) >"$DIR/figures"
 echo "$REF database-operator.tar" >"$DIR/images.txt"   # last: images.txt means "built"
+# Every change to what the image copies is a new key (~660 MB each): keep the newest KEEP_BUILDS.
+find "$DBOP_CACHE/operator-image" -mindepth 2 -maxdepth 2 -name images.txt -printf '%T@ %h\n' | sort -rn |
+    tail -n +$((KEEP_BUILDS + 1)) | while read -r _ old; do rm -rf "$old"; done
 log "built $REF in $((SECONDS - T0))s, $size MB"

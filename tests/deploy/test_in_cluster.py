@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.cluster import REPO, Kubectl, wait_for
-from tests.e2e.databases import database, wait_ready, wait_statefulset
+from tests.e2e.databases import database, wait_image, wait_ready, wait_statefulset
 
 DEPLOY = str(REPO / "scripts" / "deploy")
 OPERATOR_NAMESPACE = "database-operator"
@@ -127,13 +127,7 @@ def test_lifecycle_create_scale_update_delete(in_cluster: Kubectl, namespace: st
     assert wait_ready(in_cluster, "app", namespace)["status"]["replicas"] == 2
 
     in_cluster.run("patch", "db", "app", "-n", namespace, "--type=merge", "-p", '{"spec":{"version":"8.4"}}')
-    wait_for(
-        "the new image",
-        lambda: (
-            in_cluster.get("statefulset", "app", namespace)["spec"]["template"]["spec"]["containers"][0]["image"]
-            == "mysql:8.4"
-        ),
-    )
+    wait_image(in_cluster, "app", namespace, "mysql:8.4")
     wait_ready(in_cluster, "app", namespace)
     stack = f"{namespace}.app"
     pod = operator_pods(in_cluster)[0]["metadata"]["name"]
