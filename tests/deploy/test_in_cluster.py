@@ -26,6 +26,7 @@ from tests.e2e.databases import database, wait_image, wait_ready, wait_statefuls
 DEPLOY = str(REPO / "scripts" / "deploy")
 OPERATOR_NAMESPACE = "database-operator"
 PEERING_LIFETIME = 10
+DEPLOY_ARGS = ("--set", "DBOP_NAMESPACES=deploy-*", "--set", f"DBOP_PEERING_LIFETIME={PEERING_LIFETIME}")
 # The first run builds the image (and its base) from scratch: minutes.
 DEPLOY_TIMEOUT = 1800
 
@@ -75,7 +76,7 @@ def in_cluster(cluster_env: dict[str, str]) -> Iterator[Kubectl]:
     strangers = [peer for peer in live_peers(kubectl) if not peer.startswith("database-operator-")]
     if strangers:
         pytest.fail(f"other operators lead on this cluster ({', '.join(strangers)}): run tests/deploy before them")
-    _deploy(cluster_env, "--set", "DBOP_NAMESPACES=deploy-*", "--set", f"DBOP_PEERING_LIFETIME={PEERING_LIFETIME}")
+    _deploy(cluster_env, *DEPLOY_ARGS)
     yield kubectl
     _deploy(cluster_env, "delete")
     kubectl.run("delete", "namespace", OPERATOR_NAMESPACE, "--timeout=120s")
@@ -107,6 +108,18 @@ def test_the_image_runs_as_non_root_on_a_read_only_root(in_cluster: Kubectl) -> 
         subprocess.check_output([str(REPO / "toolchain" / "operator-image.sh"), "--print-dir"], text=True).strip()
     )
     print((image / "figures").read_text())
+
+
+def test_deploying_again_keeps_the_secrets(in_cluster: Kubectl, cluster_env: dict[str, str]) -> None:
+    """The passphrase encrypts every stack's passwords: a second deploy (an upgrade) must never replace it."""
+
+    def secrets() -> list[dict[str, str]]:
+        names = ("database-operator-passphrase", "database-operator-webhook-tls")
+        return [in_cluster.get("secret", name, OPERATOR_NAMESPACE)["data"] for name in names]
+
+    before = secrets()
+    _deploy(cluster_env, *DEPLOY_ARGS)
+    assert secrets() == before
 
 
 def test_lifecycle_create_scale_update_delete(in_cluster: Kubectl, namespace: str) -> None:
