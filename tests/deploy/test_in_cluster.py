@@ -90,7 +90,7 @@ def namespace(in_cluster: Kubectl) -> Iterator[str]:
     annotations = {"scheduler.alpha.kubernetes.io/node-selector": "type=kwok"}
     in_cluster.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "annotations": annotations}})
     yield name
-    in_cluster.run("delete", "databases", "--all", "-n", name, "--wait=true", "--timeout=120s", check=False)
+    in_cluster.run("delete", "databases", "--all", "-n", name, "--wait=true", "--timeout=100s", check=False)
     in_cluster.run("delete", "namespace", name, "--wait=false", check=False)
 
 
@@ -147,7 +147,8 @@ def test_lifecycle_create_scale_update_delete(in_cluster: Kubectl, namespace: st
     workspaces = "/var/lib/database-operator/workspaces"
     assert stack in _exec(in_cluster, pod, "ls", workspaces).stdout.split()  # on the state volume
 
-    in_cluster.run("delete", "db", "app", "-n", namespace, "--timeout=120s")
+    in_cluster.run("delete", "db", "app", "-n", namespace, "--wait=false")
+    wait_for("the Database to go (its stack destroyed)", lambda: in_cluster.get("database", "app", namespace) is None)
     for kind, name in [
         ("statefulset", "app"),
         ("service", "app"),
