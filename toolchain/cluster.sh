@@ -14,6 +14,7 @@
 #        toolchain/cluster.sh reset       stop and delete all cluster state (etcd data, certs) but the real node's
 #                                         imported images (node/containerd: 2.2 GB, ~1 min to import again)
 #        toolchain/cluster.sh logs [C]    list log files / print the log of component C
+#        toolchain/cluster.sh import-images DIR   import DIR/images.txt's images into the real node (running)
 #
 # State, logs and pid files live in ${DBOP_CLUSTER_DIR:-${DBOP_CACHE:-~/.cache/dbop}/cluster}.
 # The binaries come from the toolchain bin dir (run toolchain/build.sh first).
@@ -501,8 +502,13 @@ case "${1:-}" in
         if [[ -d "$STATE/node" ]]; then find "$STATE/node" -mindepth 1 -maxdepth 1 ! -name containerd -exec rm -rf {} +; fi
         log "state removed: $STATE (the node's images kept)"
         ;;
+    import-images)
+        [[ -f "${2:-}/images.txt" ]] || die "usage: cluster.sh import-images DIR (a directory with images.txt)"
+        [[ "$NODE_MODE" == real ]] && running containerd || die "the real node is not running: cluster.sh start"
+        node_import_images "$2"
+        ;;
     logs)
         if [[ -n "${2:-}" ]]; then cat "$LOGS/$2.log"; else ls -l "$LOGS"; fi
         ;;
-    *) sed -n '2,24p' "$0"; exit 2 ;;
+    *) sed -n '2,25p' "$0"; exit 2 ;;
 esac

@@ -46,6 +46,16 @@ def wait_statefulset(
     return sts, time.monotonic() - started
 
 
+def wait_image(kubectl: Kubectl, name: str, namespace: str, image: str) -> None:
+    """Until the StatefulSet's database container runs `image`."""
+
+    def running_it() -> bool:
+        sts = kubectl.get("statefulset", name, namespace)
+        return bool(sts and sts["spec"]["template"]["spec"]["containers"][0]["image"] == image)
+
+    wait_for(f"StatefulSet {namespace}/{name} to run {image}", running_it)
+
+
 def condition(db: dict[str, Any], type_: str) -> dict[str, Any]:
     return next(c for c in db["status"]["conditions"] if c["type"] == type_)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.cluster import Kubectl, wait_for
-from tests.e2e.databases import condition, database, event_reasons, wait_ready, wait_statefulset
+from tests.e2e.databases import condition, database, event_reasons, wait_image, wait_ready, wait_statefulset
 
 
 @pytest.mark.parametrize(
@@ -71,13 +71,7 @@ def test_changes_reach_the_objects(kubectl: Kubectl, namespace: str) -> None:
     assert db["status"]["replicas"] == 3
 
     kubectl.run("patch", "db", "app", "-n", namespace, "--type=merge", "-p", '{"spec":{"version":"8.4"}}')
-    wait_for(
-        "the new image",
-        lambda: (
-            kubectl.get("statefulset", "app", namespace)["spec"]["template"]["spec"]["containers"][0]["image"]
-            == "mysql:8.4"
-        ),
-    )
+    wait_image(kubectl, "app", namespace, "mysql:8.4")
 
     kubectl.run("patch", "db", "app", "-n", namespace, "--type=merge", "-p", '{"spec":{"backup":{"enabled":true}}}')
     cron = wait_for("the backup CronJob", lambda: kubectl.get("cronjob", "app-backup", namespace))
