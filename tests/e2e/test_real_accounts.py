@@ -21,7 +21,7 @@ from tests.e2e.cluster import Kubectl, wait_for
 from tests.e2e.databases import wait_ready
 from tests.e2e.test_real_databases import (  # noqa: F401 (fixtures)
     READY_TIMEOUT,
-    _phase,
+    backed_up,
     client_pod,
     database,
     namespace,
@@ -119,19 +119,7 @@ def test_accounts_have_one_job_each_and_no_password_is_on_a_command_line(
         client = client_pod(kubectl, namespace, "shop")
         query(kubectl, namespace, client, engine, "shop", "CREATE TABLE notes (id int PRIMARY KEY, note text)")
         query(kubectl, namespace, client, engine, "shop", "INSERT INTO notes VALUES (1, 'the application''s')")
-        kubectl.apply(
-            {
-                "apiVersion": "database.example.com/v1",
-                "kind": "DatabaseBackup",
-                "metadata": {"name": "nightly", "namespace": namespace},
-                "spec": {"database": "shop"},
-            }
-        )
-        backup = wait_for(
-            "the DatabaseBackup to succeed",
-            lambda: _phase(kubectl.get("databasebackup", "nightly", namespace), "Succeeded"),
-            timeout=180,
-        )
+        backup = backed_up(kubectl, namespace, "shop")
     assert command_lines.seen == set(watched), "the sampling missed the replica's bootstrap or the backup"
     assert command_lines.leaks == [], f"passwords on command lines: {command_lines.leaks}"
 
@@ -181,7 +169,7 @@ def test_accounts_have_one_job_each_and_no_password_is_on_a_command_line(
     artifact = Path(backup["status"]["artifact"]).name
     assert mount["subPath"] == artifact and mount["readOnly"] is True
     # And on the node itself: the server's mounts hold its own data volume, never the backup volume.
-    server_mounts = _mounts_of_server(restored)
+    server_mounts = _mounts_of_server(pod, engine)
     assert _volume_path(kubectl, namespace, f"data-{restored}-0") in server_mounts
     assert _volume_path(kubectl, namespace, "shop-backup") not in server_mounts
 
@@ -196,15 +184,15 @@ def _volume_path(kubectl: Kubectl, ns: str, claim: str) -> str:
     return Path((spec.get("hostPath") or spec.get("local"))["path"]).name
 
 
-def _mounts_of_server(pod_name: str) -> str:
-    """/proc/<pid>/mountinfo of the server process of pod `pod_name` (found by its HOSTNAME and its command)."""
-    for environ in Path("/proc").glob("[0-9]*/environ"):
+def _mounts_of_server(pod: dict[str, Any], engine: str) -> str:
+    """/proc/<pid>/mountinfo of a process of the pod's server container, found by the container's id in the
+    process's cgroup (PostgreSQL overwrites its environment, so HOSTNAME cannot tell)."""
+    [server] = [status for status in pod["status"]["containerStatuses"] if status["name"] == engine]
+    container_id = server["containerID"].split("://")[-1]
+    for cgroup in Path("/proc").glob("[0-9]*/cgroup"):
         try:
-            variables = environ.read_bytes().split(b"\0")
-            command = (environ.parent / "cmdline").read_bytes()
+            if container_id in cgroup.read_text():
+                return (cgroup.parent / "mountinfo").read_text()
         except OSError:
-            continue
-        server = command.startswith((b"postgres\0", b"mariadbd\0")) or b"start-mysql.sh" in command
-        if f"HOSTNAME={pod_name}".encode() in variables and server:
-            return (environ.parent / "mountinfo").read_text()
-    raise AssertionError(f"no server process of {pod_name} on this node")
+            continue  # the process is gone
+    raise AssertionError(f"no process of container {container_id} on this node")
