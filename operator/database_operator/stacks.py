@@ -65,7 +65,7 @@ class StackInput:
     restore: Mapping[str, str] | None = None
     """The dump to load on first start: {"claim": backup volume, "file": dump file on it} (config `restore`)."""
     live_passwords: Mapping[str, str] = field(default_factory=dict)
-    """Passwords in the Database's live Secrets (`adminPassword`, `userPassword`, `replicationPassword`), if any:
+    """Passwords in the Database's live Secrets (by key of passwords.SECRET_OF_PASSWORD), if any:
     a stack without passwords of its own adopts them, so a database that already runs keeps its credentials."""
     data_volumes: tuple[str, ...] = ()
     """The Database's existing data volume claims: with data, a missing password is an error, never a new one."""
