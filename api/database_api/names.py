@@ -6,7 +6,7 @@ Both import them from here: the operator without pulling in the program (and wit
 CONFIG_NAMESPACE = "database"
 """Stack configuration keys (`database:<key>`), written by the operator, readable by `pulumi config`."""
 
-PASSWORD_KEYS = ("adminPassword", "userPassword", "replicationPassword")
+PASSWORD_KEYS = ("adminPassword", "userPassword", "replicationPassword", "exporterPassword", "backupPassword")
 """The generated passwords: stack configuration keys (encrypted), secret stack outputs and Secret keys."""
 
 ROLE_LABEL = "database.example.com/role"
@@ -34,10 +34,25 @@ def replication_secret_name(database: str) -> str:
     return f"{database}-replication"
 
 
+def exporter_secret_name(database: str) -> str:
+    """The metrics exporter's account (monitoring grants only)."""
+    return f"{database}-exporter"
+
+
+def backup_secret_name(database: str) -> str:
+    """The backup account (read and lock grants only), for backup Jobs and replicas' first copy (MySQL family)."""
+    return f"{database}-backup"
+
+
 def object_names(database: str) -> dict[str, set[str]]:
     """Every object a Database's stack may declare, by kind: no two Databases may share one."""
     return {
-        "Secret": {credentials_secret_name(database), replication_secret_name(database)},
+        "Secret": {
+            credentials_secret_name(database),
+            replication_secret_name(database),
+            exporter_secret_name(database),
+            backup_secret_name(database),
+        },
         "ConfigMap": {f"{database}-config", backup_name(database)},
         "Service": {database, f"{database}-ro", f"{database}-headless"},
         "StatefulSet": {database},

@@ -13,7 +13,14 @@ from typing import Any
 
 from pulumi import automation as auto
 
-from database_api.names import CONFIG_NAMESPACE, PASSWORD_KEYS, credentials_secret_name, replication_secret_name
+from database_api.names import (
+    CONFIG_NAMESPACE,
+    PASSWORD_KEYS,
+    backup_secret_name,
+    credentials_secret_name,
+    exporter_secret_name,
+    replication_secret_name,
+)
 from database_operator.passphrase import Passphrase
 from database_operator.stack_errors import StackError, classify
 
@@ -21,8 +28,14 @@ SECRET_OF_PASSWORD = {
     "adminPassword": (credentials_secret_name, "admin-password"),
     "userPassword": (credentials_secret_name, "password"),
     "replicationPassword": (replication_secret_name, "password"),
+    "exporterPassword": (exporter_secret_name, "password"),
+    "backupPassword": (backup_secret_name, "password"),
 }
 """Where each password lives in the cluster: (Secret name of a Database, key)."""
+
+SET_ON_EVERY_START = frozenset({"exporterPassword", "backupPassword"})
+"""Passwords the primary's bootstrap sets on every start (ensure_accounts in bootstrap-<engine>.sh): a new one is
+safe next to existing data, which is how Databases made before these accounts existed get them."""
 
 
 class LivePasswordsUnread(StackError):
@@ -74,9 +87,9 @@ class PasswordStore:
     ) -> None:
         """Give every password the document lacks a value: the live Secret's, else the stack's own (from its
         secret outputs, unless this process just created the stack), else a new one, but only while no data
-        volume exists (`data_volumes`): then CredentialsMissing names the Secret. Passwords present are kept.
-        `live_passwords` None: the Secrets were not read, as the settings had every password; one missing now
-        is LivePasswordsUnread."""
+        volume exists (`data_volumes`) or the password is one the bootstrap sets on every start: else
+        CredentialsMissing names the Secret. Passwords present are kept. `live_passwords` None: the Secrets were
+        not read, as the settings had every password; one missing now is LivePasswordsUnread."""
         config = document["config"]
         missing = [key for key in PASSWORD_KEYS if config_key(key) not in config]
         if not missing:
@@ -89,7 +102,7 @@ class PasswordStore:
         database = str(config.get(config_key("name")) or stack.name)
         for key in missing:
             password = live_passwords.get(key) or recovered.get(key)
-            if password is None and data_volumes:
+            if password is None and data_volumes and key not in SET_ON_EVERY_START:
                 secret_name, secret_key = SECRET_OF_PASSWORD[key]
                 raise CredentialsMissing(
                     f"Secret {secret_name(database)} (key {secret_key}) is gone and no copy of its password is left, "

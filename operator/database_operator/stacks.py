@@ -69,7 +69,7 @@ class StackInput:
     restore: Mapping[str, str] | None = None
     """The dump to load on first start: {"claim": backup volume, "file": dump file on it} (config `restore`)."""
     live_passwords: Mapping[str, str] | None = field(default_factory=dict)
-    """Passwords in the Database's live Secrets (`adminPassword`, `userPassword`, `replicationPassword`), if any:
+    """Passwords in the Database's live Secrets (by key of passwords.SECRET_OF_PASSWORD), if any:
     a stack without passwords of its own adopts them, so a database that already runs keeps its credentials.
     None: not read, because the stack's settings held every password (apply.with_live_passwords)."""
     data_volumes: tuple[str, ...] = ()

@@ -66,8 +66,9 @@ def backup_env(ctx: DatabaseContext, backup: ResolvedBackup) -> list[EnvVarArgs]
         EnvVarArgs(name="DB_HOST", value=f"{ctx.name}.{ctx.namespace}.svc"),
         EnvVarArgs(name="DB_PORT", value=str(ctx.engine.port)),
         EnvVarArgs(name="DB_NAME", value=ctx.database_name),
-        engines.secret_env("DB_USER", ctx, "admin-username"),
-        engines.secret_env("DB_PASSWORD", ctx, "admin-password"),
+        # The backup account: read and lock grants only (bootstrap-<engine>.sh).
+        engines.secret_env("DB_USER", ctx, "username", ctx.backup_secret_name),
+        engines.secret_env("DB_PASSWORD", ctx, "password", ctx.backup_secret_name),
         EnvVarArgs(name="BACKUP_DIR", value=BACKUP_DIRECTORY),
         EnvVarArgs(name="RETENTION_MINUTES", value=str(retention_minutes)),
     ]

@@ -5,7 +5,13 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_kubernetes.meta.v1 import ObjectMetaArgs, OwnerReferenceArgs
 
-from database_api.names import backup_name, credentials_secret_name, replication_secret_name
+from database_api.names import (
+    backup_name,
+    backup_secret_name,
+    credentials_secret_name,
+    exporter_secret_name,
+    replication_secret_name,
+)
 from database_api.profiles import EngineProfile, EnvironmentProfile
 from database_api.spec import ResolvedSpec
 
@@ -27,11 +33,14 @@ class Credentials:
     admin_password: pulumi.Input[str]
     user_password: pulumi.Input[str]
     replication_password: pulumi.Input[str]
+    exporter_password: pulumi.Input[str]
+    backup_password: pulumi.Input[str]
 
 
 @dataclass(frozen=True)
 class RestoreSource:
-    """A dump a new Database is initialised from: a file on another Database's backup volume."""
+    """A dump a new Database is initialised from: a file on another Database's backup volume. Only the bootstrap
+    init container mounts it, and only that file, read-only (statefulset.py)."""
 
     claim: str
     """The backup volume (PersistentVolumeClaim) holding the dump, in the same namespace."""
@@ -65,6 +74,14 @@ class DatabaseContext:
     @property
     def replication_secret_name(self) -> str:
         return replication_secret_name(self.name)
+
+    @property
+    def exporter_secret_name(self) -> str:
+        return exporter_secret_name(self.name)
+
+    @property
+    def backup_secret_name(self) -> str:
+        return backup_secret_name(self.name)
 
     @property
     def headless_service_name(self) -> str:

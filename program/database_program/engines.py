@@ -9,7 +9,7 @@ from pulumi_kubernetes.core.v1 import EnvVarArgs, EnvVarSourceArgs, ObjectFieldS
 
 from database_api.names import POD_INDEX_LABEL
 from database_api.profiles import Engine, ExporterConnection
-from database_program.context import DatabaseContext
+from database_program.context import DatabaseContext, RestoreSource
 
 MYSQL_FAMILY = frozenset({Engine.MYSQL, Engine.MARIADB})
 ADMIN_USERNAME = {Engine.MYSQL: "root", Engine.MARIADB: "root", Engine.POSTGRESQL: "postgres"}
@@ -17,11 +17,13 @@ SERVER_BINARY = {Engine.MYSQL: "mysqld", Engine.MARIADB: "mariadbd"}
 ADMIN_TOOL = {Engine.MYSQL: "mysqladmin", Engine.MARIADB: "mariadb-admin"}
 """MariaDB's own names: MariaDB 11 images no longer carry the mysql* ones."""
 RESTORE_DIRECTORY = "/restore"
-"""Where a restored Database's pods mount the source's backup volume, read-only."""
+"""Where a restored Database's bootstrap init container finds the one dump it loads (mounted read-only)."""
 POD_SCRIPTS_DIRECTORY = "/scripts"
 """Where the database pods mount the product's scripts: bootstrap, restore, start, readiness."""
 APP_USERNAME = "app"
 REPLICATION_USERNAME = "replicator"
+EXPORTER_USERNAME = "exporter"
+BACKUP_USERNAME = "backup"
 
 
 def script(name: str) -> str:
@@ -94,9 +96,14 @@ def pod_index_env() -> EnvVarArgs:
     )
 
 
+def restore_file(restore: RestoreSource) -> str:
+    """Where the bootstrap finds the dump it loads."""
+    return f"{RESTORE_DIRECTORY}/{restore.file}"
+
+
 def bootstrap_env(ctx: DatabaseContext) -> list[EnvVarArgs]:
-    """What bootstrap-<engine>.sh needs: where the data goes, the accounts (passwords from the Secrets), the
-    primary to copy, the dump to restore, and the image contract to check."""
+    """What bootstrap-<engine>.sh needs: where the data goes, every account (passwords from the Secrets: the
+    bootstrap makes or updates them), the primary to copy, the dump to restore, and the image contract to check."""
     data = EnvVarArgs(name="PGDATA", value=data_path(ctx))
     if mysql_family(ctx):
         data = EnvVarArgs(name="DATADIR", value=data_path(ctx))
@@ -109,13 +116,17 @@ def bootstrap_env(ctx: DatabaseContext) -> list[EnvVarArgs]:
         EnvVarArgs(name="DATABASE", value=ctx.database_name),
         secret_env("REPLICATION_USER", ctx, "username", ctx.replication_secret_name),
         secret_env("REPLICATION_PASSWORD", ctx, "password", ctx.replication_secret_name),
+        secret_env("EXPORTER_USER", ctx, "username", ctx.exporter_secret_name),
+        secret_env("EXPORTER_PASSWORD", ctx, "password", ctx.exporter_secret_name),
+        secret_env("BACKUP_USER", ctx, "username", ctx.backup_secret_name),
+        secret_env("BACKUP_PASSWORD", ctx, "password", ctx.backup_secret_name),
         EnvVarArgs(name="PRIMARY_HOST", value=ctx.primary_host),
         EnvVarArgs(name="IMAGE_COMMANDS", value=" ".join(ctx.engine.image_commands)),
     ]
     if mysql_family(ctx):
         env.append(EnvVarArgs(name="CONFIG_FILE", value=config_path(ctx)))
     if ctx.restore is not None:
-        env.append(EnvVarArgs(name="RESTORE_FILE", value=f"{RESTORE_DIRECTORY}/{ctx.restore.file}"))
+        env.append(EnvVarArgs(name="RESTORE_FILE", value=restore_file(ctx.restore)))
     return env
 
 
@@ -164,31 +175,31 @@ def pod_scripts(ctx: DatabaseContext) -> dict[str, str]:
 
 
 def exporter_env(ctx: DatabaseContext) -> list[EnvVarArgs]:
-    """The exporter's account in the form its version reads (stacks-config's `exporter.connection`); the password
-    only from the Secret, composed into DATA_SOURCE_NAME by Kubernetes' `$(VAR)` expansion, never on a command
-    line."""
+    """The exporter's own account (monitoring grants only; from 127.0.0.1 only) in the form its version reads
+    (stacks-config's `exporter.connection`); the password only from the Secret, composed into DATA_SOURCE_NAME by
+    Kubernetes' `$(VAR)` expansion, never on a command line."""
     address = f"127.0.0.1:{ctx.engine.port}"
     match ctx.engine.exporter.connection:
         case ExporterConnection.MYSQLD_FLAGS:
-            return [secret_env("MYSQLD_EXPORTER_PASSWORD", ctx, "admin-password")]
+            return [secret_env("MYSQLD_EXPORTER_PASSWORD", ctx, "password", ctx.exporter_secret_name)]
         case ExporterConnection.DATA_SOURCE_NAME:
-            data_source = f"{ADMIN_USERNAME[ctx.spec.engine]}:$(EXPORTER_PASSWORD)@tcp({address})/"
+            data_source = f"{EXPORTER_USERNAME}:$(EXPORTER_PASSWORD)@tcp({address})/"
             return [
-                secret_env("EXPORTER_PASSWORD", ctx, "admin-password"),
+                secret_env("EXPORTER_PASSWORD", ctx, "password", ctx.exporter_secret_name),
                 EnvVarArgs(name="DATA_SOURCE_NAME", value=data_source),
             ]
         case ExporterConnection.DATA_SOURCE_URI:
             return [
                 EnvVarArgs(name="DATA_SOURCE_URI", value=f"{address}/postgres?sslmode=disable"),
-                secret_env("DATA_SOURCE_USER", ctx, "admin-username"),
-                secret_env("DATA_SOURCE_PASS", ctx, "admin-password"),
+                secret_env("DATA_SOURCE_USER", ctx, "username", ctx.exporter_secret_name),
+                secret_env("DATA_SOURCE_PASS", ctx, "password", ctx.exporter_secret_name),
             ]
 
 
 def exporter_args(ctx: DatabaseContext) -> list[str]:
     """Only mysqld_exporter 0.15+ takes the address and account as flags; older versions refuse them."""
     if ctx.engine.exporter.connection is ExporterConnection.MYSQLD_FLAGS:
-        return [f"--mysqld.address=127.0.0.1:{ctx.engine.port}", f"--mysqld.username={ADMIN_USERNAME[ctx.spec.engine]}"]
+        return [f"--mysqld.address=127.0.0.1:{ctx.engine.port}", f"--mysqld.username={EXPORTER_USERNAME}"]
     return []
 
 

@@ -12,7 +12,7 @@ from database_program.backup import declare_backup_cron_job, declare_backup_scri
 from database_program.configmap import declare_config_map
 from database_program.context import Credentials, DatabaseContext, RestoreSource
 from database_program.monitoring import declare_service_monitor
-from database_program.secret import declare_replication_secret, declare_secret
+from database_program.secret import declare_account_secrets, declare_secret
 from database_program.services import declare_client_service, declare_headless_service, declare_read_only_service
 from database_program.statefulset import declare_statefulset
 
@@ -20,7 +20,7 @@ from database_program.statefulset import declare_statefulset
 def declare_database(ctx: DatabaseContext) -> dict[str, Any]:
     """Declare every object of one Database; return the stack outputs for its status."""
     declare_secret(ctx)
-    declare_replication_secret(ctx)
+    declare_account_secrets(ctx)
     declare_config_map(ctx)
     service = declare_client_service(ctx)
     read_only_service = declare_read_only_service(ctx)
@@ -67,6 +67,8 @@ def context_from_config(config: pulumi.Config) -> DatabaseContext:
             admin_password=config.require_secret("adminPassword"),
             user_password=config.require_secret("userPassword"),
             replication_password=config.require_secret("replicationPassword"),
+            exporter_password=config.require_secret("exporterPassword"),
+            backup_password=config.require_secret("backupPassword"),
         ),
         service_monitor_available=config.get_bool("serviceMonitorAvailable") or False,
         restore=RestoreSource(claim=restore["claim"], file=restore["file"]) if restore else None,
@@ -83,3 +85,5 @@ def declare_from_stack_config() -> None:
     pulumi.export("adminPassword", pulumi.Output.secret(ctx.credentials.admin_password))
     pulumi.export("userPassword", pulumi.Output.secret(ctx.credentials.user_password))
     pulumi.export("replicationPassword", pulumi.Output.secret(ctx.credentials.replication_password))
+    pulumi.export("exporterPassword", pulumi.Output.secret(ctx.credentials.exporter_password))
+    pulumi.export("backupPassword", pulumi.Output.secret(ctx.credentials.backup_password))

@@ -38,7 +38,16 @@ def declare_secret(ctx: DatabaseContext) -> Secret:
     )
 
 
-def declare_replication_secret(ctx: DatabaseContext) -> Secret:
-    """`<name>-replication`: the account replicas copy and stream the primary with, apart from the admin's."""
-    password = pulumi.Output.secret(ctx.credentials.replication_password)
-    return _secret(ctx, ctx.replication_secret_name, {"username": engines.REPLICATION_USERNAME, "password": password})
+def declare_account_secrets(ctx: DatabaseContext) -> list[Secret]:
+    """One Secret per account with one job, apart from the admin's: `<name>-replication` (replicas copy and stream
+    the primary), `<name>-exporter` (the metrics sidecar) and `<name>-backup` (backup Jobs; MariaDB/MySQL replicas'
+    first copy). Each pod or Job mounts only the ones it needs."""
+    accounts = [
+        (ctx.replication_secret_name, engines.REPLICATION_USERNAME, ctx.credentials.replication_password),
+        (ctx.exporter_secret_name, engines.EXPORTER_USERNAME, ctx.credentials.exporter_password),
+        (ctx.backup_secret_name, engines.BACKUP_USERNAME, ctx.credentials.backup_password),
+    ]
+    return [
+        _secret(ctx, name, {"username": username, "password": pulumi.Output.secret(password)})
+        for name, username, password in accounts
+    ]

@@ -134,7 +134,15 @@ def bootstrap_container(ctx: DatabaseContext) -> ContainerArgs:
     Its last words (which step failed) are the container's termination message."""
     mounts = volume_mounts(ctx)
     if ctx.restore is not None:
-        mounts.append(VolumeMountArgs(name=RESTORE_VOLUME, mount_path=engines.RESTORE_DIRECTORY, read_only=True))
+        # The one dump, read-only: never the other dumps on that volume, and never in the server container.
+        mounts.append(
+            VolumeMountArgs(
+                name=RESTORE_VOLUME,
+                mount_path=engines.restore_file(ctx.restore),
+                sub_path=ctx.restore.file,
+                read_only=True,
+            )
+        )
     return ContainerArgs(
         name="bootstrap",
         image=engines.image(ctx),

@@ -41,8 +41,10 @@ def bound(kubectl: Kubectl, claim: str, namespace: str) -> bool:
 
 
 def secrets_of(kubectl: Kubectl, name: str, namespace: str) -> dict[str, dict[str, str]]:
-    """The data of the Database's credentials and replication Secrets, byte for byte (base64 as stored)."""
-    found = {secret: kubectl.get("secret", f"{name}-{secret}", namespace) for secret in ("credentials", "replication")}
+    """The data of every Secret of the Database (credentials, replication, exporter, backup), byte for byte (base64
+    as stored)."""
+    secrets = ("credentials", "replication", "exporter", "backup")
+    found = {secret: kubectl.get("secret", f"{name}-{secret}", namespace) for secret in secrets}
     assert all(found.values()), f"a Secret of {name} is missing: {sorted(k for k, v in found.items() if not v)}"
     return {secret: dict(value["data"]) for secret, value in found.items() if value}
 

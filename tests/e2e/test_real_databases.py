@@ -281,24 +281,29 @@ def _on_backup_volume(kubectl: Kubectl, namespace: str, claim: str, script: str)
     return output
 
 
-@pytest.mark.parametrize("engine", ["postgresql", "mariadb"])
-def test_a_backup_restores_and_a_corrupt_one_never_becomes_ready(kubectl: Kubectl, namespace: str, engine: str) -> None:
-    every_minute = {"enabled": True, "schedule": "* * * * *"}
-    source_client = serving(kubectl, namespace, engine, "source", backup=every_minute)
-    query(kubectl, namespace, source_client, engine, "source", "INSERT INTO notes VALUES (1, 'backed up')")
+def backed_up(kubectl: Kubectl, namespace: str, database_name: str) -> dict[str, Any]:
+    """An on-demand backup `nightly` of the Database, once it has succeeded."""
     kubectl.apply(
         {
             "apiVersion": "database.example.com/v1",
             "kind": "DatabaseBackup",
             "metadata": {"name": "nightly", "namespace": namespace},
-            "spec": {"database": "source"},
+            "spec": {"database": database_name},
         }
     )
-    backup = wait_for(
+    return wait_for(
         "the DatabaseBackup to succeed",
         lambda: _phase(kubectl.get("databasebackup", "nightly", namespace), "Succeeded"),
         timeout=180,
     )
+
+
+@pytest.mark.parametrize("engine", ["postgresql", "mariadb"])
+def test_a_backup_restores_and_a_corrupt_one_never_becomes_ready(kubectl: Kubectl, namespace: str, engine: str) -> None:
+    every_minute = {"enabled": True, "schedule": "* * * * *"}
+    source_client = serving(kubectl, namespace, engine, "source", backup=every_minute)
+    query(kubectl, namespace, source_client, engine, "source", "INSERT INTO notes VALUES (1, 'backed up')")
+    backup = backed_up(kubectl, namespace, "source")
     artifact = backup["status"]["artifact"]
     listed = _on_backup_volume(kubectl, namespace, "source-backup", f"wc -c < {artifact}")
     assert int(listed.strip()) == backup["status"]["sizeBytes"]  # what the script really wrote

@@ -357,16 +357,25 @@ def test_the_live_secrets_are_read_only_while_the_settings_lack_a_password(
 ) -> None:
     kube.secrets[("shop", "orders-credentials")] = {"admin-password": "a", "password": "u"}
     kube.secrets[("shop", "orders-replication")] = {"password": "r"}
+    kube.secrets[("shop", "orders-exporter")] = {"password": "e"}
+    kube.secrets[("shop", "orders-backup")] = {"password": "b"}
     read = mocker.spy(kube, "read_secret")
-    with_settings(stacks, tmp_path, "adminPassword", "userPassword", "replicationPassword")
+    every_password = ("adminPassword", "userPassword", "replicationPassword", "exporterPassword", "backupPassword")
+    with_settings(stacks, tmp_path, *every_password)
     asyncio.run(apply_database(runtime, database(replicas=2), retry=0))
     assert read.call_count == 0
     assert stacks.calls[-1][1].live_passwords is None  # "not read": the stack keeps its own
 
-    with_settings(stacks, tmp_path, "adminPassword", "userPassword")  # the replication password is missing
+    with_settings(stacks, tmp_path, *every_password[:2])  # the replication, exporter and backup passwords are missing
     asyncio.run(apply_database(runtime, database(replicas=3), retry=0))
-    assert read.call_count == 2
-    assert stacks.calls[-1][1].live_passwords == {"adminPassword": "a", "userPassword": "u", "replicationPassword": "r"}
+    assert read.call_count == 4  # one read per Secret
+    assert stacks.calls[-1][1].live_passwords == {
+        "adminPassword": "a",
+        "userPassword": "u",
+        "replicationPassword": "r",
+        "exporterPassword": "e",
+        "backupPassword": "b",
+    }
 
 
 def test_a_size_grows_only_to_a_bigger_quantity_whatever_its_unit() -> None:

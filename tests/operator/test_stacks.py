@@ -449,11 +449,17 @@ def test_pulumi_processes_get_go_runtime_defaults_unless_the_operator_has_its_ow
 def test_live_secrets_win_over_old_outputs_for_a_stack_that_lost_its_settings(
     stacks: Stacks, fake_stack: FakeStack, mocker: MockerFixture
 ) -> None:
-    """The servers were initialised with what the Secrets hold: a re-created stack takes those, all three."""
+    """The servers were initialised with what the Secrets hold: a re-created stack takes those, all of them."""
     exists = auto.StackAlreadyExistsError(auto.CommandResult(stdout="", stderr="stack already exists", code=255))
     mocker.patch.object(OperatorStack, "create", side_effect=exists)
     fake_stack.stored_outputs = {"adminPassword": auto.OutputValue("old-admin", True)}
-    live = {"adminPassword": "live-admin", "userPassword": "live-user", "replicationPassword": "live-replication"}
+    live = {
+        "adminPassword": "live-admin",
+        "userPassword": "live-user",
+        "replicationPassword": "live-replication",
+        "exporterPassword": "live-exporter",
+        "backupPassword": "live-backup",
+    }
     stacks.up(dataclasses.replace(REQUEST, live_passwords=live, data_volumes=("data-orders-0",)))
     assert [fake_stack.password(key) for key in live] == list(live.values())
     assert "outputs" not in fake_stack.calls  # every password was live: nothing to recover
@@ -470,6 +476,19 @@ def test_no_new_password_is_made_for_data_that_exists(stacks: Stacks, fake_stack
     assert "database:replicationPassword" not in (yaml.safe_load(fake_stack.settings_file.read_text()) or {}).get(
         "config", {}
     )
+
+
+def test_a_database_made_before_the_exporter_and_backup_accounts_gets_their_passwords_and_keeps_the_others(
+    stacks: Stacks, fake_stack: FakeStack
+) -> None:
+    """Its Secrets hold the three passwords the data depends on; the bootstrap sets the two new accounts' passwords
+    on the primary's next start, so new ones are made for those, never for the others."""
+    live = {"adminPassword": "live-admin", "userPassword": "live-user", "replicationPassword": "live-replication"}
+    stacks.up(dataclasses.replace(REQUEST, live_passwords=live, data_volumes=("data-orders-0",)))
+    assert [fake_stack.password(key) for key in live] == list(live.values())
+    new = [fake_stack.password(key) for key in ("exporterPassword", "backupPassword")]
+    assert all(len(password) == 32 for password in new) and new[0] != new[1]
+    assert "up" in fake_stack.calls
 
 
 def test_failing_to_read_the_outputs_is_an_error_not_new_passwords(

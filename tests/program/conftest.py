@@ -16,6 +16,8 @@ from database_program.program import declare_database
 ADMIN_PASSWORD = "Adm1n-pa55word-for-tests"
 USER_PASSWORD = "Us3r-pa55word-for-tests"
 REPLICATION_PASSWORD = "R3pl-pa55word-for-tests"
+EXPORTER_PASSWORD = "Exp0rter-pa55word-for-tests"
+BACKUP_PASSWORD = "Backup-pa55word-for-tests"
 DATABASE_UID = "5b0c5a52-6d7e-4b8a-9a43-2f4c1d0e9f11"
 # How the Pulumi wire protocol marks a secret value.
 _SECRET_SIGNATURE = "4dabf18193072939515e22adb298388d"
@@ -112,7 +114,11 @@ def make_context(stacks_config: StacksConfig) -> MakeContext:
             engine=stacks_config.engine(resolved.engine),
             environment=stacks_config.environment(resolved.environment),
             credentials=Credentials(
-                admin_password=ADMIN_PASSWORD, user_password=USER_PASSWORD, replication_password=REPLICATION_PASSWORD
+                admin_password=ADMIN_PASSWORD,
+                user_password=USER_PASSWORD,
+                replication_password=REPLICATION_PASSWORD,
+                exporter_password=EXPORTER_PASSWORD,
+                backup_password=BACKUP_PASSWORD,
             ),
             service_monitor_available=service_monitor_available,
             restore=restore,

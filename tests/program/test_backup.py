@@ -37,7 +37,9 @@ def test_schedule_retention_and_volume_follow_spec_and_environment(render: Rende
     [container] = job["jobTemplate"]["spec"]["template"]["spec"]["containers"]
     env = {item["name"]: item for item in container["env"]}
     assert env["RETENTION_MINUTES"]["value"] == "720"
-    assert env["DB_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "orders-credentials", "key": "admin-password"}
+    # The backup account (read and lock grants only), never the admin's.
+    assert env["DB_USER"]["valueFrom"]["secretKeyRef"] == {"name": "orders-backup", "key": "username"}
+    assert env["DB_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "orders-backup", "key": "password"}
     assert env["DB_HOST"]["value"] == "orders.shop.svc"
     volume = rendered.get("PersistentVolumeClaim", "orders-backup")["spec"]
     assert volume["resources"] == {"requests": {"storage": "10Gi"}}

@@ -1,6 +1,6 @@
 """The metrics exporter gets the server's address and account in the form its version reads: mysqld_exporter 0.15+
 by flags, 0.14 (the local node's) by one DATA_SOURCE_NAME, postgres_exporter by DATA_SOURCE_URI/USER/PASS; as
-stacks-config says (`exporter.connection`), the password only from the Secret."""
+stacks-config says (`exporter.connection`); always its own account (`exporter`), the password only from its Secret."""
 
 import re
 from dataclasses import replace
@@ -12,7 +12,7 @@ import yaml
 from database_api.profiles import load_stacks_config
 from database_program.monitoring import EXPORTER_QUERIES_FILE
 from tests.e2e.cluster import REPO
-from tests.program.conftest import ADMIN_PASSWORD, MakeContext, Rendered, render_context
+from tests.program.conftest import ADMIN_PASSWORD, EXPORTER_PASSWORD, MakeContext, Rendered, render_context
 
 MONITORED = {"storage": {"size": "1Gi"}, "monitoring": {"enabled": True, "metrics": True}}
 MARIADB = {**MONITORED, "type": "mariadb", "version": "10.11"}
@@ -25,7 +25,7 @@ def exporter_sees(rendered: Rendered) -> tuple[list[str], dict[str, str]]:
     and `$(VAR)` expanded the way the kubelet does (only variables defined earlier in the list)."""
     container = rendered.get("StatefulSet", "orders")["spec"]["template"]["spec"]["containers"][1]
     assert container["name"] == "metrics"
-    secret = rendered.get("Secret", "orders-credentials")["stringData"]
+    secret = rendered.get("Secret", "orders-exporter")["stringData"]
     environment: dict[str, str] = {}
 
     def expand(text: str) -> str:
@@ -33,14 +33,15 @@ def exporter_sees(rendered: Rendered) -> tuple[list[str], dict[str, str]]:
 
     for variable in container.get("env", []):
         if "value" in variable:
-            assert ADMIN_PASSWORD not in variable["value"], "a password in a plain env value"
+            assert EXPORTER_PASSWORD not in variable["value"], "a password in a plain env value"
             environment[variable["name"]] = expand(variable["value"])
         else:
             reference: dict[str, Any] = variable["valueFrom"]["secretKeyRef"]
-            assert reference["name"] == "orders-credentials"
+            assert reference["name"] == "orders-exporter", "the exporter reads only its own account's Secret"
             environment[variable["name"]] = secret[reference["key"]]
     arguments = [expand(argument) for argument in container.get("args", [])]
-    assert not any(ADMIN_PASSWORD in argument for argument in arguments), "a password on the command line"
+    assert not any(EXPORTER_PASSWORD in argument for argument in arguments), "a password on the command line"
+    assert ADMIN_PASSWORD not in environment.values(), "the exporter never logs in as the superuser"
     return arguments, environment
 
 
@@ -55,8 +56,8 @@ def test_mysqld_exporter_0_15_gets_flags_and_the_password_in_its_variable(
     make_context: MakeContext, spec: dict[str, Any]
 ) -> None:
     arguments, environment = exporter_sees(rendered_with(make_context, spec, "stacks-config"))
-    assert arguments == ["--mysqld.address=127.0.0.1:3306", "--mysqld.username=root"]
-    assert environment["MYSQLD_EXPORTER_PASSWORD"] == ADMIN_PASSWORD
+    assert arguments == ["--mysqld.address=127.0.0.1:3306", "--mysqld.username=exporter"]
+    assert environment["MYSQLD_EXPORTER_PASSWORD"] == EXPORTER_PASSWORD
     assert "DATA_SOURCE_NAME" not in environment  # 0.15 ignores it
 
 
@@ -66,7 +67,7 @@ def test_mysqld_exporter_0_14_gets_one_data_source_name_and_no_flag_it_would_ref
     """The local node's Debian mysqld_exporter 0.14 exits on an unknown flag."""
     arguments, environment = exporter_sees(rendered_with(make_context, MARIADB, "stacks-config-local"))
     assert arguments == []
-    assert environment["DATA_SOURCE_NAME"] == f"root:{ADMIN_PASSWORD}@tcp(127.0.0.1:3306)/"
+    assert environment["DATA_SOURCE_NAME"] == f"exporter:{EXPORTER_PASSWORD}@tcp(127.0.0.1:3306)/"
     assert "MYSQLD_EXPORTER_PASSWORD" not in environment
 
 
@@ -75,7 +76,7 @@ def test_postgres_exporter_gets_its_data_source_parts(make_context: MakeContext,
     arguments, environment = exporter_sees(rendered_with(make_context, POSTGRESQL, config))
     assert arguments == []
     assert environment["DATA_SOURCE_URI"] == "127.0.0.1:5432/postgres?sslmode=disable"
-    assert (environment["DATA_SOURCE_USER"], environment["DATA_SOURCE_PASS"]) == ("postgres", ADMIN_PASSWORD)
+    assert (environment["DATA_SOURCE_USER"], environment["DATA_SOURCE_PASS"]) == ("exporter", EXPORTER_PASSWORD)
 
 
 def test_postgres_exporter_0_11_gets_the_lag_query_it_lacks_from_the_config_map(make_context: MakeContext) -> None:

@@ -5,11 +5,20 @@ import json
 
 import pytest
 
-from tests.program.conftest import ADMIN_PASSWORD, REPLICATION_PASSWORD, USER_PASSWORD, RenderSpec
+from tests.program.conftest import (
+    ADMIN_PASSWORD,
+    BACKUP_PASSWORD,
+    EXPORTER_PASSWORD,
+    REPLICATION_PASSWORD,
+    USER_PASSWORD,
+    RenderSpec,
+)
 
 ENGINES = ["mysql", "postgresql"]
 ENVIRONMENTS = ["development", "staging", "production"]
 MATRIX = list(itertools.product(ENGINES, ENVIRONMENTS, [False, True], [False, True]))
+PASSWORDS = (ADMIN_PASSWORD, USER_PASSWORD, REPLICATION_PASSWORD, EXPORTER_PASSWORD, BACKUP_PASSWORD)
+ACCOUNT_SECRETS = ["orders-backup", "orders-credentials", "orders-exporter", "orders-replication"]
 
 
 def spec_for(engine: str, environment: str, backup: bool, monitoring: bool) -> dict[str, object]:
@@ -29,7 +38,7 @@ def test_declares_the_objects_each_branch_needs(
 ) -> None:
     rendered = render(spec_for(engine, environment, backup, monitoring))
 
-    expected = ["ConfigMap", "Secret", "Secret", "Service", "Service", "Service", "StatefulSet"]
+    expected = ["ConfigMap", *["Secret"] * 4, "Service", "Service", "Service", "StatefulSet"]
     if backup:
         expected += ["ConfigMap", "CronJob", "PersistentVolumeClaim"]
     if environment == "production":
@@ -52,28 +61,41 @@ def test_passwords_reach_containers_only_through_secret_key_refs(
 ) -> None:
     rendered = render(spec_for(engine, environment, backup, monitoring))
 
-    # Each password lives in one Secret: the replication account's in a Secret of its own.
-    holders = {"orders-credentials": {ADMIN_PASSWORD, USER_PASSWORD}, "orders-replication": {REPLICATION_PASSWORD}}
+    # Each password lives in one Secret: every account with one job has a Secret of its own.
+    holders = {
+        "orders-credentials": {ADMIN_PASSWORD, USER_PASSWORD},
+        "orders-replication": {REPLICATION_PASSWORD},
+        "orders-exporter": {EXPORTER_PASSWORD},
+        "orders-backup": {BACKUP_PASSWORD},
+    }
     for (kind, name), inputs in rendered.resources.items():
         text = json.dumps(inputs)
-        carried = {password for password in (ADMIN_PASSWORD, USER_PASSWORD, REPLICATION_PASSWORD) if password in text}
+        carried = {password for password in PASSWORDS if password in text}
         assert carried == (holders[name] if kind.endswith(":Secret") else set()), f"{kind} {name} carries a password"
-    assert not any(password in json.dumps(rendered.outputs) for password in (ADMIN_PASSWORD, REPLICATION_PASSWORD))
+    assert not any(password in json.dumps(rendered.outputs) for password in PASSWORDS)
     # The Secrets' password values are marked secret, so Pulumi encrypts them in state and masks them in logs.
-    assert sorted(name for _, name in rendered.secret_inputs) == ["orders-credentials", "orders-replication"]
+    assert sorted(name for _, name in rendered.secret_inputs) == ACCOUNT_SECRETS
 
 
 @pytest.mark.parametrize(("engine", "environment", "backup", "monitoring"), MATRIX)
-def test_every_env_var_is_a_plain_non_secret_value_or_a_secret_key_ref(
+def test_each_container_gets_only_the_passwords_of_its_own_job(
     render: RenderSpec, engine: str, environment: str, backup: bool, monitoring: bool
 ) -> None:
+    """The bootstrap makes every account; the server's probes use the admin on the local socket; the exporter has
+    the exporter's account and the backup Job the backup account, nothing else. Every one through a secretKeyRef."""
     rendered = render(spec_for(engine, environment, backup, monitoring))
     pods = [rendered.get("StatefulSet", "orders")["spec"]["template"]["spec"]]
     if backup:
         pods.append(rendered.get("CronJob", "orders-backup")["spec"]["jobTemplate"]["spec"]["template"]["spec"])
+    expected = {
+        "bootstrap": ACCOUNT_SECRETS,
+        engine: ["orders-credentials"],
+        "metrics": ["orders-exporter"],
+        "backup": ["orders-backup"],
+    }
     for pod in pods:
         for container in [*pod.get("initContainers", []), *pod["containers"]]:
-            for env in container.get("env", []):
-                if "PASS" in env["name"]:
-                    holder = "orders-replication" if env["name"].startswith("REPLICATION_") else "orders-credentials"
-                    assert env["valueFrom"]["secretKeyRef"]["name"] == holder, env
+            passwords = [env for env in container.get("env", []) if "PASS" in env["name"]]
+            assert all("value" not in env for env in passwords), container["name"]
+            holders = sorted({env["valueFrom"]["secretKeyRef"]["name"] for env in passwords})
+            assert holders == expected[container["name"]], container["name"]

@@ -32,12 +32,18 @@ def test_a_restored_database_loads_the_dump_in_the_bootstrap(
     [restore_volume] = [v for v in spec_of_pod["volumes"] if v["name"] == "restore"]
     assert restore_volume["persistentVolumeClaim"] == {"claimName": "orders-backup", "readOnly": True}
     [bootstrap] = spec_of_pod["initContainers"]
+    # The bootstrap sees the one dump, read-only, never the other dumps on the volume; no other container sees it.
     [mount] = [m for m in bootstrap["volumeMounts"] if m["name"] == "restore"]
-    assert mount == {"name": "restore", "mountPath": "/restore", "readOnly": True}
+    assert mount == {
+        "name": "restore",
+        "mountPath": "/restore/before-migration.dump",
+        "subPath": "before-migration.dump",
+        "readOnly": True,
+    }
     env = {item["name"]: item.get("value") for item in bootstrap["env"]}
     assert env["RESTORE_FILE"] == "/restore/before-migration.dump"
-    [server] = [c for c in spec_of_pod["containers"] if c["name"] == engine]
-    assert "restore" not in [m["name"] for m in server["volumeMounts"]]
+    for container in spec_of_pod["containers"]:
+        assert "restore" not in [m["name"] for m in container.get("volumeMounts", [])], container["name"]
     data = rendered.get("ConfigMap", "copy-config")["data"]
     assert data[f"restore-{family}.sh"] == script(f"restore-{family}.sh")
 

@@ -73,15 +73,24 @@ class Server:
     socket_dir: Path
     admin_user: str
     env: dict[str, str] = field(default_factory=dict)
-    """Client environment for admin connections over TCP."""
+    """Client environment (the password)."""
+    local: bool = False
+    """Connect over the local socket in `socket_dir` instead of TCP (the superuser of a pod: its only way in)."""
 
     def sql(self, database: str, statement: str) -> str:
-        """Run SQL as the admin over TCP; the rows as tab-separated text."""
+        """Run SQL as `admin_user`; the rows as tab-separated text."""
         if self.engine == "postgresql":
-            command = ["psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", self.admin_user, "-d", database]
+            host = str(self.socket_dir) if self.local else "127.0.0.1"
+            command = ["psql", "-h", host, "-p", str(self.port), "-U", self.admin_user, "-d", database]
             command += ["-X", "-A", "-t", "-F", "\t", "-v", "ON_ERROR_STOP=1", "-c", statement]
         else:
-            command = ["mariadb", "-h", "127.0.0.1", "-P", str(self.port), "-u", self.admin_user, "-N", "-B"]
+            # (MariaDB's client takes a port as a wish for TCP, whatever the socket.)
+            where = (
+                [f"--socket={self.socket_dir / 'mysqld.sock'}"]
+                if self.local
+                else ["-h", "127.0.0.1", "-P", str(self.port)]
+            )
+            command = ["mariadb", *where, "-u", self.admin_user, "-N", "-B"]
             command += [database, "-e", statement]
         result = subprocess.run(command, env={**os.environ, **self.env}, capture_output=True, text=True, check=False)
         if result.returncode != 0:
@@ -189,6 +198,11 @@ APP_USER = "app"
 APP_PASSWORD = "app-pa55word-'quoted'\\"
 REPLICATION_USER = "replicator"
 REPLICATION_PASSWORD = "r3pl-pa55word-'quoted'"
+EXPORTER_USER = "exporter"
+EXPORTER_PASSWORD = "exp0rter-pa55word-'quoted'"
+BACKUP_USER = "backup"
+BACKUP_PASSWORD = "backup-pa55word-'quoted'\\"
+PASSWORDS = (ADMIN_PASSWORD, APP_PASSWORD, REPLICATION_PASSWORD, EXPORTER_PASSWORD, BACKUP_PASSWORD)
 SYSTEM_USER = {"postgresql": "postgres", "mariadb": "mysql"}
 
 
@@ -203,7 +217,7 @@ def shipped_config(engine: str) -> str:
         spec=spec,
         engine=stacks_config.engine(spec.engine),
         environment=stacks_config.environment(spec.environment),
-        credentials=Credentials(admin_password="unused", user_password="unused", replication_password="unused"),
+        credentials=Credentials(*["unused"] * 5),
     )
     return render_config(ctx)
 
@@ -264,6 +278,10 @@ class Pod:
             "DATABASE": "orders",
             "REPLICATION_USER": REPLICATION_USER,
             "REPLICATION_PASSWORD": REPLICATION_PASSWORD,
+            "EXPORTER_USER": EXPORTER_USER,
+            "EXPORTER_PASSWORD": EXPORTER_PASSWORD,
+            "BACKUP_USER": BACKUP_USER,
+            "BACKUP_PASSWORD": BACKUP_PASSWORD,
             "RUN_DIR": str(self.run_dir),
             "TERMINATION_LOG": str(self.termination_log),
         }
@@ -302,7 +320,7 @@ class Pod:
             self.process = subprocess.Popen(["sh", str(SCRIPTS / "start-mysql.sh"), *command], env=env)
         user = "postgres" if self.engine == "postgresql" else "root"
         password_env = "PGPASSWORD" if self.engine == "postgresql" else "MYSQL_PWD"
-        server = Server(self.engine, port, self.run_dir, user, env={password_env: ADMIN_PASSWORD})
+        server = Server(self.engine, port, self.run_dir, user, env={password_env: ADMIN_PASSWORD}, local=True)
         _wait(f"{self.engine} on {self.data}", lambda: _answers(server))
         self.server = server
         return server
@@ -321,9 +339,13 @@ class Pod:
 
     def app(self) -> Server:
         """The application user over TCP, as a client of the `<name>` Service."""
+        return self.client(APP_USER, APP_PASSWORD)
+
+    def client(self, user: str, password: str) -> Server:
+        """`user` over TCP, as a client of the `<name>` Service (or the exporter sidecar, from 127.0.0.1)."""
         assert self.server is not None
         password_env = "PGPASSWORD" if self.engine == "postgresql" else "MYSQL_PWD"
-        return Server(self.engine, self.server.port, self.run_dir, APP_USER, env={password_env: APP_PASSWORD})
+        return Server(self.engine, self.server.port, self.run_dir, user, env={password_env: password})
 
 
 def _answers(server: Server) -> bool:

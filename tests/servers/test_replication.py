@@ -27,9 +27,10 @@ def ready(pod: Pod) -> bool:
     assert pod.server is not None
     env = {"POD_INDEX": str(pod.index), "ADMIN_PASSWORD": ADMIN_PASSWORD}
     if pod.engine == "postgresql":
-        return run_script("ready-postgresql.sh", {**env, "ADMIN_USER": "postgres", "PGPORT": str(pod.server.port)}) \
-            .returncode == 0  # fmt: skip
-    return run_script("ready-mysql.sh", {**env, "MYSQL_TCP_PORT": str(pod.server.port)}).returncode == 0
+        env |= {"ADMIN_USER": "postgres", "PGPORT": str(pod.server.port), "RUN_DIR": str(pod.run_dir)}
+        return run_script("ready-postgresql.sh", env).returncode == 0
+    env |= {"MYSQL_UNIX_PORT": str(pod.run_dir / "mysqld.sock")}
+    return run_script("ready-mysql.sh", env).returncode == 0
 
 
 def started(pod: Pod) -> Pod:

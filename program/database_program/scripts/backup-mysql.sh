@@ -1,7 +1,9 @@
 #!/bin/sh
 # Back up one MariaDB/MySQL database: consistent dump (one transaction), compress, verify, publish atomically,
 # prune old scheduled dumps. Runs in the database's own image (the same client as the server).
-# Exits non-zero on any failure, leaving no file that looks like a backup; never prints the password.
+# Exits non-zero on any failure, leaving no file that looks like a backup; never prints the password. Runs as the
+# backup account (read and lock grants only): no PROCESS privilege, hence no tablespaces in the dump (the
+# application's tables are what is restored).
 #
 # Environment: DB_HOST DB_PORT DB_NAME DB_USER DB_PASSWORD BACKUP_DIR RETENTION_MINUTES; optional BACKUP_NAME
 # (an on-demand backup's name; default scheduled-<UTC time>, the only dumps retention prunes) and
@@ -25,7 +27,7 @@ gtid=""
 if "$dump" --help 2>/dev/null | grep -q -- '--set-gtid-purged'; then gtid="--set-gtid-purged=OFF"; fi
 # shellcheck disable=SC2086  # $gtid is one option or nothing
 "$dump" --host="$DB_HOST" --port="$DB_PORT" --user="$DB_USER" $gtid \
-  --single-transaction --routines --triggers --events --result-file="$partial" "$DB_NAME"
+  --single-transaction --routines --triggers --events --no-tablespaces --result-file="$partial" "$DB_NAME"
 gzip -9 "$partial"
 # Verify the artifact itself: intact compression and the trailer mysqldump writes only when it ran to the end.
 gunzip -c "$partial.gz" | tail -n 1 | grep -q '^-- Dump completed' \

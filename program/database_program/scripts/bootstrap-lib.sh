@@ -16,21 +16,20 @@ check_image() {
   done
 }
 
-# keep_complete_database DIR FILE: done (exit 0) when DIR holds a complete database: it has the marker, or it
+# check_data_directory DIR FILE: sets `complete` when DIR holds a complete database: it has the marker, or it
 # was initialised before this bootstrap existed (by an image's entrypoint: it has FILE) and is kept as it is.
-# A non-empty DIR that is neither is refused, never touched.
-keep_complete_database() {
+# A non-empty DIR that is neither is refused, never touched. (Not a test in an `if`: `set -e` must hold inside.)
+complete=""
+check_data_directory() {
   step="checking $1"
   if [ -f "$1/$MARKER" ]; then
     echo "bootstrap: $1 holds a complete database"
-    exit 0
-  fi
-  if [ -e "$1/$2" ]; then
+    complete=yes
+  elif [ -e "$1/$2" ]; then
     touch "$1/$MARKER"
     echo "bootstrap: $1 holds a database made before the bootstrap; adopted as it is"
-    exit 0
-  fi
-  if [ -d "$1" ] && [ -n "$(ls -A "$1")" ]; then
+    complete=yes
+  elif [ -d "$1" ] && [ -n "$(ls -A "$1")" ]; then
     echo "bootstrap: $1 is neither empty nor a database; it is left for a person to look at" >&2
     exit 1
   fi

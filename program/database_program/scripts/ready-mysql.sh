@@ -1,16 +1,20 @@
 #!/bin/sh
 # Readiness: the primary answers an authenticated query; a replica's replication threads are both running.
-# Over TCP, so a server that does not listen for clients yet does not count as ready.
+# As root on the local socket (root has no network account); a server that does not listen for clients yet
+# has no socket either.
 #
-# Environment: POD_INDEX, ADMIN_PASSWORD; optional MYSQL_HOST (default 127.0.0.1), MYSQL_TCP_PORT.
+# Environment: POD_INDEX, ADMIN_PASSWORD; optional MYSQL_UNIX_PORT (the server's socket, default
+# /var/run/mysqld/mysqld.sock).
 set -eu
 : "${POD_INDEX:?}" "${ADMIN_PASSWORD:?}"
-export MYSQL_PWD="$ADMIN_PASSWORD"
+export MYSQL_PWD="$ADMIN_PASSWORD"   # read by the client; keeps the password off the command line
 client=$(command -v mariadb || command -v mysql)
+local_sql() { "$client" --socket="${MYSQL_UNIX_PORT:-/var/run/mysqld/mysqld.sock}" --user=root "$@"; }
 if [ "$POD_INDEX" = 0 ]; then
-  exec "$client" --host="${MYSQL_HOST:-127.0.0.1}" --user=root --execute="SELECT 1" >/dev/null
+  local_sql --execute="SELECT 1" >/dev/null
+  exit 0
 fi
-status=$("$client" --host="${MYSQL_HOST:-127.0.0.1}" --user=root --execute="SHOW REPLICA STATUS\G")
+status=$(local_sql --execute="SHOW REPLICA STATUS\G")
 # MySQL names the columns Replica_*, MariaDB Slave_*.
 for thread in IO SQL; do
   echo "$status" | grep -Eq "(Replica|Slave)_${thread}_Running: Yes" \
