@@ -176,7 +176,16 @@ def test_replicas_follow_the_primary_and_refuse_writes(kubectl: Kubectl, namespa
 def test_the_exporter_reports_the_server_up(kubectl: Kubectl, namespace: str) -> None:
     """PostgreSQL only: the local MariaDB exporter image (Debian's mysqld-exporter 0.14) predates the
     --mysqld.address flags the program passes (0.15+)."""
-    client = serving(kubectl, namespace, "postgresql", "shop", monitoring={"enabled": True, "metrics": True})
+    # The NetworkPolicy opens the exporter port to monitoring only: name the client pod as monitoring.
+    scraper = {"podSelector": {"matchLabels": {"app": "client-shop"}}}
+    client = serving(
+        kubectl,
+        namespace,
+        "postgresql",
+        "shop",
+        monitoring={"enabled": True, "metrics": True},
+        network={"monitoring": [scraper]},
+    )
     address = kubectl.get("pod", "shop-0", namespace)["status"]["podIP"]  # type: ignore[index]
     metrics = kubectl.run("exec", "-n", namespace, client, "--", "curl", "-sf", f"http://{address}:9187/metrics")
     assert "pg_up 1" in metrics.stdout.splitlines()
