@@ -207,23 +207,28 @@ def _on_backup_volume(kubectl: Kubectl, namespace: str, claim: str, script: str)
     return output
 
 
-@pytest.mark.parametrize("engine", ["postgresql", "mariadb"])
-def test_a_backup_restores_and_a_corrupt_one_never_becomes_ready(kubectl: Kubectl, namespace: str, engine: str) -> None:
-    source_client = serving(kubectl, namespace, engine, "source", backup={"enabled": True})
-    query(kubectl, namespace, source_client, engine, "source", "INSERT INTO notes VALUES (1, 'backed up')")
+def backed_up(kubectl: Kubectl, namespace: str, database_name: str, backup: str) -> dict[str, Any]:
+    """A DatabaseBackup `backup` of the Database, once it succeeded (failing at once if it failed)."""
     kubectl.apply(
         {
             "apiVersion": "database.example.com/v1",
             "kind": "DatabaseBackup",
-            "metadata": {"name": "nightly", "namespace": namespace},
-            "spec": {"database": "source"},
+            "metadata": {"name": backup, "namespace": namespace},
+            "spec": {"database": database_name},
         }
     )
-    backup = wait_for(
+    return wait_for(
         "the DatabaseBackup to succeed",
-        lambda: _phase(kubectl.get("databasebackup", "nightly", namespace), "Succeeded"),
+        lambda: _phase(kubectl.get("databasebackup", backup, namespace), "Succeeded"),
         timeout=180,
     )
+
+
+@pytest.mark.parametrize("engine", ["postgresql", "mariadb"])
+def test_a_backup_restores_and_a_corrupt_one_never_becomes_ready(kubectl: Kubectl, namespace: str, engine: str) -> None:
+    source_client = serving(kubectl, namespace, engine, "source", backup={"enabled": True})
+    query(kubectl, namespace, source_client, engine, "source", "INSERT INTO notes VALUES (1, 'backed up')")
+    backup = backed_up(kubectl, namespace, "source", "nightly")
     artifact = backup["status"]["artifact"]
     listed = _on_backup_volume(kubectl, namespace, "source-backup", f"wc -c < {artifact}")
     assert int(listed.strip()) == backup["status"]["sizeBytes"]  # what the script really wrote

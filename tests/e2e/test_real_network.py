@@ -19,7 +19,7 @@ from tests.e2e.databases import wait_ready
 from tests.e2e.test_real_databases import (  # noqa: F401 (namespace, real_node, real_operator: fixtures)
     CLIENT_IMAGE,
     READY_TIMEOUT,
-    _phase,
+    backed_up,
     database,
     namespace,
     query,
@@ -90,19 +90,7 @@ def test_only_the_named_clients_reach_the_database_and_replication_and_backups_s
     assert on_the_replica == "1\treplicated\n"
 
     # A backup Job connects through the Service like any client: the policy admits it by its labels.
-    kubectl.apply(
-        {
-            "apiVersion": "database.example.com/v1",
-            "kind": "DatabaseBackup",
-            "metadata": {"name": "isolated", "namespace": namespace},
-            "spec": {"database": "shop"},
-        }
-    )
-    backup = wait_for(
-        "the backup to succeed",
-        lambda: _phase(kubectl.get("databasebackup", "isolated", namespace), "Succeeded"),
-        timeout=180,
-    )
+    backup = backed_up(kubectl, namespace, "shop", "isolated")
     assert backup["status"]["sizeBytes"] > 0, backup["status"]
 
     # Naming the other namespace lets its pods in: the policy, nothing else, kept the outsider out.
