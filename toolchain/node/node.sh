@@ -3,10 +3,11 @@
 # One node, NODE_NAME, in a network namespace of its own, joined to the host by a veth pair on a /30 "link":
 #   host side  LINK_HOST_IP on HOST_VETH          node side  NODE_IP on eth0 (the node's InternalIP)
 # In the namespace run containerd (Debian's, with runc), the kubelet, kube-proxy (iptables mode: its chains stay in
-# the namespace), CoreDNS and kube-router's network-policy controller (iptables and ipset, also in the namespace); pods get addresses from POD_CIDR on the namespace's bridge (CNI bridge + host-local,
-# ipMasq false, routes only to the pod network, the Service network and the link: no default route, so nothing
-# leaves the machine). The only host-side rule: packets from the node to LINK_HOST_IP:APISERVER_PORT are DNATed to
-# the API server on 127.0.0.1 (route_localnet on HOST_VETH). The namespace masquerades what it sends over the link,
+# the namespace), CoreDNS and kube-router's network-policy controller (its iptables chains and ipsets stay there
+# too); pods get addresses from POD_CIDR on the namespace's bridge (CNI bridge + host-local, ipMasq false, routes
+# only to the pod network, the Service network and the link: no default route, so nothing leaves the machine).
+# The only host-side rule: packets from the node to LINK_HOST_IP:APISERVER_PORT are DNATed to the API server on
+# 127.0.0.1 (route_localnet on HOST_VETH). The namespace masquerades what it sends over the link,
 # so the host needs no route to the pod network and two clusters may use the same pod and Service CIDRs.
 # All node processes (and so every container) live under the cgroup CGROUP_ROOT: `stop` kills what is left there.
 # The provisioner (toolchain/node/provisioner.py) runs on the host side and talks to 127.0.0.1.
