@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the Go toolchain (Pulumi CLI + Python language host, pulumi-kubernetes provider,
 # etcd, kube-apiserver/-controller-manager/-scheduler, kubectl, kwok, and for the real node
-# kubelet, kube-proxy and CoreDNS) from the Go module
+# kubelet, kube-proxy, CoreDNS and kube-router's network-policy controller) from the Go module
 # proxy, with the versions pinned in toolchain/versions.env, into
 #   ${DBOP_CACHE:-$HOME/.cache/dbop}/toolchain/<key>/bin
 # where <key> hashes versions.env + toolchain/go/**. Idempotent: when everything is
@@ -184,6 +184,11 @@ update_mods() {
         echo
         upstream_replaces "sigs.k8s.io/kwok@v$KWOK_VERSION" map_none | sed 's/^/replace /'
     } | write_mod kwok
+    {
+        echo "require github.com/cloudnativelabs/kube-router/v2 v$KUBE_ROUTER_VERSION"
+        echo
+        upstream_replaces "github.com/cloudnativelabs/kube-router/v2@v$KUBE_ROUTER_VERSION" map_none | sed 's/^/replace /'
+    } | write_mod kube-router
 }
 
 check_mods() {
@@ -198,6 +203,7 @@ check_mods() {
     chk kubernetes "k8s.io/api => k8s.io/api $K8S_STAGING_VERSION"
     chk kwok "sigs.k8s.io/kwok v$KWOK_VERSION"
     chk coredns "github.com/coredns/coredns v$COREDNS_VERSION"
+    chk kube-router "github.com/cloudnativelabs/kube-router/v2 v$KUBE_ROUTER_VERSION"
     [[ $bad == 0 ]] || die "wrapper go.mod files do not match versions.env: run toolchain/build.sh --update-mods"
 }
 
@@ -301,6 +307,12 @@ build_coredns() {
     gobuild coredns coredns . -ldflags "-s -w"
 }
 
+build_kube-router() {
+    # our main.go (go/kube-router) links only the network-policy controller
+    gobuild kube-router kube-router . \
+        -ldflags "-s -w -X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=v$KUBE_ROUTER_VERSION"
+}
+
 build_kwok() {
     gobuild kwok kwok sigs.k8s.io/kwok/cmd/kwok -ldflags "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION"
 }
@@ -330,7 +342,7 @@ lane() { local t; for t in "$@"; do build_one "$t" || return 1; done; }
 # Two lanes on 2 cores: each `go build` is itself parallel, but the lanes overlap
 # downloads, link steps and the single-threaded parts. The Kubernetes binaries share
 # most packages, so they build one after another in the same lane.
-LANE_A=(kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy etcd kwok coredns pulumi-language-python)
+LANE_A=(kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy etcd kwok coredns kube-router pulumi-language-python)
 LANE_B=(pulumi-resource-kubernetes pulumi)
 log "building into $BIN (key $DBOP_TOOLCHAIN_KEY; logs in $LOGS)"
 T0=$SECONDS

@@ -43,6 +43,7 @@ DBOP_TOOLCHAIN_TOOLS=(
     kubelet
     kube-proxy
     coredns
+    kube-router
 )
 
 # need CMD [DEBIAN-PACKAGE]: make sure CMD exists (installs the package with apt-get as root); the sourcing

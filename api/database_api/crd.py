@@ -4,6 +4,7 @@
 Regenerate with `database-operator crd --write`.
 """
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,8 @@ _KEPT = {
     "maximum",
     "minLength",
     "maxLength",
+    "maxItems",
+    "maxProperties",
     "pattern",
     "required",
     "default",
@@ -60,7 +63,10 @@ def structural_schema(model: type[BaseModel]) -> dict[str, Any]:
                 result["properties"] = {name: convert(child) for name, child in node["properties"].items()}
             if "items" in node:
                 result["items"] = convert(node["items"])
-        result.update({key: value for key, value in node.items() if key in _KEPT})
+            if isinstance(node.get("additionalProperties"), dict):
+                result["additionalProperties"] = convert(node["additionalProperties"])
+        # copies: a schema shared by two fields (an enum's values) would otherwise become a YAML alias
+        result.update({key: copy.deepcopy(value) for key, value in node.items() if key in _KEPT})
         if "default" in result and result["default"] is None:
             del result["default"]
         if result.get("x-kubernetes-int-or-string"):

@@ -57,6 +57,7 @@ def object_names(database: str) -> dict[str, set[str]]:
         "Service": {database, f"{database}-ro", f"{database}-headless"},
         "StatefulSet": {database},
         "PodDisruptionBudget": {database},
+        "NetworkPolicy": {database},
         "ServiceMonitor": {database},
         "CronJob": {backup_name(database)},
         "PersistentVolumeClaim": {backup_name(database)},

@@ -8,6 +8,7 @@ from typing import TypeVar
 from pydantic import Field, ValidationError, field_validator
 from pydantic.config import JsonDict
 
+from database_api.network import NetworkSpec
 from database_api.profiles import (
     Camel,
     DeletionPolicy,
@@ -159,6 +160,11 @@ class DatabaseSpec(Camel):
     monitoring: MonitoringSpec = Field(
         default_factory=MonitoringSpec, description="Metrics and logging.", json_schema_extra={"default": {}}
     )
+    network: NetworkSpec = Field(
+        default_factory=NetworkSpec,
+        description="Who may connect (a NetworkPolicy admits nothing else).",
+        json_schema_extra={"default": {}},
+    )
     environment: Environment = Field(
         default=Environment.DEVELOPMENT,
         description="Sets resource, tuning, availability and deletion defaults; production has stricter rules.",
@@ -216,6 +222,7 @@ class ResolvedSpec:
     storage_class: str | None
     backup: ResolvedBackup | None
     monitoring: MonitoringSpec
+    network: NetworkSpec
     environment: Environment
     resources: ResourceRequirements
     deletion_policy: DeletionPolicy
@@ -359,6 +366,7 @@ def resolve_spec(raw: object, config: StacksConfig) -> ResolvedSpec:
         storage_class=spec.storage.storage_class,
         backup=backup,
         monitoring=spec.monitoring,
+        network=spec.network,
         environment=spec.environment,
         resources=spec.resources,
         deletion_policy=spec.deletion_policy,

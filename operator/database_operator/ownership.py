@@ -25,6 +25,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "StatefulSet": ("apps/v1", "statefulsets"),
     "CronJob": ("batch/v1", "cronjobs"),
     "PodDisruptionBudget": ("policy/v1", "poddisruptionbudgets"),
+    "NetworkPolicy": ("networking.k8s.io/v1", "networkpolicies"),
     "ServiceMonitor": ("monitoring.coreos.com/v1", "servicemonitors"),
 }
 

@@ -71,6 +71,7 @@ SERVED_RULES: list[tuple[str, Rule]] = [
      _rule([""], ["secrets"], ["get", "create", "update", "patch"])),
     ("", _rule(["batch"], ["cronjobs"], ALL)),
     ("", _rule(["policy"], ["poddisruptionbudgets"], ALL)),
+    ("", _rule(["networking.k8s.io"], ["networkpolicies"], ALL)),
     ("", _rule(["monitoring.coreos.com"], ["servicemonitors"], ALL)),
     ("Backup Jobs: watched for lastBackup, created from the CronJob for an on-demand backup, deleted before "
      "the stack is destroyed.",

@@ -12,6 +12,7 @@ from database_program.backup import declare_backup_cron_job, declare_backup_scri
 from database_program.configmap import declare_config_map
 from database_program.context import Credentials, DatabaseContext, RestoreSource
 from database_program.monitoring import declare_service_monitor
+from database_program.network import declare_network_policy
 from database_program.secret import declare_account_secrets, declare_secret
 from database_program.services import declare_client_service, declare_headless_service, declare_read_only_service
 from database_program.statefulset import declare_statefulset
@@ -28,6 +29,7 @@ def declare_database(ctx: DatabaseContext) -> dict[str, Any]:
     statefulset = declare_statefulset(ctx)
     declare_disruption_budget(ctx)
     declare_service_monitor(ctx)
+    declare_network_policy(ctx)
     outputs: dict[str, Any] = {
         "endpoint": f"{ctx.name}.{ctx.namespace}.svc:{ctx.engine.port}",
         "service": service.metadata.name,

@@ -43,7 +43,8 @@ def test_names_scale_and_status(stacks_config: StacksConfig, version: dict[str, 
 def test_schema_is_structural_and_explained(version: dict[str, Any]) -> None:
     spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]
     text = yaml.safe_dump(spec)
-    for keyword in ("$ref", "anyOf", "title", "additionalProperties", "default: null"):
+    # additionalProperties only as the schema of a map's values (label selectors), never `false`
+    for keyword in ("$ref", "anyOf", "title", "additionalProperties: false", "default: null"):
         assert keyword not in text
     backup = spec["properties"]["backup"]
     assert backup["description"] and all(field["description"] for field in backup["properties"].values())

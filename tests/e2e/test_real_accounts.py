@@ -119,7 +119,7 @@ def test_accounts_have_one_job_each_and_no_password_is_on_a_command_line(
         client = client_pod(kubectl, namespace, "shop")
         query(kubectl, namespace, client, engine, "shop", "CREATE TABLE notes (id int PRIMARY KEY, note text)")
         query(kubectl, namespace, client, engine, "shop", "INSERT INTO notes VALUES (1, 'the application''s')")
-        backup = backed_up(kubectl, namespace, "shop")
+        backup = backed_up(kubectl, namespace, "shop", "nightly")
     assert command_lines.seen == set(watched), "the sampling missed the replica's bootstrap or the backup"
     assert command_lines.leaks == [], f"passwords on command lines: {command_lines.leaks}"
 

@@ -205,7 +205,12 @@ def test_replicas_follow_the_primary_refuse_writes_and_catch_up_after_scaling(
     kubectl: Kubectl, namespace: str, engine: str
 ) -> None:
     """Three pods with the metrics exporter (the local node's: postgres_exporter 0.11, mysqld_exporter 0.14)."""
-    client = serving(kubectl, namespace, engine, "shop", replicas=3, monitoring={"enabled": True, "metrics": True})
+    # The NetworkPolicy opens the exporter port to monitoring only: name the client pod as monitoring.
+    scraper = {"podSelector": {"matchLabels": {"app": "client-shop"}}}
+    monitored = {"enabled": True, "metrics": True}
+    client = serving(
+        kubectl, namespace, engine, "shop", replicas=3, monitoring=monitored, network={"monitoring": [scraper]}
+    )
     query(kubectl, namespace, client, engine, "shop", "INSERT INTO notes VALUES (1, 'on the primary')")
     wait_every_replica_has(kubectl, namespace, client, engine, "1\ton the primary\n", replicas=3)
     on_the_replicas = wait_for(
@@ -281,19 +286,19 @@ def _on_backup_volume(kubectl: Kubectl, namespace: str, claim: str, script: str)
     return output
 
 
-def backed_up(kubectl: Kubectl, namespace: str, database_name: str) -> dict[str, Any]:
-    """An on-demand backup `nightly` of the Database, once it has succeeded."""
+def backed_up(kubectl: Kubectl, namespace: str, database_name: str, backup: str) -> dict[str, Any]:
+    """A DatabaseBackup `backup` of the Database, once it succeeded (failing at once if it failed)."""
     kubectl.apply(
         {
             "apiVersion": "database.example.com/v1",
             "kind": "DatabaseBackup",
-            "metadata": {"name": "nightly", "namespace": namespace},
+            "metadata": {"name": backup, "namespace": namespace},
             "spec": {"database": database_name},
         }
     )
     return wait_for(
         "the DatabaseBackup to succeed",
-        lambda: _phase(kubectl.get("databasebackup", "nightly", namespace), "Succeeded"),
+        lambda: _phase(kubectl.get("databasebackup", backup, namespace), "Succeeded"),
         timeout=180,
     )
 
@@ -303,7 +308,7 @@ def test_a_backup_restores_and_a_corrupt_one_never_becomes_ready(kubectl: Kubect
     every_minute = {"enabled": True, "schedule": "* * * * *"}
     source_client = serving(kubectl, namespace, engine, "source", backup=every_minute)
     query(kubectl, namespace, source_client, engine, "source", "INSERT INTO notes VALUES (1, 'backed up')")
-    backup = backed_up(kubectl, namespace, "source")
+    backup = backed_up(kubectl, namespace, "source", "nightly")
     artifact = backup["status"]["artifact"]
     listed = _on_backup_volume(kubectl, namespace, "source-backup", f"wc -c < {artifact}")
     assert int(listed.strip()) == backup["status"]["sizeBytes"]  # what the script really wrote

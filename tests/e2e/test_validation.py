@@ -21,6 +21,11 @@ from tests.e2e.databases import database, wait_ready
         ({"storage": {"size": "ten"}}, "spec.storage.size: Invalid value"),
         ({"backup": {"enabled": True, "retention": "7 days"}}, "spec.backup.retention: Invalid value"),
         ({"backup": {"enabled": True, "schedule": "daily"}}, "spec.backup.schedule: Invalid value"),
+        ({"network": {"allowedClients": [{}]}}, "give podSelector, namespaceSelector or both"),
+        (
+            {"network": {"monitoring": [{"podSelector": {"matchExpressions": [{"key": "a", "operator": "In"}]}}]}},
+            "operators In and NotIn need at least one value",
+        ),
     ],
 )
 def test_invalid_databases_are_rejected(kubectl: Kubectl, namespace: str, spec: dict, message: str) -> None:

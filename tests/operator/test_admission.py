@@ -22,6 +22,7 @@ def test_every_default_is_filled(stacks_config: StacksConfig) -> None:
         "environment": "development",
         "backup": {"enabled": False, "schedule": "0 2 * * *", "retention": "7d", "storageSize": "5Gi"},
         "monitoring": {"enabled": False, "metrics": False, "logging": False},
+        "network": {},  # no selectors: the namespace's pods as clients, the namespace monitoring as scrapers
         "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}},
         "deletionPolicy": "Delete",
         "driftPolicy": "Correct",

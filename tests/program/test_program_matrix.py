@@ -38,7 +38,7 @@ def test_declares_the_objects_each_branch_needs(
 ) -> None:
     rendered = render(spec_for(engine, environment, backup, monitoring))
 
-    expected = ["ConfigMap", *["Secret"] * 4, "Service", "Service", "Service", "StatefulSet"]
+    expected = ["ConfigMap", "NetworkPolicy", *["Secret"] * 4, "Service", "Service", "Service", "StatefulSet"]
     if backup:
         expected += ["ConfigMap", "CronJob", "PersistentVolumeClaim"]
     if environment == "production":

@@ -3,14 +3,15 @@
 # One node, NODE_NAME, in a network namespace of its own, joined to the host by a veth pair on a /30 "link":
 #   host side  LINK_HOST_IP on HOST_VETH          node side  NODE_IP on eth0 (the node's InternalIP)
 # In the namespace run containerd (Debian's, with runc), the kubelet, kube-proxy (iptables mode: its chains stay in
-# the namespace) and CoreDNS; pods get addresses from NODE_POD_CIDR on the namespace's bridge (CNI bridge +
-# host-local, ipMasq false, routes only to the pod network, the Service network and the link: no default route, so
-# nothing leaves the machine). On the host: packets from the node to LINK_HOST_IP:APISERVER_PORT are DNATed to the
-# API server on 127.0.0.1 (route_localnet on HOST_VETH), and a route sends NODE_POD_CIDR over the link, so the API
-# server (pod and service proxy, webhooks: --enable-aggregator-routing) and the operator reach pods by their IPs.
-# That is why every cluster's node has a pod CIDR of its own. The namespace masquerades what pods send over the
-# link. Pod, Service and kwok addresses nobody routes are unreachable on the host (network_guards_up): a mistake
-# fails at once instead of leaving the machine by its default route.
+# the namespace), CoreDNS and kube-router's network-policy controller (its iptables chains and ipsets stay there
+# too); pods get addresses from NODE_POD_CIDR on the namespace's bridge (CNI bridge + host-local, ipMasq false,
+# routes only to the pod network, the Service network and the link: no default route, so nothing leaves the
+# machine). On the host: packets from the node to LINK_HOST_IP:APISERVER_PORT are DNATed to the API server on
+# 127.0.0.1 (route_localnet on HOST_VETH), and a route sends NODE_POD_CIDR over the link, so the API server (pod
+# and service proxy, webhooks: --enable-aggregator-routing) and the operator reach pods by their IPs. That is why
+# every cluster's node has a pod CIDR of its own. The namespace masquerades what pods send over the link. Pod,
+# Service and kwok addresses nobody routes are unreachable on the host (network_guards_up): a mistake fails at
+# once instead of leaving the machine by its default route.
 # All node processes (and so every container) live under the cgroup CGROUP_ROOT: `stop` kills what is left there.
 # The provisioner (toolchain/node/provisioner.py) runs on the host side and talks to 127.0.0.1.
 #
@@ -37,7 +38,8 @@ KUBELET_PORT="${DBOP_KUBELET_PORT:-10250}"   # inside the namespace, so it never
 NODE_VOLUMES="${DBOP_NODE_VOLUMES:-$NODE_DIR/volumes}"
 PROVISIONER_NAME="dbop.local/hostpath"
 CNI_BIN_DIR="/usr/lib/cni"
-NODE_COMPONENTS=(containerd kubelet kube-proxy coredns provisioner)
+NODE_COMPONENTS=(containerd kubelet kube-proxy coredns kube-router provisioner)
+KUBE_ROUTER_HEALTH_PORT=20244   # inside the namespace
 
 # The link: a /30 out of 172.30.0.0/16 picked by NODE_ID, or DBOP_NODE_LINK_CIDR (a /30).
 if [[ -n "${DBOP_NODE_LINK_CIDR:-}" ]]; then
@@ -81,6 +83,7 @@ node_pki() {
     issue_cert "kubelet-$NODE_NAME" "/O=system:nodes/CN=system:node:$NODE_NAME"
     issue_cert kube-proxy "/CN=system:kube-proxy"
     issue_cert coredns "/CN=system:coredns"
+    issue_cert kube-router "/CN=system:kube-router"
 }
 
 # ------------------------------------------------------------------------------------------ network
@@ -246,6 +249,7 @@ node_write_configs() {
     write_kubeconfig "$NODE_DIR/kubelet.kubeconfig" "kubelet-$NODE_NAME" "https://$LINK_HOST_IP:$APISERVER_PORT"
     write_kubeconfig "$NODE_DIR/kube-proxy.kubeconfig" kube-proxy "https://$LINK_HOST_IP:$APISERVER_PORT"
     write_kubeconfig "$NODE_DIR/coredns.kubeconfig" coredns "https://$LINK_HOST_IP:$APISERVER_PORT"
+    write_kubeconfig "$NODE_DIR/kube-router.kubeconfig" kube-router "https://$LINK_HOST_IP:$APISERVER_PORT"
 
     cat >"$NODE_DIR/containerd.toml" <<EOF
 version = 2
@@ -419,6 +423,24 @@ metadata: {name: "dbop:coredns"}
 roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "dbop:coredns"}
 subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: "system:coredns"}]
 ---
+# kube-router's network-policy controller: the policies, the pods and namespaces they select, its own Node.
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: "dbop:kube-router"}
+rules:
+- apiGroups: [""]
+  resources: [pods, namespaces, nodes]
+  verbs: [get, list, watch]
+- apiGroups: [networking.k8s.io]
+  resources: [networkpolicies]
+  verbs: [list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: "dbop:kube-router"}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "dbop:kube-router"}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: "system:kube-router"}]
+---
 # CoreDNS runs on the node (not as a pod): the Service points at it by a hand-made EndpointSlice.
 apiVersion: v1
 kind: Service
@@ -461,12 +483,19 @@ node_ready() {
 }
 dns_healthy() { [[ "$(in_node curl -sS --max-time 2 http://127.0.0.1:8080/health)" == OK ]]; }
 proxy_healthy() { in_node curl -fsS --max-time 2 -o /dev/null http://127.0.0.1:10256/healthz; }
+# kube-router answers its health check at once: wait for the chains its policy controller makes when it runs
+router_running() {
+    in_node curl -fsS --max-time 2 -o /dev/null "http://127.0.0.1:$KUBE_ROUTER_HEALTH_PORT/healthz" &&
+        in_node iptables -S KUBE-ROUTER-FORWARD >/dev/null 2>&1
+}
 
 # -------------------------------------------------------------------------------------------- commands
 node_start() {
     local b images pause
-    for b in kubelet kube-proxy coredns; do [[ -x "$BIN/$b" ]] || die "$BIN/$b missing: run toolchain/build.sh"; done
-    need containerd; need ctr containerd; need runc; need iptables; need conntrack; need nsenter util-linux
+    for b in kubelet kube-proxy coredns kube-router; do
+        [[ -x "$BIN/$b" ]] || die "$BIN/$b missing: run toolchain/build.sh"
+    done
+    need containerd; need ctr containerd; need runc; need iptables; need ipset; need conntrack; need nsenter util-linux
     need ip iproute2; need sysctl procps; need mountpoint util-linux; need python3
     [[ -x "$CNI_BIN_DIR/bridge" ]] || need "$CNI_BIN_DIR/bridge" containernetworking-plugins
     images="$(node_images)"
@@ -494,13 +523,18 @@ node_start() {
         --ca "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" \
         --name "$PROVISIONER_NAME" --node "$NODE_NAME" --volumes "$NODE_VOLUMES"
     wait_for "node $NODE_NAME Ready" node_ready || die "the real node did not become Ready (cluster.sh logs kubelet)"
+    # after Ready: it reads its Node (addresses) once at start and exits if the Node is not there yet
+    launch_in_node kube-router "$NETNS_PATH" "$BIN/kube-router" --kubeconfig="$NODE_DIR/kube-router.kubeconfig" \
+        --hostname-override="$NODE_NAME" --service-cluster-ip-range="$SERVICE_CIDR" \
+        --health-port="$KUBE_ROUTER_HEALTH_PORT"
     wait_for "kube-proxy" proxy_healthy || die "kube-proxy is not healthy (cluster.sh logs kube-proxy)"
     wait_for "CoreDNS" dns_healthy || die "CoreDNS is not healthy (cluster.sh logs coredns)"
+    wait_for "kube-router" router_running || die "kube-router is not running (cluster.sh logs kube-router)"
 }
 
 node_stop() {
     local c id
-    for c in provisioner coredns kube-proxy kubelet; do
+    for c in provisioner kube-router coredns kube-proxy kubelet; do
         if running "$c"; then log "stopping $c"; fi
         stop_component "$c"
     done
