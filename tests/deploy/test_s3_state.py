@@ -3,21 +3,31 @@ SeaweedFS server runs as a pod on the real node (toolchain/seaweedfs-image.sh, s
 no claim, and a Database's stack survives deleting the operator's Deployment with its pods and their disks.
 Runs after test_in_cluster.py, whose operator is gone by then (one leader per cluster)."""
 
+import contextlib
 import json
 import subprocess
 import time
-import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.deploy.test_in_cluster import DEPLOY_ARGS, OPERATOR_NAMESPACE, _deploy, _exec, operator_pods
+from database_operator.processes import OPERATION_ENV, tagged_processes
+from tests.deploy.test_in_cluster import (
+    DEPLOY_ARGS,
+    OPERATOR_NAMESPACE,
+    _deploy,
+    _exec,
+    databases_namespace,
+    operator_pods,
+)
 from tests.e2e.cluster import REPO, Kubectl, wait_for
 from tests.e2e.databases import database, wait_ready
 from tests.e2e.s3_server import ACCESS_KEY, REGION, SECRET_KEY, bucket_commands, bucket_created
 from tests.e2e.test_data_safety import secrets_of, uid
+from tests.e2e.test_s3_state import assert_stack_continued
 
 S3_NAMESPACE = "s3-test"
 BUCKET = "dbop-state"
@@ -79,13 +89,7 @@ def s3_operator(s3_server: Kubectl, cluster_env: dict[str, str]) -> Iterator[Kub
 
 @pytest.fixture(scope="module")
 def namespace(s3_operator: Kubectl) -> Iterator[str]:
-    """The Databases' namespace, their pods on kwok's nodes: this test is about the operator's state."""
-    name = f"deploy-{uuid.uuid4().hex[:8]}"
-    annotations = {"scheduler.alpha.kubernetes.io/node-selector": "type=kwok"}
-    s3_operator.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "annotations": annotations}})
-    yield name
-    s3_operator.run("delete", "databases", "--all", "-n", name, "--wait=true", "--timeout=100s", check=False)
-    s3_operator.run("delete", "namespace", name, "--wait=false", check=False)
+    yield from databases_namespace(s3_operator)
 
 
 def stack_history(kubectl: Kubectl, stack: str) -> list[dict[str, Any]]:
@@ -99,10 +103,36 @@ def stack_history(kubectl: Kubectl, stack: str) -> list[dict[str, Any]]:
     return history
 
 
+SELECTOR = "app.kubernetes.io/name=database-operator"
+
+
 def all_operator_pods_gone(kubectl: Kubectl) -> bool:
-    selector = "app.kubernetes.io/name=database-operator"
-    listed = kubectl.run("get", "pods", "-n", OPERATOR_NAMESPACE, "-l", selector, "-o", "name")
+    listed = kubectl.run("get", "pods", "-n", OPERATOR_NAMESPACE, "-l", SELECTOR, "-o", "name")
     return not listed.stdout.strip()
+
+
+def pulumi_up_running(stack: str) -> bool:
+    """Whether a Pulumi CLI runs `up` on this stack (an operator pod's process, seen from this machine)."""
+    for process in tagged_processes():
+        if Path(process.command).name == "pulumi" and process.tags.get(OPERATION_ENV, "").startswith(f"{stack}/"):
+            with contextlib.suppress(OSError):
+                if "up" in Path(f"/proc/{process.pid}/cmdline").read_bytes().decode().split("\0"):
+                    return True
+    return False
+
+
+def delete_operator(kubectl: Kubectl, cluster_env: dict[str, str]) -> float:
+    """Delete the operator's Deployment, so its pods and their emptyDir workspaces; how long until no pod is left."""
+    started = time.monotonic()
+    _deploy(cluster_env, "delete")
+    wait_for("the operator's pods to be gone", lambda: all_operator_pods_gone(kubectl), timeout=120)
+    return time.monotonic() - started
+
+
+def deploy_operator(cluster_env: dict[str, str]) -> float:
+    started = time.monotonic()
+    _deploy(cluster_env, *S3_DEPLOY_ARGS)
+    return time.monotonic() - started
 
 
 def test_a_database_survives_deleting_the_operator_with_its_pods_and_disks(
@@ -118,16 +148,12 @@ def test_a_database_survives_deleting_the_operator_with_its_pods_and_disks(
     updates = [entry["version"] for entry in stack_history(kubectl, stack)]
     assert updates, "the stack's first update is in the bucket"
 
-    started = time.monotonic()
-    _deploy(cluster_env, "delete")  # the Deployment, so its pods and their emptyDir workspaces
-    wait_for("the operator's pods to be gone", lambda: all_operator_pods_gone(kubectl), timeout=120)
-    deleted = time.monotonic()
-    _deploy(cluster_env, *S3_DEPLOY_ARGS)
+    deletion, deployment = delete_operator(kubectl, cluster_env), deploy_operator(cluster_env)
     deployed = time.monotonic()
     kubectl.apply(database("kept", namespace, replicas=2))  # through the new pods' webhooks
     db = wait_ready(kubectl, "kept", namespace, timeout=180)
     print(
-        f"operator deleted in {deleted - started:.1f}s, deployed again in {deployed - deleted:.1f}s, "
+        f"operator deleted in {deletion:.1f}s, deployed again in {deployment:.1f}s, "
         f"the change applied {time.monotonic() - deployed:.1f}s later"
     )
 
@@ -136,10 +162,23 @@ def test_a_database_survives_deleting_the_operator_with_its_pods_and_disks(
     assert db["status"]["lastOperation"]["kind"] == "up"
     assert db["status"]["lastOperation"]["created"] == 0
     assert secrets_of(kubectl, "kept", namespace) == secrets
-    # The same stack, continued in the bucket: its earlier updates are there, and the change is one more update.
-    history = stack_history(kubectl, stack)
-    assert set(updates) <= {entry["version"] for entry in history}
-    latest = history[0]
-    assert latest["kind"] == "update" and latest["result"] == "succeeded"
-    assert latest["resourceChanges"].get("update", 0) >= 1
-    assert "create" not in latest["resourceChanges"]
+    assert_stack_continued(updates, stack_history(kubectl, stack))  # found in the bucket, not made anew
+
+    # Deleted in the middle of an update: the operator's shutdown SIGTERMs its Pulumi CLI, which cancels and
+    # releases the stack's lock in the bucket. A lock left behind would hold the next operator back for
+    # DBOP_OPERATION_TIMEOUT plus a minute (16 min), far beyond the wait below.
+    kubectl.apply(database("kept", namespace, replicas=3))
+    wait_for("the change's update to run", lambda: pulumi_up_running(stack), timeout=60, interval=0.1)
+    deletion = delete_operator(kubectl, cluster_env)
+    db = kubectl.get("database", "kept", namespace) or {}
+    cut_short = db["status"]["observedGeneration"] != db["metadata"]["generation"]
+    deployment = deploy_operator(cluster_env)
+    deployed = time.monotonic()
+    wait_ready(kubectl, "kept", namespace, timeout=180)
+    print(
+        f"deleted during an update ({'cut short' if cut_short else 'it ended first'}) in {deletion:.1f}s, "
+        f"deployed again in {deployment:.1f}s, the change applied {time.monotonic() - deployed:.1f}s later"
+    )
+    assert kubectl.get("statefulset", "kept", namespace)["spec"]["replicas"] == 3
+    logs = kubectl.run("logs", "-n", OPERATOR_NAMESPACE, "-l", SELECTOR, "--tail=-1").stdout
+    assert "releasing the lock of a dead operation" not in logs
