@@ -82,16 +82,20 @@ def in_cluster(cluster_env: dict[str, str]) -> Iterator[Kubectl]:
     kubectl.run("delete", "namespace", OPERATOR_NAMESPACE, "--timeout=120s")
 
 
-@pytest.fixture(scope="module")
-def namespace(in_cluster: Kubectl) -> Iterator[str]:
-    """One namespace for the module's Databases, their pods on kwok's nodes; its Databases are deleted through
+def databases_namespace(kubectl: Kubectl) -> Iterator[str]:
+    """One namespace for a module's Databases, their pods on kwok's nodes; its Databases are deleted through
     the operator before it goes."""
     name = f"deploy-{uuid.uuid4().hex[:8]}"
     annotations = {"scheduler.alpha.kubernetes.io/node-selector": "type=kwok"}
-    in_cluster.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "annotations": annotations}})
+    kubectl.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "annotations": annotations}})
     yield name
-    in_cluster.run("delete", "databases", "--all", "-n", name, "--wait=true", "--timeout=100s", check=False)
-    in_cluster.run("delete", "namespace", name, "--wait=false", check=False)
+    kubectl.run("delete", "databases", "--all", "-n", name, "--wait=true", "--timeout=100s", check=False)
+    kubectl.run("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture(scope="module")
+def namespace(in_cluster: Kubectl) -> Iterator[str]:
+    yield from databases_namespace(in_cluster)
 
 
 def _exec(kubectl: Kubectl, pod: str, *command: str) -> subprocess.CompletedProcess[str]:

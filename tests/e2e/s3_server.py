@@ -120,14 +120,7 @@ class SeaweedS3:
         return shell.stdout
 
     def _bucket_created(self) -> bool:
-        # The bucket is versioned, as a state bucket should be anyway (every checkpoint kept). SeaweedFS needs
-        # it: in an unversioned bucket it answers a listing of the prefix `<dir>/` with the directory itself once
-        # the directory is empty, until its empty-folder cleaner removes it (two minutes later); Pulumi lists a
-        # stack's lock directory before each operation and reads any entry there as another process's lock, so an
-        # operation right after another on the same stack fails ("unexpected end of JSON input"). In a versioned
-        # bucket the deleted lock leaves its history in the directory, and a directory of only history is not listed.
-        answer = self._shell(f"s3.bucket.create -name {self.bucket}\ns3.bucket.versioning -name {self.bucket} -enable")
-        return f"created bucket {self.bucket}" in answer and "versioning set to Enabled" in answer
+        return bucket_created(self._shell(bucket_commands(self.bucket)), self.bucket)
 
     def stop(self) -> None:
         """SIGTERM to weed's process group; it stops within seconds (no volume pre-stop wait)."""
@@ -139,3 +132,19 @@ class SeaweedS3:
 def stopped_endpoint() -> str:
     """An http endpoint on loopback where nothing listens."""
     return f"http://127.0.0.1:{_free_port()}"
+
+
+def bucket_commands(bucket: str) -> str:
+    """The `weed shell` commands that make the state bucket, versioned."""
+    # The bucket is versioned, as a state bucket should be anyway (every checkpoint kept). SeaweedFS needs
+    # it: in an unversioned bucket it answers a listing of the prefix `<dir>/` with the directory itself once
+    # the directory is empty, until its empty-folder cleaner removes it (two minutes later); Pulumi lists a
+    # stack's lock directory before each operation and reads any entry there as another process's lock, so an
+    # operation right after another on the same stack fails ("unexpected end of JSON input"). In a versioned
+    # bucket the deleted lock leaves its history in the directory, and a directory of only history is not listed.
+    return f"s3.bucket.create -name {bucket}\ns3.bucket.versioning -name {bucket} -enable"
+
+
+def bucket_created(answer: str, bucket: str) -> bool:
+    """Whether `weed shell` answered bucket_commands() with the bucket made and versioned."""
+    return f"created bucket {bucket}" in answer and "versioning set to Enabled" in answer

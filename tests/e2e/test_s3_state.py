@@ -112,8 +112,12 @@ def test_a_database_survives_losing_the_operators_whole_disk(
     assert secrets_of(kubectl, "kept", namespace) == secrets
     # The very ciphertexts and salt of the first operator's settings: restored from the bucket, not made anew.
     assert passwords_in(settings_file) == (salt, passwords)
-    # The same stack, continued: its earlier updates are still there, and the change is one more update.
-    history = stack_history(s3_operator, stack)
+    assert_stack_continued(updates, stack_history(s3_operator, stack))
+
+
+def assert_stack_continued(updates: list[int], history: list[dict[str, Any]]) -> None:
+    """The same stack, continued: its earlier `updates` are still in its `history` (newest first), and the
+    latest entry is one more update, which changed and created nothing."""
     assert set(updates) <= {entry["version"] for entry in history}
     latest = history[0]
     assert latest["kind"] == "update" and latest["result"] == "succeeded"
