@@ -22,9 +22,11 @@ import pytest
 
 from tests.e2e.cluster import REPO, Kubectl, wait_for
 from tests.e2e.databases import database, wait_image, wait_ready, wait_statefulset
+from tests.node.pods import SLEEPER, pod, start
 
 DEPLOY = str(REPO / "scripts" / "deploy")
 OPERATOR_NAMESPACE = "database-operator"
+TOOLS_IMAGE = "localhost/debian-tools:12"
 PEERING_LIFETIME = 10
 DEPLOY_ARGS = ("--set", "DBOP_NAMESPACES=deploy-*", "--set", f"DBOP_PEERING_LIFETIME={PEERING_LIFETIME}")
 # The first run builds the image (and its base) from scratch: minutes.
@@ -124,6 +126,26 @@ def test_deploying_again_keeps_the_secrets(in_cluster: Kubectl, cluster_env: dic
     before = secrets()
     _deploy(cluster_env, *DEPLOY_ARGS)
     assert secrets() == before
+
+
+def test_only_the_webhook_port_is_open_to_other_pods(in_cluster: Kubectl) -> None:
+    """deploy/networkpolicy.yaml: a pod of another namespace reaches the webhooks (as the API server must), not
+    the health port. (The real node enforces policies; the webhook tests below prove the API server gets in.)"""
+    name = f"probe-{uuid.uuid4().hex[:8]}"
+    in_cluster.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    try:
+        wait_for("the namespace's ServiceAccount", lambda: in_cluster.get("serviceaccount", "default", name))
+        start(in_cluster, name, pod("prober", TOOLS_IMAGE, SLEEPER))
+        address = operator_pods(in_cluster)[0]["status"]["podIP"]
+
+        def connects(port: int) -> bool:
+            probe = ["exec", "-n", name, "prober", "--", "nc", "-z", "-w", "3", address, str(port)]
+            return in_cluster.run(*probe, check=False).returncode == 0
+
+        assert wait_for("the webhook port to answer", lambda: connects(9443))
+        assert not connects(8080), "the health port must be closed to other pods"
+    finally:
+        in_cluster.run("delete", "namespace", name, "--wait=false", check=False)
 
 
 def test_lifecycle_create_scale_update_delete(in_cluster: Kubectl, namespace: str) -> None:
