@@ -1,9 +1,7 @@
 """Helpers for end-to-end tests: kubectl against the local cluster, waiting, and the operator process."""
 
-import ipaddress
 import json
 import os
-import re
 import signal
 import subprocess
 import time
@@ -31,20 +29,9 @@ def private_cluster_variables() -> dict[str, str]:
 
 def host_source_cidrs(env: dict[str, str]) -> str:
     """The address this host reaches the real node's pods from (its end of the node's link), as a CIDR for the
-    operator setting DBOP_OPERATOR_CIDRS; empty without a real node. The kernel's own choice of source address
-    for the pod network `cluster.sh status` names, so it holds whatever link the cluster picked."""
-    status = subprocess.run(
-        [str(REPO / "toolchain" / "cluster.sh"), "status"], env=env, capture_output=True, text=True, check=False
-    ).stdout
-    pods = re.search(r"\bpods (\S+),", status)
-    if pods is None:
-        return ""
-    gateway = str(ipaddress.ip_network(pods.group(1)).network_address + 1)
-    route = subprocess.check_output(["ip", "-4", "-o", "route", "get", gateway], text=True)
-    source = re.search(r"\bsrc (\S+)", route)
-    if source is None:
-        raise RuntimeError(f"no source address on the host's route to the node's pods: {route}")
-    return f"{source.group(1)}/32"
+    operator setting DBOP_OPERATOR_CIDRS; empty without a real node."""
+    command = [str(REPO / "toolchain" / "cluster.sh"), "host-cidr"]
+    return subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout.strip()
 
 
 @dataclass(frozen=True)
