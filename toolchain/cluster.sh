@@ -11,6 +11,7 @@
 #        toolchain/cluster.sh stop        stop every component, verify none is left
 #        toolchain/cluster.sh status      print component status; exit 0 iff all running
 #        toolchain/cluster.sh kubeconfig  print the admin kubeconfig path
+#        toolchain/cluster.sh host-cidr   print the host's address toward the real node's pods, as a /32
 #        toolchain/cluster.sh reset       stop and delete all cluster state (etcd data, certs) but the real node's
 #                                         imported images (node/containerd: 2.2 GB, ~1 min to import again)
 #        toolchain/cluster.sh logs [C]    list log files / print the log of component C
@@ -494,6 +495,9 @@ case "${1:-}" in
     stop) cmd_stop ;;
     status) cmd_status ;;
     kubeconfig) echo "$KUBECONFIG_ADMIN" ;;
+    # The address the host reaches the real node's pods from (its end of the node's link), as a CIDR: what an
+    # operator running on this host sets as DBOP_OPERATOR_CIDRS; nothing without a real node.
+    host-cidr) if [[ "$NODE_MODE" == real ]]; then echo "$LINK_HOST_IP/32"; fi ;;
     reset)
         cmd_stop
         # Everything goes but containerd's root, which holds only images once stop has removed every container;
@@ -510,5 +514,5 @@ case "${1:-}" in
     logs)
         if [[ -n "${2:-}" ]]; then cat "$LOGS/$2.log"; else ls -l "$LOGS"; fi
         ;;
-    *) sed -n '2,25p' "$0"; exit 2 ;;
+    *) sed -n '2,26p' "$0"; exit 2 ;;
 esac

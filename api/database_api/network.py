@@ -1,8 +1,9 @@
 """Who may connect to a Database: `spec.network`, label selectors in the shape of a NetworkPolicy's peers."""
 
 import re
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Self
+from typing import Annotated, Any, Self
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
@@ -158,8 +159,8 @@ class NetworkSpec(Camel):
     monitoring: list[NetworkPeer] | None = Field(
         default=None,
         max_length=_MAX_PEERS,
-        description="Pods that may scrape the exporter port (when monitoring.metrics is on). "
-        f"Default: every pod of the namespace {MONITORING_NAMESPACE}.",
+        description="Pods that may scrape the exporter port (when monitoring.metrics is on), besides the operator "
+        f"(it reads the replicas' lag there). Default: every pod of the namespace {MONITORING_NAMESPACE}.",
     )
 
     @property
@@ -169,3 +170,27 @@ class NetworkSpec(Camel):
     @property
     def scrapers(self) -> tuple[NetworkPeer, ...]:
         return DEFAULT_MONITORING if self.monitoring is None else tuple(self.monitoring)
+
+
+OPERATOR_POD_LABELS = {"app.kubernetes.io/name": "database-operator"}
+"""The labels of the operator's own pods (deploy/deployment.yaml's pod template)."""
+
+
+@dataclass(frozen=True)
+class OperatorPeers:
+    """Where the operator reads the exporters' metrics from (status.instances[].lagSeconds), so every Database's
+    NetworkPolicy admits it to the exporter port: its own pods in `namespace` when it runs in the cluster, and
+    the source addresses `cidrs` when it runs outside (the operator settings POD_NAMESPACE, DBOP_OPERATOR_CIDRS).
+    Never the database port: the operator does not connect to it."""
+
+    namespace: str | None = None
+    cidrs: tuple[str, ...] = ()
+
+    def to_config(self) -> dict[str, Any]:
+        return {"namespace": self.namespace, "cidrs": list(self.cidrs)}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any] | None) -> "OperatorPeers":
+        if not config:
+            return cls()
+        return cls(namespace=config.get("namespace"), cidrs=tuple(config.get("cidrs", ())))

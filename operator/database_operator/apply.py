@@ -81,6 +81,7 @@ def stack_input(
         service_monitor_available=rt.service_monitor_available,
         restore=restore,
         uid=uid,
+        operator_peers=rt.settings.operator_peers,
     )
 
 

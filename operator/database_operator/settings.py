@@ -1,9 +1,12 @@
 """Operator settings: plain typed fields, each read from one environment variable."""
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
+
+from database_api.network import OperatorPeers
 
 BACKEND_URL_VARIABLE = "PULUMI_BACKEND_URL"
 BACKEND_SCHEMES = ("file", "s3", "gs", "azblob", "https", "http")
@@ -83,6 +86,18 @@ class OperatorSettings:
     """Directory with tls.crt, tls.key and ca.crt, e.g. a mounted Secret (`DBOP_WEBHOOK_TLS_DIR`); by default
     the operator makes and renews its own CA and certificate in `<state_dir>/webhook-tls`."""
 
+    namespace: str = ""
+    """The operator pod's namespace (`POD_NAMESPACE`, from the downward API) when it runs in the cluster: every
+    Database's NetworkPolicy admits the operator's pods there to the exporter port, where it reads lag."""
+
+    source_cidrs: tuple[str, ...] = ()
+    """Addresses an operator outside the cluster reaches pods from (`DBOP_OPERATOR_CIDRS`, comma-separated
+    CIDRs, e.g. the host's address on the node's network): the NetworkPolicies admit them to the exporter port."""
+
+    @property
+    def operator_peers(self) -> OperatorPeers:
+        return OperatorPeers(namespace=self.namespace or None, cidrs=self.source_cidrs)
+
     @property
     def effective_backend_url(self) -> str:
         return self.backend_url or f"file://{self.state_dir / 'backend'}"
@@ -149,6 +164,19 @@ def _number(name: str, default: float) -> float:
     return value
 
 
+def _cidrs(name: str) -> tuple[str, ...]:
+    """A comma-separated list of IP networks (an address alone is one host), each in its canonical form."""
+    cidrs = []
+    for raw in (item.strip() for item in os.environ.get(name, "").split(",")):
+        if not raw:
+            continue
+        try:
+            cidrs.append(str(ipaddress.ip_network(raw)))
+        except ValueError as error:
+            raise SettingsError(f"{name}: {raw!r} is not a CIDR such as 192.0.2.1/32 ({error})") from error
+    return tuple(cidrs)
+
+
 def load_settings() -> OperatorSettings:
     """Read the settings from the environment; raise SettingsError naming the variable when one is bad."""
     namespaces = tuple(ns.strip() for ns in os.environ.get("DBOP_NAMESPACES", "").split(",") if ns.strip())
@@ -170,4 +198,6 @@ def load_settings() -> OperatorSettings:
         webhook_port=int(_number("DBOP_WEBHOOK_PORT", 9443)),
         webhook_service=os.environ.get("DBOP_WEBHOOK_SERVICE", ""),
         webhook_tls_dir=Path(tls_dir) if (tls_dir := os.environ.get("DBOP_WEBHOOK_TLS_DIR")) else None,
+        namespace=os.environ.get("POD_NAMESPACE", ""),
+        source_cidrs=_cidrs("DBOP_OPERATOR_CIDRS"),
     )

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from pulumi import automation as auto
 
 from database_api.names import CONFIG_NAMESPACE
+from database_api.network import OperatorPeers
 from database_api.profiles import DeletionPolicy
 from database_operator.automation import OperatorStack, OperatorWorkspace, cli_environment, quiet_program_server
 from database_operator.engine_events import resource_step
@@ -76,6 +77,8 @@ class StackInput:
     """The Database's existing data volume claims: with data, a missing password is an error, never a new one."""
     uid: str | None = None
     """The Database's uid, for the ownerReferences of its objects (None: not created yet, e.g. a preview)."""
+    operator_peers: OperatorPeers = field(default_factory=OperatorPeers)
+    """Where this operator reads the exporters from (settings): the NetworkPolicy admits it there."""
 
     @property
     def stack(self) -> str:
@@ -98,6 +101,7 @@ class StackInput:
             "serviceMonitorAvailable": self.service_monitor_available,
             "restore": self.restore,
             "uid": self.uid,
+            "operatorPeers": self.operator_peers.to_config(),
         }
 
 
@@ -255,6 +259,7 @@ class Stacks:
             "engineProfile": json.dumps(request.engine_profile, sort_keys=True),
             "environmentProfile": json.dumps(request.environment_profile, sort_keys=True),
             "serviceMonitorAvailable": json.dumps(request.service_monitor_available),
+            "operatorPeers": json.dumps(request.operator_peers.to_config(), sort_keys=True),
         }
         if request.restore is not None:
             plain["restore"] = json.dumps(request.restore, sort_keys=True)

@@ -1,6 +1,6 @@
 """Everything the program needs to know about one Database, resolved once and passed to every builder."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 from pulumi_kubernetes.meta.v1 import ObjectMetaArgs, OwnerReferenceArgs
@@ -12,6 +12,7 @@ from database_api.names import (
     exporter_secret_name,
     replication_secret_name,
 )
+from database_api.network import OperatorPeers
 from database_api.profiles import EngineProfile, EnvironmentProfile
 from database_api.spec import ResolvedSpec
 
@@ -62,6 +63,8 @@ class DatabaseContext:
     """Load this dump on first start (spec.restore, resolved by the operator to a file)."""
     uid: str | None = None
     """The Database's uid: objects carry an ownerReference to it (none in a preview of a Database not created yet)."""
+    operator_peers: OperatorPeers = field(default_factory=OperatorPeers)
+    """Where the operator reads the exporters from: the NetworkPolicy admits it to the exporter port."""
 
     @property
     def config_map_name(self) -> str:

@@ -4,6 +4,7 @@ from collections.abc import Iterable
 
 from pulumi_kubernetes.meta.v1 import LabelSelectorArgs, LabelSelectorRequirementArgs
 from pulumi_kubernetes.networking.v1 import (
+    IPBlockArgs,
     NetworkPolicy,
     NetworkPolicyIngressRuleArgs,
     NetworkPolicyPeerArgs,
@@ -11,7 +12,7 @@ from pulumi_kubernetes.networking.v1 import (
     NetworkPolicySpecArgs,
 )
 
-from database_api.network import LabelSelector, NetworkPeer
+from database_api.network import OPERATOR_POD_LABELS, LabelSelector, NetworkPeer, OperatorPeers
 from database_program.context import DatabaseContext
 from database_program.monitoring import metrics_enabled
 
@@ -47,22 +48,38 @@ def _own_pods(ctx: DatabaseContext) -> list[NetworkPolicyPeerArgs]:
     ]
 
 
+def _operator(peers: OperatorPeers) -> list[NetworkPolicyPeerArgs]:
+    """The operator, which reads the replicas' lag from their exporters: its pods in its namespace, and the
+    addresses it connects from outside the cluster."""
+    in_cluster = (
+        [
+            NetworkPolicyPeerArgs(
+                namespace_selector=LabelSelectorArgs(match_labels={"kubernetes.io/metadata.name": peers.namespace}),
+                pod_selector=LabelSelectorArgs(match_labels=OPERATOR_POD_LABELS),
+            )
+        ]
+        if peers.namespace
+        else []
+    )
+    return in_cluster + [NetworkPolicyPeerArgs(ip_block=IPBlockArgs(cidr=cidr)) for cidr in peers.cidrs]
+
+
 def _port(port: int) -> list[NetworkPolicyPortArgs]:
     return [NetworkPolicyPortArgs(protocol="TCP", port=port)]
 
 
 def network_policy_rules(ctx: DatabaseContext) -> list[NetworkPolicyIngressRuleArgs]:
     """The database port from the allowed clients and the Database's own pods; the exporter port (when metrics
-    are on) from monitoring. An empty peer list allows nobody: the rule is left out rather than sent empty,
-    which Kubernetes would read as "from anywhere"."""
+    are on) from monitoring and the operator. An empty peer list allows nobody: the rule is left out rather than
+    sent empty, which Kubernetes would read as "from anywhere"."""
     rules = [
         NetworkPolicyIngressRuleArgs(
             ports=_port(ctx.engine.port), from_=[*_own_pods(ctx), *_peers(ctx.spec.network.clients)]
         )
     ]
-    scrapers = ctx.spec.network.scrapers
+    scrapers = [*_operator(ctx.operator_peers), *_peers(ctx.spec.network.scrapers)]
     if metrics_enabled(ctx) and scrapers:
-        rules.append(NetworkPolicyIngressRuleArgs(ports=_port(ctx.engine.exporter.port), from_=_peers(scrapers)))
+        rules.append(NetworkPolicyIngressRuleArgs(ports=_port(ctx.engine.exporter.port), from_=scrapers))
     return rules
 
 

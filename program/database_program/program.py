@@ -5,6 +5,7 @@ from typing import Any
 import pulumi
 
 from database_api.names import CONFIG_NAMESPACE
+from database_api.network import OperatorPeers
 from database_api.profiles import EngineProfile, EnvironmentProfile, StacksConfig
 from database_api.spec import resolve_spec
 from database_program.availability import declare_disruption_budget
@@ -75,6 +76,7 @@ def context_from_config(config: pulumi.Config) -> DatabaseContext:
         service_monitor_available=config.get_bool("serviceMonitorAvailable") or False,
         restore=RestoreSource(claim=restore["claim"], file=restore["file"]) if restore else None,
         uid=config.get("uid"),
+        operator_peers=OperatorPeers.from_config(config.get_object("operatorPeers")),
     )
 
 

@@ -27,6 +27,13 @@ def private_cluster_variables() -> dict[str, str]:
     return {name: value for name, value in variables.items() if name.startswith("DBOP_")}
 
 
+def host_source_cidrs(env: dict[str, str]) -> str:
+    """The address this host reaches the real node's pods from (its end of the node's link), as a CIDR for the
+    operator setting DBOP_OPERATOR_CIDRS; empty without a real node."""
+    command = [str(REPO / "toolchain" / "cluster.sh"), "host-cidr"]
+    return subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout.strip()
+
+
 @dataclass(frozen=True)
 class Kubectl:
     env: dict[str, str]

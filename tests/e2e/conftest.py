@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.cluster import REPO, Kubectl, OperatorProcess, pulumi_processes_of, wait_for
+from tests.e2e.cluster import REPO, Kubectl, OperatorProcess, host_source_cidrs, pulumi_processes_of, wait_for
 from tests.e2e.databases import Volumes
 
 
@@ -55,6 +55,8 @@ def running_operator(cluster_env: dict[str, str], state_dir: Path, namespaces: s
         "DBOP_DRIFT_INTERVAL": "300",
         "DBOP_WEBHOOK_PORT": str(_free_port()),
         "DBOP_NAMESPACES": namespaces,
+        # The Databases' NetworkPolicies admit this operator to the exporters, where it reads the replicas' lag.
+        "DBOP_OPERATOR_CIDRS": host_source_cidrs(cluster_env),
     }
     environment.pop("PULUMI_BACKEND_URL", None)  # the caller's shell's backend is never the tests'; `env` may set one
     environment.update(env)

@@ -205,7 +205,8 @@ def test_replicas_follow_the_primary_refuse_writes_and_catch_up_after_scaling(
     kubectl: Kubectl, namespace: str, engine: str
 ) -> None:
     """Three pods with the metrics exporter (the local node's: postgres_exporter 0.11, mysqld_exporter 0.14)."""
-    # The NetworkPolicy opens the exporter port to monitoring only: name the client pod as monitoring.
+    # The NetworkPolicy opens the exporter port to monitoring and the operator only: name the client pod as
+    # monitoring.
     scraper = {"podSelector": {"matchLabels": {"app": "client-shop"}}}
     monitored = {"enabled": True, "metrics": True}
     client = serving(
@@ -221,8 +222,9 @@ def test_replicas_follow_the_primary_refuse_writes_and_catch_up_after_scaling(
         query(kubectl, namespace, client, engine, "shop-ro", "INSERT INTO notes VALUES (2, 'not on a replica')")
 
     # The exporters answer and report the server up, and a replica's its lag in the form the status reads
-    # (mysqld_exporter 0.14 by itself, postgres_exporter 0.11 by the overlay's query); the operator, on the host,
-    # reads the replicas' and shows them in status.instances[] (the primary has no lag).
+    # (mysqld_exporter 0.14 by itself, postgres_exporter 0.11 by the overlay's query); the operator, on the host
+    # (admitted by the policy as DBOP_OPERATOR_CIDRS), reads the replicas' and shows them in status.instances[]
+    # (the primary has no lag).
     port, up = EXPORTER_UP[engine]
     for pod in ["shop-0", "shop-1"]:
         metrics = exporter_metrics(kubectl, namespace, client, pod, port)

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from database_api.network import OperatorPeers
 from database_operator.settings import SettingsError, load_settings
 
 
@@ -77,3 +78,23 @@ def test_an_s3_compatible_server_url_is_accepted(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "p")
     monkeypatch.setenv("PULUMI_BACKEND_URL", url)
     assert load_settings().effective_backend_url == url
+
+
+def test_the_operator_peers_come_from_its_pod_namespace_and_source_cidrs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "p")
+    monkeypatch.setenv("POD_NAMESPACE", "database-operator")
+    monkeypatch.setenv("DBOP_OPERATOR_CIDRS", " 192.0.2.7, 198.51.100.0/24,")
+    assert load_settings().operator_peers == OperatorPeers(
+        namespace="database-operator", cidrs=("192.0.2.7/32", "198.51.100.0/24")
+    )
+    monkeypatch.delenv("POD_NAMESPACE")
+    monkeypatch.delenv("DBOP_OPERATOR_CIDRS")
+    assert load_settings().operator_peers == OperatorPeers()
+
+
+@pytest.mark.parametrize("value", ["172.30.0.1/33", "host.example", "192.0.2.1/24"])
+def test_a_bad_operator_cidr_is_refused_naming_the_setting(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "p")
+    monkeypatch.setenv("DBOP_OPERATOR_CIDRS", f"192.0.2.0/24,{value}")
+    with pytest.raises(SettingsError, match=f"DBOP_OPERATOR_CIDRS: '{value}' is not a CIDR"):
+        load_settings()

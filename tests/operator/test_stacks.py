@@ -19,6 +19,7 @@ from pulumi import automation as auto
 from pytest_mock import MockerFixture
 
 from database_api.names import PASSWORD_KEYS
+from database_api.network import OperatorPeers
 from database_operator import stacks as stacks_module
 from database_operator.automation import OperatorStack
 from database_operator.engine_events import SECRET_SIGNATURE, StackEvents
@@ -507,6 +508,15 @@ def test_the_database_uid_reaches_the_program_and_the_plan_id(stacks: Stacks, fa
     stacks.up(dataclasses.replace(REQUEST, uid="u-1"))
     assert fake_stack.settings()["database:uid"] == "u-1"
     assert dataclasses.replace(REQUEST, uid="u-1").configuration != REQUEST.configuration
+
+
+def test_where_the_operator_reads_metrics_from_reaches_the_program_and_the_plan_id(
+    stacks: Stacks, fake_stack: FakeStack
+) -> None:
+    peers = OperatorPeers(namespace="database-operator", cidrs=("192.0.2.1/32",))
+    stacks.up(dataclasses.replace(REQUEST, operator_peers=peers))
+    assert OperatorPeers.from_config(json.loads(fake_stack.settings()["database:operatorPeers"])) == peers
+    assert dataclasses.replace(REQUEST, operator_peers=peers).configuration != REQUEST.configuration
 
 
 def test_destroy_lifts_the_protection_first(stacks: Stacks, fake_stack: FakeStack, mocker: MockerFixture) -> None:

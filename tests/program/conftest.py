@@ -8,6 +8,7 @@ from typing import Any
 import pulumi
 import pytest
 
+from database_api.network import OperatorPeers
 from database_api.profiles import StacksConfig
 from database_api.spec import resolve_spec
 from database_program.context import Credentials, DatabaseContext, RestoreSource
@@ -96,7 +97,8 @@ MakeContext = Callable[..., DatabaseContext]
 
 @pytest.fixture
 def make_context(stacks_config: StacksConfig) -> MakeContext:
-    """make_context(spec_dict, name=..., namespace=..., service_monitor_available=..., restore=..., uid=...)."""
+    """make_context(spec_dict, name=..., namespace=..., service_monitor_available=..., restore=..., uid=...,
+    operator_peers=...)."""
 
     def _make(
         spec: dict[str, Any],
@@ -105,6 +107,7 @@ def make_context(stacks_config: StacksConfig) -> MakeContext:
         service_monitor_available: bool = False,
         restore: RestoreSource | None = None,
         uid: str | None = DATABASE_UID,
+        operator_peers: OperatorPeers | None = None,
     ) -> DatabaseContext:
         resolved = resolve_spec(spec, stacks_config)
         return DatabaseContext(
@@ -123,6 +126,7 @@ def make_context(stacks_config: StacksConfig) -> MakeContext:
             service_monitor_available=service_monitor_available,
             restore=restore,
             uid=uid,
+            operator_peers=operator_peers or OperatorPeers(),
         )
 
     return _make
