@@ -25,13 +25,13 @@ dump=$(command -v mariadb-dump || command -v mysqldump)
 # MySQL 8 records GTIDs in dumps by default, which a fresh server refuses; MariaDB's client has no such option.
 gtid=""
 if "$dump" --help 2>/dev/null | grep -q -- '--set-gtid-purged'; then gtid="--set-gtid-purged=OFF"; fi
-# A network-policy engine admits a new pod's address a moment after the pod starts: wait (up to 20 s) for
-# the server to answer before dumping.
+# A network-policy engine admits a new pod's address a moment after the pod starts: wait for the server to
+# answer before dumping (SERVER_WAIT_TRIES tries 2 s apart: 20 s unless set).
 admin=$(command -v mariadb-admin || command -v mysqladmin)
 tries=0
 until "$admin" ping --host="$DB_HOST" --port="$DB_PORT" --user="$DB_USER" --connect-timeout=2 --silent >/dev/null 2>&1; do
   tries=$((tries + 1))
-  [ "$tries" -lt 10 ] || { echo "backup: no answer from $DB_HOST:$DB_PORT" >&2; exit 1; }
+  [ "$tries" -lt "${SERVER_WAIT_TRIES:-10}" ] || { echo "backup: no answer from $DB_HOST:$DB_PORT" >&2; exit 1; }
   sleep 2
 done
 # shellcheck disable=SC2086  # $gtid is one option or nothing

@@ -18,12 +18,12 @@ partial="$BACKUP_DIR/.partial-$name.dump"
 [ ! -e "$final" ] || { echo "backup: $final exists already; a backup is never overwritten" >&2; exit 1; }
 trap 'rm -f "$partial"' EXIT
 
-# A network-policy engine admits a new pod's address a moment after the pod starts: wait (up to 20 s) for
-# the server to answer before dumping.
+# A network-policy engine admits a new pod's address a moment after the pod starts: wait for the server to
+# answer before dumping (SERVER_WAIT_TRIES tries 2 s apart: 20 s unless set).
 tries=0
 until pg_isready --quiet --host="$DB_HOST" --port="$DB_PORT" --timeout=2; do
   tries=$((tries + 1))
-  [ "$tries" -lt 10 ] || { echo "backup: no answer from $DB_HOST:$DB_PORT" >&2; exit 1; }
+  [ "$tries" -lt "${SERVER_WAIT_TRIES:-10}" ] || { echo "backup: no answer from $DB_HOST:$DB_PORT" >&2; exit 1; }
   sleep 2
 done
 pg_dump --host="$DB_HOST" --port="$DB_PORT" --username="$DB_USER" --dbname="$DB_NAME" \
