@@ -6,7 +6,8 @@
 #   DBOP_TOOLCHAIN_BIN  $DBOP_TOOLCHAIN_HOME/bin
 #   DBOP_CLUSTER_DIR    $DBOP_CACHE/cluster          (state of cluster.sh)
 #   DBOP_KUBECONFIG     $DBOP_CLUSTER_DIR/kubeconfig (admin kubeconfig of the local cluster)
-# every KEY=value of versions.env as a shell variable, and need() (installs a missing command).
+# every KEY=value of versions.env as a shell variable, need() (installs a missing command), and for the scripts
+# that build images with buildah: dbop_buildah (buildah on the project's storage) and dbop_hash_files.
 
 DBOP_TOOLCHAIN_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 DBOP_CACHE="${DBOP_CACHE:-$HOME/.cache/dbop}"
@@ -58,3 +59,11 @@ need() {
         die "$1 not found: install the ${2:-$1} package"
     fi
 }
+
+# buildah on the project's own storage in the cache (no daemon; operator-image.sh and seaweedfs-image.sh).
+dbop_buildah() {
+    buildah --root "$DBOP_CACHE/buildah/storage" --runroot "/run/dbop-buildah" --storage-driver overlay "$@"
+}
+
+# dbop_hash_files < NUL-separated paths: a short hash of those files' contents (a cache key).
+dbop_hash_files() { LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16; }

@@ -31,12 +31,11 @@ TOOLCHAIN_BINARIES=(pulumi pulumi-language-python pulumi-language-python-exec pu
 log() { printf '[operator-image] %s\n' "$*" >&2; }
 die() { printf '[operator-image] ERROR: %s\n' "$*" >&2; exit 1; }
 
-hash_files() { LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16; }
-base_key() { (cd "$DBOP_TOOLCHAIN_DIR" && printf '%s\0' operator-image/python.json images/build_image.py | hash_files); }
+base_key() { (cd "$DBOP_TOOLCHAIN_DIR" && printf '%s\0' operator-image/python.json images/build_image.py | dbop_hash_files); }
 image_key() {
     {
         echo "toolchain $DBOP_TOOLCHAIN_KEY base $(base_key)"
-        (cd "$REPO" && find "${COPIED[@]}" -type f -not -name '*.pyc' -not -path '*/__pycache__/*' -print0 | hash_files)
+        (cd "$REPO" && find "${COPIED[@]}" -type f -not -name '*.pyc' -not -path '*/__pycache__/*' -print0 | dbop_hash_files)
     } | sha256sum | cut -c1-16
 }
 VERSION="$(sed -n 's/^version = "\(.*\)"/\1/p' "$REPO/pyproject.toml" | head -1)"
@@ -67,10 +66,6 @@ exec 9>"$DBOP_CACHE/operator-image/.build.lock"
 flock 9
 if is_complete; then log "up to date: $REF"; exit 0; fi
 
-buildah_() {
-    buildah --root "$DBOP_CACHE/buildah/storage" --runroot "/run/dbop-buildah" --storage-driver overlay "$@"
-}
-
 T0=$SECONDS
 if [[ ! -f "$BASE_DIR/python.tar" ]]; then
     log "building the base $(python3 "$DBOP_TOOLCHAIN_DIR/images/build_image.py" ref "$RECIPE") from Debian packages"
@@ -79,7 +74,7 @@ if [[ ! -f "$BASE_DIR/python.tar" ]]; then
         { tail -n 30 "$BASE_DIR/build.log" >&2; die "the base image failed (log: $BASE_DIR/build.log)"; }
 fi
 BASE_REF="$(python3 "$DBOP_TOOLCHAIN_DIR/images/build_image.py" ref "$RECIPE")"
-buildah_ pull --quiet "docker-archive:$BASE_DIR/python.tar" >/dev/null
+dbop_buildah pull --quiet "docker-archive:$BASE_DIR/python.tar" >/dev/null
 
 WORK="$(mktemp -d "$DBOP_CACHE/operator-image/.work-XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
@@ -91,14 +86,14 @@ log "building $REF (log: $DIR/build.log)"
 T1=$SECONDS
 mounts=()
 for file in /etc/ssl/certs /etc/pip.conf; do [[ -e "$file" ]] && mounts+=(--volume "$file:$file:ro"); done
-buildah_ bud --isolation chroot --network host --pull=never "${mounts[@]}" \
+dbop_buildah bud --isolation chroot --network host --pull=never "${mounts[@]}" \
     --build-arg "PYTHON_BASE=$BASE_REF" --build-context "toolchain=$WORK/toolchain" \
     --tag "$REF" "$REPO" >"$DIR/build.log" 2>&1 ||
     { tail -n 30 "$DIR/build.log" >&2; die "buildah bud failed (log: $DIR/build.log)"; }
 rm -f "$DIR/database-operator.tar"
-buildah_ push --quiet "$REF" "docker-archive:$DIR/database-operator.tar:$REF" >/dev/null
-buildah_ rmi "$REF" >/dev/null   # the archive is the cache; the storage keeps only the base's layers
-buildah_ rmi --prune >/dev/null   # and no base an earlier build replaced
+dbop_buildah push --quiet "$REF" "docker-archive:$DIR/database-operator.tar:$REF" >/dev/null
+dbop_buildah rmi "$REF" >/dev/null   # the archive is the cache; the storage keeps only the base's layers
+dbop_buildah rmi --prune >/dev/null   # and no base an earlier build replaced
 size="$(du -m "$DIR/database-operator.tar" | cut -f1)"
 printf 'image %s\nsize %s MB\nbuild %ss (base and toolchain ready)\ntotal %ss\n' \
     "$REF" "$size" $((SECONDS - T1)) $((SECONDS - T0)) >"$DIR/figures"

@@ -39,19 +39,16 @@ exec 9>"$DBOP_CACHE/seaweedfs-image/.build.lock"
 flock 9
 if [[ -f "$DIR/images.txt" ]]; then log "up to date: $REF"; exit 0; fi
 
-buildah_() {
-    buildah --root "$DBOP_CACHE/buildah/storage" --runroot "/run/dbop-buildah" --storage-driver overlay "$@"
-}
 T0=$SECONDS
 mkdir -p "$DIR"
-container="$(buildah_ from scratch)"
-trap 'buildah_ rm "$container" >/dev/null' EXIT
-buildah_ copy --chmod 0755 "$container" "$WEED" /usr/bin/weed >/dev/null
-buildah_ config --entrypoint '["/usr/bin/weed"]' --user 65534:65534 --workingdir /data "$container"
-buildah_ commit --quiet --rm "$container" "$REF" >/dev/null
+container="$(dbop_buildah from scratch)"
+trap 'dbop_buildah rm "$container" >/dev/null' EXIT
+dbop_buildah copy --chmod 0755 "$container" "$WEED" /usr/bin/weed >/dev/null
+dbop_buildah config --entrypoint '["/usr/bin/weed"]' --user 65534:65534 --workingdir /data "$container"
+dbop_buildah commit --quiet --rm "$container" "$REF" >/dev/null
 trap - EXIT
-buildah_ push --quiet "$REF" "docker-archive:$DIR/seaweedfs.tar:$REF" >/dev/null
-buildah_ rmi "$REF" >/dev/null   # the archive is the cache
+dbop_buildah push --quiet "$REF" "docker-archive:$DIR/seaweedfs.tar:$REF" >/dev/null
+dbop_buildah rmi "$REF" >/dev/null   # the archive is the cache
 echo "$REF seaweedfs.tar" >"$DIR/images.txt"   # last: images.txt means "built"
 # Keep only this build: a new wheel or a change here makes the old ones useless (150 MB each).
 find "$DBOP_CACHE/seaweedfs-image" -mindepth 1 -maxdepth 1 -type d -not -path "$DIR" -exec rm -rf {} +

@@ -24,10 +24,8 @@ from tests.deploy.test_in_cluster import (
     operator_pods,
 )
 from tests.e2e.cluster import REPO, Kubectl, wait_for
-from tests.e2e.databases import database, wait_ready
-from tests.e2e.s3_server import ACCESS_KEY, REGION, SECRET_KEY, bucket_commands, bucket_created
-from tests.e2e.test_data_safety import secrets_of, uid
-from tests.e2e.test_s3_state import assert_stack_continued
+from tests.e2e.databases import assert_stack_continued, database, secrets_of, uid, wait_ready
+from tests.e2e.s3_server import ACCESS_KEY, IDENTITIES, REGION, SECRET_KEY, bucket_commands, bucket_created
 
 S3_NAMESPACE = "s3-test"
 BUCKET = "dbop-state"
@@ -57,6 +55,11 @@ def s3_server(cluster_env: dict[str, str]) -> Iterator[Kubectl]:
         if manifest["kind"] == "Deployment":
             manifest["spec"]["template"]["spec"]["containers"][0]["image"] = image
         kubectl.apply(manifest)
+        if manifest["kind"] == "Namespace":
+            metadata = {"name": "seaweedfs-identities", "namespace": S3_NAMESPACE}
+            kubectl.apply(
+                {"apiVersion": "v1", "kind": "Secret", "metadata": metadata, "stringData": {"s3.json": IDENTITIES}}
+            )
     kubectl.run("rollout", "status", "-n", S3_NAMESPACE, "deployment/seaweedfs", "--timeout=180s")
     wait_for(
         "the S3 server's versioned bucket",

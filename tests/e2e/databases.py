@@ -1,10 +1,17 @@
-"""Database manifests and the waits the end-to-end tests share."""
+"""Database and DatabaseBackup manifests, the waits and reads the end-to-end tests share, and `database-operator
+preview` against a test operator's state."""
 
+import json
+import subprocess
 import time
 import uuid
 from typing import Any
 
-from tests.e2e.cluster import Kubectl, wait_for
+from tests.e2e.cluster import REPO, Kubectl, OperatorProcess, wait_for
+
+BACKUP = {"enabled": True, "schedule": "0 3 * * *", "retention": "3d"}
+# `database-operator preview`'s exit codes.
+NO_CHANGES, ERROR, CHANGES = 0, 1, 2
 
 
 def database(name: str, namespace: str, **spec: Any) -> dict[str, Any]:
@@ -112,3 +119,57 @@ class Volumes:
     def remove(self) -> None:
         for kind, name in reversed(self.created):
             self.kubectl.run("delete", kind, name, "--wait=false", check=False)
+
+
+def database_backup(name: str, namespace: str, database_name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "database.example.com/v1",
+        "kind": "DatabaseBackup",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"database": database_name},
+    }
+
+
+def backup_phase(kubectl: Kubectl, name: str, namespace: str, phase: str) -> dict[str, Any] | None:
+    backup = kubectl.get("databasebackup", name, namespace) or {}
+    status: dict[str, Any] = backup.get("status") or {}
+    return status if status.get("phase") == phase else None
+
+
+def uid(kubectl: Kubectl, kind: str, name: str, namespace: str) -> str:
+    found = kubectl.get(kind, name, namespace)
+    assert found is not None, f"{kind}/{name} is gone"
+    return str(found["metadata"]["uid"])
+
+
+def secrets_of(kubectl: Kubectl, name: str, namespace: str) -> dict[str, dict[str, str]]:
+    """The data of every Secret of the Database (credentials, replication, exporter, backup), byte for byte (base64
+    as stored)."""
+    secrets = ("credentials", "replication", "exporter", "backup")
+    found = {secret: kubectl.get("secret", f"{name}-{secret}", namespace) for secret in secrets}
+    assert all(found.values()), f"a Secret of {name} is missing: {sorted(k for k, v in found.items() if not v)}"
+    return {secret: dict(value["data"]) for secret, value in found.items() if value}
+
+
+def preview(operator: OperatorProcess, manifest: dict[str, Any], *args: str) -> subprocess.CompletedProcess[str]:
+    """`database-operator preview` with the operator's backend, passphrase and state, reading stdin."""
+    return subprocess.run(
+        ["database-operator", "preview", *args],
+        input=json.dumps(manifest),
+        env=operator.env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def assert_stack_continued(updates: list[int], history: list[dict[str, Any]]) -> None:
+    """The same stack, continued: its earlier `updates` are still in its `history` (newest first), and the
+    latest entry is one more update, which changed and created nothing."""
+    assert set(updates) <= {entry["version"] for entry in history}
+    latest = history[0]
+    assert latest["kind"] == "update" and latest["result"] == "succeeded"
+    assert latest["resourceChanges"].get("update", 0) >= 1
+    assert "create" not in latest["resourceChanges"]

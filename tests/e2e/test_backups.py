@@ -7,9 +7,16 @@ import uuid
 from typing import Any
 
 from tests.e2e.cluster import Kubectl, wait_for
-from tests.e2e.databases import condition, database, event_reasons, wait_ready, wait_statefulset
-
-BACKUP = {"enabled": True, "schedule": "0 3 * * *", "retention": "3d"}
+from tests.e2e.databases import (
+    BACKUP,
+    backup_phase,
+    condition,
+    database,
+    database_backup,
+    event_reasons,
+    wait_ready,
+    wait_statefulset,
+)
 
 
 def job_from_cron_job(kubectl: Kubectl, namespace: str, name: str, fail: bool = False) -> str:
@@ -74,21 +81,6 @@ def test_backup_jobs_set_last_backup_and_a_failure_sets_and_clears_backup_failed
     later = job_from_cron_job(kubectl, namespace, "nightly")
     wait_for("BackupFailed to clear", lambda: backup_failed() is None)
     assert database_status(kubectl, "nightly", namespace)["lastBackup"] == completed(later)
-
-
-def database_backup(name: str, namespace: str, database_name: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "database.example.com/v1",
-        "kind": "DatabaseBackup",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {"database": database_name},
-    }
-
-
-def backup_phase(kubectl: Kubectl, name: str, namespace: str, phase: str) -> dict[str, Any] | None:
-    backup = kubectl.get("databasebackup", name, namespace) or {}
-    status: dict[str, Any] = backup.get("status") or {}
-    return status if status.get("phase") == phase else None
 
 
 def test_a_database_backup_runs_the_backup_now_and_a_new_database_restores_it(kubectl: Kubectl, namespace: str) -> None:

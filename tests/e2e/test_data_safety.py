@@ -17,17 +17,21 @@ from typing import Any, TypeVar
 import pytest
 
 from tests.e2e.cluster import Kubectl, OperatorProcess, wait_for
-from tests.e2e.databases import Volumes, condition, database, event_reasons, wait_ready, wait_statefulset
-from tests.e2e.test_review import CHANGES, preview
+from tests.e2e.databases import (
+    CHANGES,
+    Volumes,
+    condition,
+    database,
+    event_reasons,
+    preview,
+    secrets_of,
+    uid,
+    wait_ready,
+    wait_statefulset,
+)
 
 WEBHOOK_CONFIGURATION = "database.example.com"
 T = TypeVar("T")
-
-
-def uid(kubectl: Kubectl, kind: str, name: str, namespace: str) -> str:
-    found = kubectl.get(kind, name, namespace)
-    assert found is not None, f"{kind}/{name} is gone"
-    return str(found["metadata"]["uid"])
 
 
 def requested(kubectl: Kubectl, claim: str, namespace: str) -> str | None:
@@ -38,15 +42,6 @@ def requested(kubectl: Kubectl, claim: str, namespace: str) -> str | None:
 def bound(kubectl: Kubectl, claim: str, namespace: str) -> bool:
     found = kubectl.get("pvc", claim, namespace)
     return bool(found and found.get("status", {}).get("phase") == "Bound")
-
-
-def secrets_of(kubectl: Kubectl, name: str, namespace: str) -> dict[str, dict[str, str]]:
-    """The data of every Secret of the Database (credentials, replication, exporter, backup), byte for byte (base64
-    as stored)."""
-    secrets = ("credentials", "replication", "exporter", "backup")
-    found = {secret: kubectl.get("secret", f"{name}-{secret}", namespace) for secret in secrets}
-    assert all(found.values()), f"a Secret of {name} is missing: {sorted(k for k, v in found.items() if not v)}"
-    return {secret: dict(value["data"]) for secret, value in found.items() if value}
 
 
 def webhooks_registered(kubectl: Kubectl) -> bool:

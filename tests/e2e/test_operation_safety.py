@@ -7,8 +7,7 @@ from datetime import datetime
 from pathlib import Path
 
 from tests.e2e.cluster import Kubectl, OperatorProcess, pulumi_processes_of, wait_for
-from tests.e2e.databases import Volumes, database, wait_ready
-from tests.e2e.test_review import preview
+from tests.e2e.databases import Volumes, database, preview, wait_ready
 
 PEERING_LIFETIME = 15
 """DBOP_PEERING_LIFETIME's default: a standby takes over at most this long after the leader died."""

@@ -15,8 +15,7 @@ import yaml
 from database_operator.rbac import Account, render
 from tests.e2e.cluster import Kubectl, OperatorProcess, wait_for
 from tests.e2e.conftest import running_operator
-from tests.e2e.databases import database, wait_ready, wait_statefulset
-from tests.e2e.test_backups import BACKUP, backup_phase, database_backup
+from tests.e2e.databases import BACKUP, backup_phase, database, database_backup, wait_ready, wait_statefulset
 
 WEBHOOK_CONFIGURATION = "database.example.com"
 

@@ -8,24 +8,18 @@ from pathlib import Path
 from typing import Any
 
 from tests.e2e.cluster import REPO, Kubectl, OperatorProcess, wait_for
-from tests.e2e.databases import database, event_reasons, wait_ready, wait_statefulset
+from tests.e2e.databases import (
+    CHANGES,
+    ERROR,
+    NO_CHANGES,
+    database,
+    event_reasons,
+    preview,
+    wait_ready,
+    wait_statefulset,
+)
 
 APPROVAL = "database.example.com/approved-plan"
-NO_CHANGES, ERROR, CHANGES = 0, 1, 2
-
-
-def preview(operator: OperatorProcess, manifest: dict[str, Any], *args: str) -> subprocess.CompletedProcess[str]:
-    """`database-operator preview` with the operator's backend, passphrase and state, reading stdin."""
-    return subprocess.run(
-        ["database-operator", "preview", *args],
-        input=json.dumps(manifest),
-        env=operator.env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
 
 
 def fingerprint(state_dir: Path, stack: str) -> dict[str, str]:

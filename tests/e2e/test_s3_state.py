@@ -17,9 +17,8 @@ from database_operator.passwords import config_key
 from database_operator.state_backend import BackendUnusable, check_backend
 from tests.e2e.cluster import REPO, Kubectl, OperatorProcess, toolchain_bin
 from tests.e2e.conftest import running_operator
-from tests.e2e.databases import database, wait_ready
+from tests.e2e.databases import assert_stack_continued, database, secrets_of, uid, wait_ready
 from tests.e2e.s3_server import SeaweedS3, stopped_endpoint
-from tests.e2e.test_data_safety import secrets_of, uid
 
 
 @pytest.fixture(scope="module")
@@ -113,16 +112,6 @@ def test_a_database_survives_losing_the_operators_whole_disk(
     # The very ciphertexts and salt of the first operator's settings: restored from the bucket, not made anew.
     assert passwords_in(settings_file) == (salt, passwords)
     assert_stack_continued(updates, stack_history(s3_operator, stack))
-
-
-def assert_stack_continued(updates: list[int], history: list[dict[str, Any]]) -> None:
-    """The same stack, continued: its earlier `updates` are still in its `history` (newest first), and the
-    latest entry is one more update, which changed and created nothing."""
-    assert set(updates) <= {entry["version"] for entry in history}
-    latest = history[0]
-    assert latest["kind"] == "update" and latest["result"] == "succeeded"
-    assert latest["resourceChanges"].get("update", 0) >= 1
-    assert "create" not in latest["resourceChanges"]
 
 
 def check(s3: SeaweedS3, home: Path, url: str, **credentials: str) -> None:
