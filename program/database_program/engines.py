@@ -104,8 +104,8 @@ def restore_file(restore: RestoreSource) -> str:
 
 
 def client_tls_env(ctx: DatabaseContext) -> list[EnvVarArgs]:
-    """How the engine's own clients verify the server (replicas copying the primary, backup Jobs, a PostgreSQL
-    replica's WAL receiver): the CA from the `<name>-ca` ConfigMap, and the host name in the certificate.
+    """How the engine's own clients verify the server (replicas copying the primary, and from then on streaming from
+    it; backup Jobs): the CA from the `<name>-ca` ConfigMap, and the host name in the certificate.
     PostgreSQL's libpq reads PGSSLMODE/PGSSLROOTCERT (pg_basebackup writes them into primary_conninfo); the
     MariaDB/MySQL scripts add CLIENT_TLS_OPTIONS to every client over TCP."""
     if not mysql_family(ctx):
@@ -156,9 +156,11 @@ def bootstrap_command(ctx: DatabaseContext) -> list[str]:
 
 
 def server_env(ctx: DatabaseContext) -> list[EnvVarArgs]:
-    """The server container needs only what its probes and start script read, and (PostgreSQL) how a replica's
-    WAL receiver verifies the primary, also where primary_conninfo predates TLS: no initialisation variables."""
-    return [pod_index_env(), *admin_env(ctx), *([] if mysql_family(ctx) else client_tls_env(ctx))]
+    """The server container needs only what its probes and start script read: no initialisation variables. (Not
+    PGSSLMODE: a replica made before TLS would then insist on verified TLS from a primary that, early in the rolling
+    update, offers none, and never become ready for the update to reach the primary. Its libpq default, `prefer`,
+    uses TLS as soon as the primary offers it.)"""
+    return [pod_index_env(), *admin_env(ctx)]
 
 
 def tls_files_env() -> list[EnvVarArgs]:
@@ -173,7 +175,9 @@ def tls_reload_env(ctx: DatabaseContext) -> list[EnvVarArgs]:
     """The tls-reload container's: the files, and the superuser, who makes the server reread them through the
     local socket (psql's default socket directory is the server's, /var/run/postgresql)."""
     if mysql_family(ctx):
-        return [*tls_files_env(), secret_env("ADMIN_PASSWORD", ctx, "admin-password")]
+        # A replica made before TLS is moved to it (tls.sh replication_tls).
+        replication = [pod_index_env(), EnvVarArgs(name="TLS_CA_FILE", value=tls.CA_FILE)]
+        return [*tls_files_env(), secret_env("ADMIN_PASSWORD", ctx, "admin-password"), *replication]
     return [*tls_files_env(), secret_env("ADMIN_USER", ctx, "admin-username")]
 
 

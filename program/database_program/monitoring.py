@@ -50,7 +50,8 @@ def exporter_container(ctx: DatabaseContext) -> ContainerArgs | None:
     if not metrics_enabled(ctx):
         return None
     env = engines.exporter_env(ctx)
-    mounts: list[VolumeMountArgs] = [tls.ca_mount()]  # postgres_exporter verifies the server against the CA
+    # postgres_exporter verifies the server against the CA; mysqld_exporter cannot name one (engines.exporter_args).
+    mounts = [] if engines.mysql_family(ctx) else [tls.ca_mount()]
     if exporter_queries(ctx):
         path = f"{EXPORTER_QUERIES_DIRECTORY}/{EXPORTER_QUERIES_FILE}"
         env.append(EnvVarArgs(name="PG_EXPORTER_EXTEND_QUERY_PATH", value=path))

@@ -2,6 +2,7 @@
 that verify the Database's CA and name connect, replicas copy and stream over verified TLS, and a renewed
 certificate is served without a restart (tls.sh watch, the tls-reload container's loop)."""
 
+import contextlib
 import os
 import subprocess
 import time
@@ -88,27 +89,42 @@ def primary(request: pytest.FixtureRequest, pods: MakePod) -> Pod:
     return pod
 
 
-@pytest.fixture
-def reload_loop(primary: Pod) -> Iterator[subprocess.Popen[str]]:
+@contextlib.contextmanager
+def tls_watch(pod: Pod) -> Iterator[subprocess.Popen[str]]:
     """tls.sh watch, as the pod's tls-reload container runs it, looking every second."""
     env = {
         "PATH": os.environ["PATH"],
-        "SECRET_DIR": str(primary.tls_secret),
-        "PRIVATE_DIR": str(primary.tls_private),
-        "RELOAD_STATEMENT": RELOAD_STATEMENT[primary.engine],
+        "SECRET_DIR": str(pod.tls_secret),
+        "PRIVATE_DIR": str(pod.tls_private),
+        "RELOAD_STATEMENT": RELOAD_STATEMENT[pod.engine],
         "RELOAD_SECONDS": "1",
         "ADMIN_USER": "postgres",
         "ADMIN_PASSWORD": ADMIN_PASSWORD,
-        "PGHOST": str(primary.run_dir),
-        "PGPORT": str(server(primary).port),
-        "MYSQL_UNIX_PORT": str(primary.run_dir / "mysqld.sock"),
+        "POD_INDEX": str(pod.index),
+        "TLS_CA_FILE": str(pod.tls_secret / "ca.crt"),
+        "PGHOST": str(pod.run_dir),
+        "PGPORT": str(server(pod).port),
+        "MYSQL_UNIX_PORT": str(pod.run_dir / "mysqld.sock"),
     }
-    family = "postgresql" if primary.engine == "postgresql" else "mysql"
-    command = [*_as(primary.user), "sh", str(SCRIPTS / "tls.sh"), "watch", family]
+    family = "postgresql" if pod.engine == "postgresql" else "mysql"
+    command = [*_as(pod.user), "sh", str(SCRIPTS / "tls.sh"), "watch", family]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    yield process
+    try:
+        yield process
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def output_of(process: subprocess.Popen[str]) -> str:
     process.terminate()
-    process.wait(timeout=10)
+    return process.stdout.read() if process.stdout else ""
+
+
+@pytest.fixture
+def reload_loop(primary: Pod) -> Iterator[subprocess.Popen[str]]:
+    with tls_watch(primary) as process:
+        yield process
 
 
 def test_tcp_clients_must_use_tls_and_a_verifying_client_connects(primary: Pod) -> None:
@@ -157,12 +173,32 @@ def test_a_renewed_certificate_is_served_without_a_restart(primary: Pod, reload_
 
     deadline = time.monotonic() + 30
     while served_serial(primary) != certificate_serial(renewed):
-        assert reload_loop.poll() is None, reload_loop.stdout.read() if reload_loop.stdout else ""
         if time.monotonic() > deadline:
-            reload_loop.terminate()
-            output = reload_loop.stdout.read() if reload_loop.stdout else ""
-            raise AssertionError(f"the server still presents the old certificate; tls.sh said: {output}")
+            raise AssertionError(
+                f"the server still presents the old certificate; tls.sh said: {output_of(reload_loop)}"
+            )
         time.sleep(0.5)
     assert server_started_at(primary) == started_at
     verified = app_client(primary, *verifying(primary))
     assert verified.returncode == 0, verified.stderr
+
+
+def test_a_mariadb_replica_made_before_tls_is_moved_to_verified_tls(pods: MakePod) -> None:
+    """An earlier version set up replication without TLS; once the primary requires it, the replica's tls-reload
+    loop moves replication to TLS verified against the CA (the rolling update restarts replicas first)."""
+    primary = started(pods("mariadb"))
+    server(primary).sql("orders", "CREATE TABLE notes (id int PRIMARY KEY, note text)")
+    copy = replica(pods, primary, 1)
+    old = "STOP SLAVE; CHANGE MASTER TO MASTER_SSL=0, MASTER_SSL_VERIFY_SERVER_CERT=0; START SLAVE"
+    server(copy).sql("mysql", old)
+    eventually("replication refused without TLS", lambda: "Slave_IO_Running: Yes" not in replica_status(server(copy)))
+
+    with tls_watch(copy) as loop:
+        moved = "Master_SSL_Verify_Server_Cert: Yes"
+        deadline = time.monotonic() + 30
+        while not (moved in (status := replica_status(server(copy))) and "Slave_IO_Running: Yes" in status):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"replication still without TLS; tls.sh said: {output_of(loop)}")
+            time.sleep(0.5)
+    server(primary).sql("orders", "INSERT INTO notes VALUES (1, 'after the move')")
+    eventually("a row over TLS", lambda: "after the move" in server(copy).sql("orders", "SELECT note FROM notes"))

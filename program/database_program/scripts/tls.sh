@@ -9,8 +9,11 @@
 # The copy is the server user's own, mode 0600 (PostgreSQL refuses a key file others may read), and each file is
 # replaced by a rename, so the server never reads half a file.
 #
+# On a MariaDB/MySQL replica, watch also moves replication made before TLS (without it) to TLS verified against the
+# CA, once it cannot go on without: when the primary requires TLS (rolled after the replicas) or is away.
+#
 # Environment: SECRET_DIR, PRIVATE_DIR; watch: RELOAD_STATEMENT, RELOAD_SECONDS, ADMIN_USER (PostgreSQL) or
-# ADMIN_PASSWORD (MariaDB/MySQL), optional PGHOST / MYSQL_UNIX_PORT (the server's socket).
+# ADMIN_PASSWORD, POD_INDEX and TLS_CA_FILE (MariaDB/MySQL), optional PGHOST / MYSQL_UNIX_PORT (the server's socket).
 set -eu
 : "${SECRET_DIR:?}" "${PRIVATE_DIR:?}"
 umask 077
@@ -24,15 +27,36 @@ install() {
   done
 }
 
+local_mysql() {
+  MYSQL_PWD="$ADMIN_PASSWORD" "$(command -v mariadb || command -v mysql)" \
+    --socket="${MYSQL_UNIX_PORT:-/var/run/mysqld/mysqld.sock}" --user=root "$@"
+}
+
 reload() {
   if [ "$family" = postgresql ]; then
     psql --no-psqlrc --quiet --set=ON_ERROR_STOP=1 --username="$ADMIN_USER" --dbname=postgres \
       --command="$RELOAD_STATEMENT" >/dev/null
   else
-    client=$(command -v mariadb || command -v mysql)
-    MYSQL_PWD="$ADMIN_PASSWORD" "$client" --socket="${MYSQL_UNIX_PORT:-/var/run/mysqld/mysqld.sock}" --user=root \
-      --execute="$RELOAD_STATEMENT"
+    local_mysql --execute="$RELOAD_STATEMENT"
   fi
+}
+
+# replication_tls: a replica whose replication uses no TLS and is not running gets TLS, verified (MariaDB names the
+# settings MASTER_*, MySQL SOURCE_*).
+replication_tls() {
+  [ "$family" = mysql ] && [ "${POD_INDEX:-0}" != 0 ] || return 0
+  status=$(local_mysql --execute="SHOW REPLICA STATUS\G" 2>/dev/null) || return 0
+  echo "$status" | grep -Eq "(Master|Source)_SSL_Allowed: No" || return 0
+  ! echo "$status" | grep -Eq "(Slave|Replica)_IO_Running: Yes" || return 0
+  if echo "$status" | grep -q "Master_SSL_Allowed"; then
+    prefix=MASTER change="CHANGE MASTER TO"
+  else
+    prefix=SOURCE change="CHANGE REPLICATION SOURCE TO"
+  fi
+  ca=$(printf "'%s'" "$(printf %s "$TLS_CA_FILE" | sed "s/'/''/g")")
+  local_mysql --execute="STOP REPLICA; $change ${prefix}_SSL=1, ${prefix}_SSL_CA=$ca,
+    ${prefix}_SSL_VERIFY_SERVER_CERT=1; START REPLICA" \
+    && echo "tls-reload: replication now uses TLS, verified against the Database's CA"
 }
 
 case "${1:-}" in
@@ -48,6 +72,7 @@ case "${1:-}" in
         install
         pending=yes
       fi
+      replication_tls || echo "tls-reload: replication could not be moved to TLS; trying again" >&2
       if [ -n "$pending" ]; then
         if reload; then
           pending=""
