@@ -8,6 +8,7 @@ Secret volume follows the Secret by itself (no subPath), and the pod's `tls-relo
 certificate and makes the server reread it: no restart.
 """
 
+import pulumi
 from pulumi_kubernetes.core.v1 import (
     ConfigMap,
     ConfigMapVolumeSourceArgs,
@@ -57,9 +58,18 @@ def server_settings(ctx: DatabaseContext) -> dict[str, str | int]:
     return {"ssl_cert": certificate, "ssl_key": key, "require_secure_transport": "ON", "tls_version": "TLSv1.2,TLSv1.3"}
 
 
+def renewable_options() -> pulumi.ResourceOptions:
+    """The server certificate's Secret changes at every renewal, and pulumi-kubernetes replaces a Secret whose data
+    changes. Retained (Pulumi never deletes it: the replacement's delete is a no-op) and replaced delete-first, the
+    replacement is an apply over the same object: the Secret is updated in place, never missing, and the pods'
+    Secret volume follows. Not protected, which would refuse every renewal: its content is kept in the stack's
+    settings and outputs, and the CA that signs it is protected."""
+    return pulumi.ResourceOptions(retain_on_delete=True, delete_before_replace=True)
+
+
 def declare_tls(ctx: DatabaseContext) -> ConfigMap:
     """`<name>-ca` Secret (the CA's key: only the operator uses it, through the stack), `<name>-tls` Secret (the
-    server's certificate and key) and the `<name>-ca` ConfigMap (ca.crt, for clients). The Secrets are protected
+    server's certificate and key) and the `<name>-ca` ConfigMap (ca.crt, for clients). The CA's Secret is protected
     and retained like the credentials (protection.py): a CA lost would break every client that trusts it."""
     outlives = secrets_outlive_database(ctx)
     Secret(
@@ -71,7 +81,7 @@ def declare_tls(ctx: DatabaseContext) -> ConfigMap:
     )
     Secret(
         tls_secret_name(ctx.name),
-        opts=credentials_options(),
+        opts=renewable_options(),
         metadata=ctx.metadata(tls_secret_name(ctx.name), component="tls", outlives_database=outlives),
         type="kubernetes.io/tls",
         string_data={"tls.crt": ctx.tls.certificate, "tls.key": ctx.tls.key, "ca.crt": ctx.tls.ca_certificate},
