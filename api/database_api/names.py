@@ -44,6 +44,17 @@ def backup_secret_name(database: str) -> str:
     return f"{database}-backup"
 
 
+def ca_name(database: str) -> str:
+    """The Database's certificate authority: a Secret (its key, for the operator only) and a ConfigMap (ca.crt, for
+    applications to mount) of this name."""
+    return f"{database}-ca"
+
+
+def tls_secret_name(database: str) -> str:
+    """The server's certificate and key (tls.crt, tls.key, ca.crt), mounted by the database pods only."""
+    return f"{database}-tls"
+
+
 def object_names(database: str) -> dict[str, set[str]]:
     """Every object a Database's stack may declare, by kind: no two Databases may share one."""
     return {
@@ -52,8 +63,10 @@ def object_names(database: str) -> dict[str, set[str]]:
             replication_secret_name(database),
             exporter_secret_name(database),
             backup_secret_name(database),
+            ca_name(database),
+            tls_secret_name(database),
         },
-        "ConfigMap": {f"{database}-config", backup_name(database)},
+        "ConfigMap": {f"{database}-config", backup_name(database), ca_name(database)},
         "Service": {database, f"{database}-ro", f"{database}-headless"},
         "StatefulSet": {database},
         "PodDisruptionBudget": {database},

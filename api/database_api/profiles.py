@@ -119,6 +119,12 @@ class EnvironmentProfile(Camel):
     engine_settings: dict[Engine, dict[str, str | int]] = Field(
         description="Engine configuration values for this environment, merged over the engine's base settings."
     )
+    server_certificate_days: int = Field(
+        default=90,
+        ge=1,
+        le=825,
+        description="Lifetime of a Database's server certificate; the operator renews it two thirds into its life.",
+    )
 
 
 class ExporterConnection(StrEnum):

@@ -46,6 +46,11 @@ class StackOutputs(Camel):
     stateful_set: str | None = Field(default=None, description="StatefulSet name.")
     config_map: str | None = Field(default=None, description="ConfigMap with the engine configuration.")
     secret: str | None = Field(default=None, description="Secret holding the generated credentials.")
+    ca_config_map: str | None = Field(
+        default=None,
+        description="ConfigMap whose ca.crt is the Database's CA: mount it to connect with verify-full "
+        "(PostgreSQL sslmode=verify-full sslrootcert=...; MariaDB --ssl-ca=... --ssl-verify-server-cert).",
+    )
     backup_cron_job: str | None = Field(default=None, description="Backup CronJob name, when backups are on.")
 
 

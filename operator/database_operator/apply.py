@@ -22,6 +22,7 @@ from database_operator.ownership import foreign_objects
 from database_operator.passwords import SECRET_OF_PASSWORD, config_key
 from database_operator.plan import build_plan, plan_id, plan_status
 from database_operator.runtime import DatabaseTracker, Runtime
+from database_operator.server_tls import RENEW_ANNOTATION, SECRET_OF_TLS, TLS_KEYS
 from database_operator.settings import OperatorSettings
 from database_operator.settings_file import configured_keys, configured_value
 from database_operator.stack_errors import StackError, StackOperationFailed
@@ -103,15 +104,18 @@ async def with_live_passwords(
     error (raised), never "no passwords". While the stack's settings hold every password nothing is read (they
     are kept as they are): `live_passwords` None says so. `claims`: the data volume claims, if the caller has
     listed them already."""
-    if {config_key(key) for key in PASSWORD_KEYS} <= configured_keys(rt.stacks.stack_settings_file(request.stack)):
+    kept = {**SECRET_OF_PASSWORD, **SECRET_OF_TLS}
+    if {config_key(key) for key in (*PASSWORD_KEYS, *TLS_KEYS)} <= configured_keys(
+        rt.stacks.stack_settings_file(request.stack)
+    ):
         return replace(request, live_passwords=None)
-    names = sorted({secret_name(request.name) for secret_name, _ in SECRET_OF_PASSWORD.values()})
+    names = sorted({secret_name(request.name) for secret_name, _ in kept.values()})
     read = await asyncio.gather(*(rt.kube.read_secret(request.namespace, name) for name in names))
     secrets = dict(zip(names, read, strict=True))
     volumes = claims if claims is not None else await data_volumes(rt.kube, request.namespace, request.name)
     passwords = {
         key: value
-        for key, (secret_name, secret_key) in SECRET_OF_PASSWORD.items()
+        for key, (secret_name, secret_key) in kept.items()
         if (value := (secrets[secret_name(request.name)] or {}).get(secret_key))
     }
     return replace(
@@ -278,6 +282,7 @@ async def apply_database(
     try:
         restored_from = await resolve_restore(rt, namespace, body.spec, tracker.status.get("restoredFrom"))
         request = stack_input(rt, namespace, name, body.spec, restored_from, body.metadata.uid)
+        request = replace(request, tls_renewal=body.metadata.annotations.get(RENEW_ANNOTATION))
     except SpecError as error:
         await record_failure(
             rt, tracker, Reconcile.INVALID_SPEC, str(error), generation, failed_operation_summary("up", str(error), 0)

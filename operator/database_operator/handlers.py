@@ -19,6 +19,7 @@ from database_operator.kube import Kube
 from database_operator.leadership import configure_peering
 from database_operator.observe import observe_backup_job, observe_database_pod, observe_owned_object, watch_database
 from database_operator.runtime import Runtime
+from database_operator.server_tls import RENEW_ANNOTATION
 from database_operator.settings import load_settings
 from database_operator.stacks import Stacks
 from database_operator.webhooks import (
@@ -136,6 +137,13 @@ async def approval(body: kopf.Body, retry: int, memo: kopf.Memo, new: object, **
     """The approval annotation was set or changed: apply the plan it names, if that is the current plan."""
     if new:
         await apply_database(_runtime(memo), body, retry, approval_changed=True)
+
+
+@kopf.on.update(*DATABASE, id="renew-certificate", field=("metadata", "annotations", RENEW_ANNOTATION))
+async def renew_certificate(body: kopf.Body, retry: int, memo: kopf.Memo, new: object, **_: Any) -> None:
+    """The renewal annotation got a new value: apply the Database, which renews its server certificate."""
+    if new:
+        await apply_database(_runtime(memo), body, retry)
 
 
 @kopf.on.delete(*DATABASE)

@@ -9,15 +9,18 @@ trackers' collections as copies: the watch handlers change them while it awaits.
 import asyncio
 import contextlib
 import time
+from datetime import UTC, datetime
 
 import kopf
 
 from database_api.names import REPLICA_ROLE, ROLE_LABEL
 from database_api.profiles import Engine
 from database_operator import events
+from database_operator.certificate_renewal import renew_certificate, renewal_due
 from database_operator.drift import check_drift
 from database_operator.instances import instances, pod_ready, replication_lag, role
 from database_operator.runtime import DatabaseTracker, Runtime
+from database_operator.stack_names import stack_name
 from database_operator.status import BackupJob, backup_status, finished_backup_job, readiness, readiness_status
 
 INSTANCE_LABEL = "app.kubernetes.io/instance"
@@ -154,5 +157,8 @@ async def watch_database(rt: Runtime, body: kopf.Body, stopped: kopf.DaemonStopp
             if tracker.drift_suspected:
                 await asyncio.sleep(rt.settings.drift_debounce_seconds)
             tracker.drift_suspected = False
+            settings = rt.stacks.stack_settings_file(stack_name(tracker.namespace, tracker.name))
+            if due and renewal_due(settings, datetime.now(UTC)):
+                await renew_certificate(rt, body)
             await check_drift(rt, tracker, body)
             next_check = time.monotonic() + interval

@@ -90,3 +90,6 @@ class Passphrase:
 
     def encrypt(self, salt_state: str, plaintext: str) -> str:
         return encrypt_with_key(self.key(salt_state), plaintext)
+
+    def decrypt(self, salt_state: str, ciphertext: str) -> str:
+        return decrypt_with_key(self.key(salt_state), ciphertext)

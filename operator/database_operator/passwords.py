@@ -61,14 +61,14 @@ def config_key(key: str) -> str:
     return f"{CONFIG_NAMESPACE}:{key}"
 
 
-def recover_passwords(stack: auto.Stack) -> dict[str, str]:
-    """The passwords an existing stack's secret outputs hold; none when it has no outputs (yet). A failure to
-    read them is an error, never "no passwords"."""
+def recover_passwords(stack: auto.Stack, keys: tuple[str, ...] = PASSWORD_KEYS) -> dict[str, str]:
+    """The passwords (or other `keys`) an existing stack's secret outputs hold; none when it has no outputs (yet).
+    A failure to read them is an error, never "no passwords"."""
     try:
         outputs = stack.outputs()
     except auto.CommandError as error:
         raise classify(error) from error
-    return {key: str(outputs[key].value) for key in PASSWORD_KEYS if key in outputs}
+    return {key: str(outputs[key].value) for key in keys if key in outputs}
 
 
 class PasswordStore:

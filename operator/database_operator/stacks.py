@@ -31,7 +31,7 @@ from database_operator.file_backend import FileBackend, directory
 from database_operator.guard import protection_refusal
 from database_operator.operation import Operation
 from database_operator.passphrase import Passphrase
-from database_operator.passwords import PasswordStore
+from database_operator.passwords import LivePasswordsUnread, PasswordStore, recover_passwords
 from database_operator.plan import ResourceStep
 from database_operator.processes import PulumiProcesses
 from database_operator.recovery import (
@@ -42,6 +42,7 @@ from database_operator.recovery import (
     mark_in_flight,
     recover,
 )
+from database_operator.server_tls import CA_CERTIFICATE, CA_KEY, TLS_KEYS, TlsRequest, TlsStore
 from database_operator.settings import OperatorSettings
 from database_operator.settings_file import configured_value, edit_settings, settings_file
 from database_operator.stack_errors import StackBusy, StackError, StackOperationFailed, classify
@@ -70,15 +71,18 @@ class StackInput:
     restore: Mapping[str, str] | None = None
     """The dump to load on first start: {"claim": backup volume, "file": dump file on it} (config `restore`)."""
     live_passwords: Mapping[str, str] | None = field(default_factory=dict)
-    """Passwords in the Database's live Secrets (by key of passwords.SECRET_OF_PASSWORD), if any:
-    a stack without passwords of its own adopts them, so a database that already runs keeps its credentials.
-    None: not read, because the stack's settings held every password (apply.with_live_passwords)."""
+    """Passwords and TLS material in the Database's live Secrets (by key of passwords.SECRET_OF_PASSWORD and
+    server_tls.SECRET_OF_TLS), if any: a stack without its own adopts them, so a database that already runs keeps
+    its credentials and its CA. None: not read, because the stack's settings held all of them
+    (apply.with_live_passwords)."""
     data_volumes: tuple[str, ...] = ()
     """The Database's existing data volume claims: with data, a missing password is an error, never a new one."""
     uid: str | None = None
     """The Database's uid, for the ownerReferences of its objects (None: not created yet, e.g. a preview)."""
     operator_peers: OperatorPeers = field(default_factory=OperatorPeers)
     """Where this operator reads the exporters from (settings): the NetworkPolicy admits it there."""
+    tls_renewal: str | None = None
+    """The Database's renewal annotation: a value not honoured yet renews the server certificate now."""
 
     @property
     def stack(self) -> str:
@@ -159,6 +163,7 @@ class Stacks:
         from. Never a preview's scratch stack: the real one of that name may well have outputs."""
         self._passphrase = Passphrase(settings.passphrase)
         self._passwords = PasswordStore(self._passphrase)
+        self._tls = TlsStore(self._passphrase)
         self.processes = PulumiProcesses(settings.state_dir)
         """The Pulumi processes of this operator instance (ended at shutdown, and after a crash)."""
         self.stopping = False
@@ -269,8 +274,32 @@ class Stacks:
         def configure(document: dict[str, Any]) -> None:
             document["config"].update({f"{CONFIG_NAMESPACE}:{key}": value for key, value in plain.items()})
             self._passwords.fill_missing(document, stack, new_stack, request.live_passwords, request.data_volumes)
+            adoptable = self._adoptable_tls(document, stack, new_stack, request.live_passwords)
+            lifetime = timedelta(days=int(request.environment_profile.get("serverCertificateDays", 90)))
+            tls = TlsRequest(request.name, request.namespace, lifetime, request.tls_renewal)
+            reason = self._tls.fill(document, tls, adoptable, datetime.now(UTC))
+            if reason is not None:
+                logger.info("stack %s: new server certificate: %s", stack.name, reason)
 
         edit_settings(path, self._passphrase, configure)
+
+    @staticmethod
+    def _adoptable_tls(
+        document: dict[str, Any], stack: OperatorStack, new_stack: bool, live: Mapping[str, str] | None
+    ) -> dict[str, str]:
+        """The TLS material a settings document lacks, from the live Secrets, else the stack's secret outputs
+        (never a new CA while a copy of the old one exists anywhere)."""
+        missing = [key for key in TLS_KEYS if f"{CONFIG_NAMESPACE}:{key}" not in document["config"]]
+        if not missing:
+            return {}
+        if live is None:
+            raise LivePasswordsUnread(
+                f"the stack's settings no longer hold {', '.join(missing)}; retrying with the live Secrets read"
+            )
+        found = {key: live[key] for key in TLS_KEYS if live.get(key)}
+        if new_stack or (CA_CERTIFICATE in found and CA_KEY in found):
+            return found
+        return {**recover_passwords(stack, TLS_KEYS), **found}
 
     def _guarded(self, name: str, kind: str, work: Callable[[Operation], R]) -> R:
         """Run one operation's `work` against its deadline, at which its Pulumi processes are ended. Whatever

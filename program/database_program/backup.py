@@ -23,7 +23,7 @@ from database_api.names import BACKUP_DIRECTORY
 from database_api.profiles import DeletionPolicy
 from database_api.schedule import parse_duration
 from database_api.spec import ResolvedBackup
-from database_program import engines
+from database_program import engines, tls
 from database_program.context import SKIP_AWAIT, DatabaseContext
 from database_program.protection import backup_volume_options
 from database_program.security import container_security_context, pod_security_context
@@ -71,6 +71,7 @@ def backup_env(ctx: DatabaseContext, backup: ResolvedBackup) -> list[EnvVarArgs]
         engines.secret_env("DB_PASSWORD", ctx, "password", ctx.backup_secret_name),
         EnvVarArgs(name="BACKUP_DIR", value=BACKUP_DIRECTORY),
         EnvVarArgs(name="RETENTION_MINUTES", value=str(retention_minutes)),
+        *engines.client_tls_env(ctx),  # verifies the server against the Database's CA
     ]
 
 
@@ -89,6 +90,7 @@ def backup_pod(ctx: DatabaseContext, backup: ResolvedBackup) -> PodSpecArgs:
                     VolumeMountArgs(name="backups", mount_path=BACKUP_DIRECTORY),
                     VolumeMountArgs(name="script", mount_path=SCRIPT_DIRECTORY, read_only=True),
                     VolumeMountArgs(name="tmp", mount_path="/tmp"),
+                    tls.ca_mount(),
                 ],
                 security_context=container_security_context(),
             )
@@ -100,6 +102,7 @@ def backup_pod(ctx: DatabaseContext, backup: ResolvedBackup) -> PodSpecArgs:
             ),
             VolumeArgs(name="script", config_map=ConfigMapVolumeSourceArgs(name=ctx.backup_name)),
             VolumeArgs(name="tmp", empty_dir=EmptyDirVolumeSourceArgs()),
+            tls.ca_volume(ctx),
         ],
     )
 

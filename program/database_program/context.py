@@ -39,6 +39,17 @@ class Credentials:
 
 
 @dataclass(frozen=True)
+class ServerTls:
+    """The Database's CA and server certificate, made and renewed by the operator (server_tls.py), kept in the
+    stack's configuration (the keys encrypted)."""
+
+    ca_certificate: str
+    ca_key: pulumi.Input[str]
+    certificate: str
+    key: pulumi.Input[str]
+
+
+@dataclass(frozen=True)
 class RestoreSource:
     """A dump a new Database is initialised from: a file on another Database's backup volume. Only the bootstrap
     init container mounts it, and only that file, read-only (statefulset.py)."""
@@ -57,6 +68,7 @@ class DatabaseContext:
     engine: EngineProfile
     environment: EnvironmentProfile
     credentials: Credentials
+    tls: ServerTls
     service_monitor_available: bool = False
     """Whether the cluster serves monitoring.coreos.com/v1 ServiceMonitors (the operator checks)."""
     restore: RestoreSource | None = None

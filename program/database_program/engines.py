@@ -9,6 +9,7 @@ from pulumi_kubernetes.core.v1 import EnvVarArgs, EnvVarSourceArgs, ObjectFieldS
 
 from database_api.names import POD_INDEX_LABEL
 from database_api.profiles import Engine, ExporterConnection
+from database_program import tls
 from database_program.context import DatabaseContext, RestoreSource
 
 MYSQL_FAMILY = frozenset({Engine.MYSQL, Engine.MARIADB})
@@ -55,6 +56,7 @@ def server_settings(ctx: DatabaseContext) -> dict[str, str | int]:
     settings: dict[str, str | int] = {**ctx.engine.settings, **ctx.environment.engine_settings[ctx.spec.engine]}
     if mysql_family(ctx):
         settings["datadir"] = data_path(ctx)
+    settings.update(tls.server_settings(ctx))
     if ctx.spec.monitoring.enabled and ctx.spec.monitoring.logging:
         settings.update(ctx.engine.logging_settings)
     return settings
@@ -101,6 +103,23 @@ def restore_file(restore: RestoreSource) -> str:
     return f"{RESTORE_DIRECTORY}/{restore.file}"
 
 
+def client_tls_env(ctx: DatabaseContext) -> list[EnvVarArgs]:
+    """How the engine's own clients verify the server (replicas copying the primary, and from then on streaming from
+    it; backup Jobs): the CA from the `<name>-ca` ConfigMap, and the host name in the certificate.
+    PostgreSQL's libpq reads PGSSLMODE/PGSSLROOTCERT (pg_basebackup writes them into primary_conninfo); the
+    MariaDB/MySQL scripts add CLIENT_TLS_OPTIONS to every client over TCP."""
+    if not mysql_family(ctx):
+        return [
+            EnvVarArgs(name="PGSSLMODE", value="verify-full"),
+            EnvVarArgs(name="PGSSLROOTCERT", value=tls.CA_FILE),
+        ]
+    verify = "--ssl-verify-server-cert" if ctx.spec.engine is Engine.MARIADB else "--ssl-mode=VERIFY_IDENTITY"
+    return [
+        EnvVarArgs(name="CLIENT_TLS_OPTIONS", value=f"--ssl-ca={tls.CA_FILE} {verify}"),
+        EnvVarArgs(name="TLS_CA_FILE", value=tls.CA_FILE),
+    ]
+
+
 def bootstrap_env(ctx: DatabaseContext) -> list[EnvVarArgs]:
     """What bootstrap-<engine>.sh needs: where the data goes, every account (passwords from the Secrets: the
     bootstrap makes or updates them), the primary to copy, the dump to restore, and the image contract to check."""
@@ -122,6 +141,8 @@ def bootstrap_env(ctx: DatabaseContext) -> list[EnvVarArgs]:
         secret_env("BACKUP_PASSWORD", ctx, "password", ctx.backup_secret_name),
         EnvVarArgs(name="PRIMARY_HOST", value=ctx.primary_host),
         EnvVarArgs(name="IMAGE_COMMANDS", value=" ".join(ctx.engine.image_commands)),
+        *client_tls_env(ctx),
+        *tls_files_env(),
     ]
     if mysql_family(ctx):
         env.append(EnvVarArgs(name="CONFIG_FILE", value=config_path(ctx)))
@@ -135,8 +156,33 @@ def bootstrap_command(ctx: DatabaseContext) -> list[str]:
 
 
 def server_env(ctx: DatabaseContext) -> list[EnvVarArgs]:
-    """The server container needs only what its probes and start script read: no initialisation variables."""
+    """The server container needs only what its probes and start script read: no initialisation variables. (Not
+    PGSSLMODE: a replica made before TLS would then insist on verified TLS from a primary that, early in the rolling
+    update, offers none, and never become ready for the update to reach the primary. Its libpq default, `prefer`,
+    uses TLS as soon as the primary offers it.)"""
     return [pod_index_env(), *admin_env(ctx)]
+
+
+def tls_files_env() -> list[EnvVarArgs]:
+    """tls.sh (run by the bootstrap, and by the tls-reload container): where the Secret and the private copy are."""
+    return [
+        EnvVarArgs(name="SECRET_DIR", value=tls.SECRET_DIRECTORY),
+        EnvVarArgs(name="PRIVATE_DIR", value=tls.PRIVATE_DIRECTORY),
+    ]
+
+
+def tls_reload_env(ctx: DatabaseContext) -> list[EnvVarArgs]:
+    """The tls-reload container's: the files, and the superuser, who makes the server reread them through the
+    local socket (psql's default socket directory is the server's, /var/run/postgresql)."""
+    if mysql_family(ctx):
+        # A replica made before TLS is moved to it (tls.sh replication_tls).
+        replication = [pod_index_env(), EnvVarArgs(name="TLS_CA_FILE", value=tls.CA_FILE)]
+        return [*tls_files_env(), secret_env("ADMIN_PASSWORD", ctx, "admin-password"), *replication]
+    return [*tls_files_env(), secret_env("ADMIN_USER", ctx, "admin-username")]
+
+
+def tls_reload_command(ctx: DatabaseContext) -> list[str]:
+    return ["sh", f"{POD_SCRIPTS_DIRECTORY}/tls.sh", "watch", script_family(ctx)]
 
 
 def server_command(ctx: DatabaseContext) -> list[str]:
@@ -163,10 +209,10 @@ def liveness_command(ctx: DatabaseContext) -> list[str]:
 
 
 def pod_scripts(ctx: DatabaseContext) -> dict[str, str]:
-    """Scripts the pods run from POD_SCRIPTS_DIRECTORY: the bootstrap (and the restore it runs), readiness, and
-    the start (MariaDB/MySQL)."""
+    """Scripts the pods run from POD_SCRIPTS_DIRECTORY: the bootstrap (and the restore it runs), readiness, the
+    certificate's copy and reload, and the start (MariaDB/MySQL)."""
     family = script_family(ctx)
-    names = ["bootstrap-lib.sh", f"bootstrap-{family}.sh", f"ready-{family}.sh"]
+    names = ["bootstrap-lib.sh", f"bootstrap-{family}.sh", f"ready-{family}.sh", "tls.sh"]
     if ctx.restore is not None:
         names.append(f"restore-{family}.sh")
     if mysql_family(ctx):
@@ -183,23 +229,32 @@ def exporter_env(ctx: DatabaseContext) -> list[EnvVarArgs]:
         case ExporterConnection.MYSQLD_FLAGS:
             return [secret_env("MYSQLD_EXPORTER_PASSWORD", ctx, "password", ctx.exporter_secret_name)]
         case ExporterConnection.DATA_SOURCE_NAME:
-            data_source = f"{EXPORTER_USERNAME}:$(EXPORTER_PASSWORD)@tcp({address})/"
+            data_source = f"{EXPORTER_USERNAME}:$(EXPORTER_PASSWORD)@tcp({address})/?tls=skip-verify"
             return [
                 secret_env("EXPORTER_PASSWORD", ctx, "password", ctx.exporter_secret_name),
                 EnvVarArgs(name="DATA_SOURCE_NAME", value=data_source),
             ]
         case ExporterConnection.DATA_SOURCE_URI:
             return [
-                EnvVarArgs(name="DATA_SOURCE_URI", value=f"{address}/postgres?sslmode=disable"),
+                EnvVarArgs(
+                    name="DATA_SOURCE_URI",
+                    value=f"localhost:{ctx.engine.port}/postgres?sslmode=verify-full&sslrootcert={tls.CA_FILE}",
+                ),
                 secret_env("DATA_SOURCE_USER", ctx, "username", ctx.exporter_secret_name),
                 secret_env("DATA_SOURCE_PASS", ctx, "password", ctx.exporter_secret_name),
             ]
 
 
 def exporter_args(ctx: DatabaseContext) -> list[str]:
-    """Only mysqld_exporter 0.15+ takes the address and account as flags; older versions refuse them."""
+    """Only mysqld_exporter 0.15+ takes the address and account as flags; older versions refuse them. Over the
+    pod's loopback the connection is encrypted but the certificate not verified: mysqld_exporter's flags and
+    DATA_SOURCE_NAME name no CA (postgres_exporter verifies)."""
     if ctx.engine.exporter.connection is ExporterConnection.MYSQLD_FLAGS:
-        return [f"--mysqld.address=127.0.0.1:{ctx.engine.port}", f"--mysqld.username={EXPORTER_USERNAME}"]
+        return [
+            f"--mysqld.address=127.0.0.1:{ctx.engine.port}",
+            f"--mysqld.username={EXPORTER_USERNAME}",
+            "--tls.insecure-skip-verify",
+        ]
     return []
 
 

@@ -13,7 +13,7 @@ from pulumi_kubernetes.core.v1 import (
     VolumeMountArgs,
 )
 
-from database_program import engines
+from database_program import engines, tls
 from database_program.context import DatabaseContext
 from database_program.security import container_security_context
 
@@ -50,7 +50,8 @@ def exporter_container(ctx: DatabaseContext) -> ContainerArgs | None:
     if not metrics_enabled(ctx):
         return None
     env = engines.exporter_env(ctx)
-    mounts: list[VolumeMountArgs] = []
+    # postgres_exporter verifies the server against the CA; mysqld_exporter cannot name one (engines.exporter_args).
+    mounts = [] if engines.mysql_family(ctx) else [tls.ca_mount()]
     if exporter_queries(ctx):
         path = f"{EXPORTER_QUERIES_DIRECTORY}/{EXPORTER_QUERIES_FILE}"
         env.append(EnvVarArgs(name="PG_EXPORTER_EXTEND_QUERY_PATH", value=path))
@@ -62,7 +63,7 @@ def exporter_container(ctx: DatabaseContext) -> ContainerArgs | None:
         image=ctx.engine.exporter.image,
         args=engines.exporter_args(ctx),
         env=env,
-        volume_mounts=mounts or None,
+        volume_mounts=mounts,
         ports=[ContainerPortArgs(name="metrics", container_port=ctx.engine.exporter.port)],
         resources=ResourceRequirementsArgs(
             requests={"cpu": "10m", "memory": "32Mi"}, limits={"cpu": "100m", "memory": "64Mi"}

@@ -11,18 +11,20 @@ from database_api.spec import resolve_spec
 from database_program.availability import declare_disruption_budget
 from database_program.backup import declare_backup_cron_job, declare_backup_script, declare_backup_volume
 from database_program.configmap import declare_config_map
-from database_program.context import Credentials, DatabaseContext, RestoreSource
+from database_program.context import Credentials, DatabaseContext, RestoreSource, ServerTls
 from database_program.monitoring import declare_service_monitor
 from database_program.network import declare_network_policy
 from database_program.secret import declare_account_secrets, declare_secret
 from database_program.services import declare_client_service, declare_headless_service, declare_read_only_service
 from database_program.statefulset import declare_statefulset
+from database_program.tls import declare_tls
 
 
 def declare_database(ctx: DatabaseContext) -> dict[str, Any]:
     """Declare every object of one Database; return the stack outputs for its status."""
     declare_secret(ctx)
     declare_account_secrets(ctx)
+    ca_config_map = declare_tls(ctx)
     declare_config_map(ctx)
     service = declare_client_service(ctx)
     read_only_service = declare_read_only_service(ctx)
@@ -40,6 +42,7 @@ def declare_database(ctx: DatabaseContext) -> dict[str, Any]:
         "statefulSet": statefulset.metadata.name,
         "configMap": ctx.config_map_name,
         "secret": ctx.secret_name,
+        "caConfigMap": ca_config_map.metadata.name,
         "backupCronJob": None,
         # For the scale subresource (`kubectl scale db`, autoscalers): which pods the Database runs.
         "selector": ",".join(f"{key}={value}" for key, value in sorted(ctx.selector_labels.items())),
@@ -73,6 +76,12 @@ def context_from_config(config: pulumi.Config) -> DatabaseContext:
             exporter_password=config.require_secret("exporterPassword"),
             backup_password=config.require_secret("backupPassword"),
         ),
+        tls=ServerTls(
+            ca_certificate=config.require("tlsCaCertificate"),
+            ca_key=config.require_secret("tlsCaKey"),
+            certificate=config.require("tlsCertificate"),
+            key=config.require_secret("tlsKey"),
+        ),
         service_monitor_available=config.get_bool("serviceMonitorAvailable") or False,
         restore=RestoreSource(claim=restore["claim"], file=restore["file"]) if restore else None,
         uid=config.get("uid"),
@@ -91,3 +100,8 @@ def declare_from_stack_config() -> None:
     pulumi.export("replicationPassword", pulumi.Output.secret(ctx.credentials.replication_password))
     pulumi.export("exporterPassword", pulumi.Output.secret(ctx.credentials.exporter_password))
     pulumi.export("backupPassword", pulumi.Output.secret(ctx.credentials.backup_password))
+    # Likewise the TLS material: a lost workspace must never mean a new CA that every client would refuse.
+    pulumi.export("tlsCaCertificate", ctx.tls.ca_certificate)
+    pulumi.export("tlsCaKey", pulumi.Output.secret(ctx.tls.ca_key))
+    pulumi.export("tlsCertificate", ctx.tls.certificate)
+    pulumi.export("tlsKey", pulumi.Output.secret(ctx.tls.key))

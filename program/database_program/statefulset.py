@@ -26,7 +26,7 @@ from pulumi_kubernetes.core.v1 import (
 from pulumi_kubernetes.meta.v1 import LabelSelectorArgs, ObjectMetaArgs
 
 from database_api.profiles import ComputeResources, Engine, ResourceRequirements
-from database_program import engines
+from database_program import engines, tls
 from database_program.availability import pod_anti_affinity
 from database_program.configmap import config_checksum
 from database_program.context import SKIP_AWAIT, DatabaseContext
@@ -64,16 +64,22 @@ def _probe(command: list[str], period_seconds: int, failure_threshold: int) -> P
     )
 
 
+def scripts_mount() -> VolumeMountArgs:
+    return VolumeMountArgs(name=SCRIPTS_VOLUME, mount_path=engines.POD_SCRIPTS_DIRECTORY, read_only=True)
+
+
 def volume_mounts(ctx: DatabaseContext) -> list[VolumeMountArgs]:
-    """What the server container and the bootstrap init container both see: data, configuration, the product's
-    scripts, scratch space."""
+    """What the server container and the bootstrap init containers all see: data, configuration, the product's
+    scripts, scratch space, the certificate (Secret and private copy) and the CA."""
     return [
         VolumeMountArgs(name=DATA_VOLUME, mount_path=ctx.engine.data_directory),
         VolumeMountArgs(
             name=CONFIG_VOLUME, mount_path=engines.config_path(ctx), sub_path=ctx.engine.config_file, read_only=True
         ),
-        VolumeMountArgs(name=SCRIPTS_VOLUME, mount_path=engines.POD_SCRIPTS_DIRECTORY, read_only=True),
+        scripts_mount(),
         *(VolumeMountArgs(name=name, mount_path=path) for name, path in SCRATCH_DIRECTORIES[ctx.spec.engine].items()),
+        *tls.mounts(),
+        tls.ca_mount(),
     ]
 
 
@@ -103,6 +109,7 @@ def volumes(ctx: DatabaseContext) -> list[VolumeArgs]:
     result += [
         VolumeArgs(name=name, empty_dir=EmptyDirVolumeSourceArgs()) for name in SCRATCH_DIRECTORIES[ctx.spec.engine]
     ]
+    result += [*tls.volumes(ctx), tls.ca_volume(ctx)]
     exporter_queries = exporter_queries_volume(ctx)
     if exporter_queries is not None:
         result.append(exporter_queries)
@@ -155,6 +162,20 @@ def bootstrap_container(ctx: DatabaseContext) -> ContainerArgs:
     )
 
 
+def tls_reload_container(ctx: DatabaseContext) -> ContainerArgs:
+    """Copies a renewed certificate and makes the server reread it, through the local socket (tls.sh watch)."""
+    run = VolumeMountArgs(name="run", mount_path=SCRATCH_DIRECTORIES[ctx.spec.engine]["run"])
+    return ContainerArgs(
+        name="tls-reload",
+        image=engines.image(ctx),
+        command=engines.tls_reload_command(ctx),
+        env=engines.tls_reload_env(ctx) + tls.reload_env(ctx),
+        resources=tls.RELOAD_RESOURCES,
+        volume_mounts=[*tls.mounts(), scripts_mount(), run],
+        security_context=container_security_context(),
+    )
+
+
 def data_volume_claim(ctx: DatabaseContext) -> PersistentVolumeClaimArgs:
     return PersistentVolumeClaimArgs(
         metadata=ObjectMetaArgs(name=DATA_VOLUME, labels=ctx.selector_labels),
@@ -171,6 +192,7 @@ def declare_statefulset(ctx: DatabaseContext) -> StatefulSet:
     exporter = exporter_container(ctx)
     if exporter is not None:
         containers.append(exporter)
+    containers.append(tls_reload_container(ctx))
     return StatefulSet(
         ctx.name,
         opts=statefulset_options(),

@@ -20,6 +20,7 @@ from database_operator.guard import ProtectionRefused
 from database_operator.passwords import CredentialsMissing
 from database_operator.plan import Plan, render_text
 from database_operator.runtime import Runtime
+from database_operator.server_tls import TLS_KEYS
 from database_operator.stack_errors import StackError
 from database_operator.storage import data_growth, grows, growth_notes
 from tests.operator.conftest import Events, FakeKube, FakeStacks, MakeDatabase, result
@@ -361,14 +362,14 @@ def test_the_live_secrets_are_read_only_while_the_settings_lack_a_password(
     kube.secrets[("shop", "orders-backup")] = {"password": "b"}
     read = mocker.spy(kube, "read_secret")
     every_password = ("adminPassword", "userPassword", "replicationPassword", "exporterPassword", "backupPassword")
-    with_settings(stacks, tmp_path, *every_password)
+    with_settings(stacks, tmp_path, *every_password, *TLS_KEYS)
     asyncio.run(apply_database(runtime, database(replicas=2), retry=0))
     assert read.call_count == 0
     assert stacks.calls[-1][1].live_passwords is None  # "not read": the stack keeps its own
 
     with_settings(stacks, tmp_path, *every_password[:2])  # the replication, exporter and backup passwords are missing
     asyncio.run(apply_database(runtime, database(replicas=3), retry=0))
-    assert read.call_count == 4  # one read per Secret
+    assert read.call_count == 6  # one read per Secret (the TLS ones too)
     assert stacks.calls[-1][1].live_passwords == {
         "adminPassword": "a",
         "userPassword": "u",

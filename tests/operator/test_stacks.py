@@ -27,10 +27,12 @@ from database_operator.guard import ProtectionRefused
 from database_operator.passphrase import Passphrase, decrypt_with_key
 from database_operator.passwords import CredentialsMissing, LivePasswordsUnread
 from database_operator.recovery import IN_FLIGHT_MARKER
+from database_operator.server_tls import CA_CERTIFICATE, CA_KEY, CERTIFICATE, KEY
 from database_operator.settings import OperatorSettings
 from database_operator.stack_errors import StackBusy, StackError, StackOperationFailed
 from database_operator.stack_names import stack_name
 from database_operator.stacks import StackInput, Stacks
+from tests.operator.test_server_tls import DAY, names_in, tls_material
 
 PASSPHRASE = "secret"
 
@@ -461,9 +463,11 @@ def test_live_secrets_win_over_old_outputs_for_a_stack_that_lost_its_settings(
         "exporterPassword": "live-exporter",
         "backupPassword": "live-backup",
     }
-    stacks.up(dataclasses.replace(REQUEST, live_passwords=live, data_volumes=("data-orders-0",)))
+    live_tls = tls_material()
+    stacks.up(dataclasses.replace(REQUEST, live_passwords=live | live_tls, data_volumes=("data-orders-0",)))
     assert [fake_stack.password(key) for key in live] == list(live.values())
-    assert "outputs" not in fake_stack.calls  # every password was live: nothing to recover
+    assert fake_stack.password("tlsCaKey") == live_tls["tlsCaKey"]
+    assert "outputs" not in fake_stack.calls  # every password and the TLS material were live: nothing to recover
 
 
 def test_no_new_password_is_made_for_data_that_exists(stacks: Stacks, fake_stack: FakeStack) -> None:
@@ -642,3 +646,81 @@ def test_passwords_lost_after_the_secrets_were_skipped_are_never_made_anew(
     assert "database:adminPassword" not in (yaml.safe_load(fake_stack.settings_file.read_text()) or {}).get(
         "config", {}
     )
+
+
+# -- TLS material: kept like the passwords, never a new CA while a copy of it exists ----------------------------
+
+
+def kept(fake: FakeStack) -> dict[str, str]:
+    """The TLS material in the stack's settings, decrypted."""
+    settings = fake.settings()
+    return {
+        CA_CERTIFICATE: settings[f"database:{CA_CERTIFICATE}"],
+        CA_KEY: fake.password(CA_KEY),
+        CERTIFICATE: settings[f"database:{CERTIFICATE}"],
+        KEY: fake.password(KEY),
+    }
+
+
+def test_the_ca_and_certificate_are_made_once_with_the_keys_encrypted(stacks: Stacks, fake_stack: FakeStack) -> None:
+    stacks.up(REQUEST)
+    settings = fake_stack.settings()
+    assert set(settings[f"database:{CA_KEY}"]) == {"secure"} and set(settings[f"database:{KEY}"]) == {"secure"}
+    first = kept(fake_stack)
+    assert "orders-0.orders-headless.shop.svc" in names_in(first[CERTIFICATE])
+
+    stacks.up(dataclasses.replace(REQUEST, spec={**REQUEST.spec, "replicas": 3}))
+    assert kept(fake_stack) == first  # runs twice: nothing made anew
+    assert settings[f"database:{CA_KEY}"] == fake_stack.settings()[f"database:{CA_KEY}"]  # not even re-encrypted
+
+
+def test_a_stack_that_lost_its_settings_adopts_the_live_ca_and_certificate(
+    stacks: Stacks, fake_stack: FakeStack
+) -> None:
+    live = tls_material(issued=datetime.now(UTC))
+    stacks.up(dataclasses.replace(REQUEST, live_passwords=live))
+    assert kept(fake_stack) == live
+
+
+def test_without_live_secrets_the_ca_comes_back_from_the_stack_outputs_never_anew(
+    stacks: Stacks, fake_stack: FakeStack, mocker: MockerFixture
+) -> None:
+    exists = auto.StackAlreadyExistsError(auto.CommandResult(stdout="", stderr="stack already exists", code=255))
+    mocker.patch.object(OperatorStack, "create", side_effect=exists)  # in the backend, not in this workspace
+    old = tls_material(issued=datetime.now(UTC))
+    fake_stack.stored_outputs = {key: auto.OutputValue(value, key in (CA_KEY, KEY)) for key, value in old.items()}
+    stacks.up(REQUEST)
+    assert kept(fake_stack) == old
+
+
+def test_the_renewal_annotation_renews_once_with_the_same_ca(stacks: Stacks, fake_stack: FakeStack) -> None:
+    stacks.up(REQUEST)
+    before = kept(fake_stack)
+    stacks.up(dataclasses.replace(REQUEST, tls_renewal="2026-06-01T10:00"))
+    renewed = kept(fake_stack)
+    assert renewed[CERTIFICATE] != before[CERTIFICATE] and renewed[KEY] != before[KEY]
+    assert (renewed[CA_CERTIFICATE], renewed[CA_KEY]) == (before[CA_CERTIFICATE], before[CA_KEY])
+    stacks.up(dataclasses.replace(REQUEST, tls_renewal="2026-06-01T10:00"))  # a retry, or any later apply
+    assert kept(fake_stack) == renewed
+
+
+def test_an_old_certificate_is_renewed_and_the_next_renewal_is_recorded(stacks: Stacks, fake_stack: FakeStack) -> None:
+    now = datetime.now(UTC)
+    old = tls_material(issued=now - 61 * DAY, lifetime=90 * DAY)
+    stacks.up(dataclasses.replace(REQUEST, live_passwords=old))
+    renewed = kept(fake_stack)
+    assert renewed[CA_CERTIFICATE] == old[CA_CERTIFICATE] and renewed[CERTIFICATE] != old[CERTIFICATE]
+    due = datetime.fromisoformat(fake_stack.settings()["database:tlsRenewAfter"])
+    assert now + 59 * DAY < due < now + 61 * DAY  # two thirds of the configured 90 days
+
+
+def test_tls_material_lost_after_the_secrets_were_skipped_is_never_made_anew(
+    stacks: Stacks, fake_stack: FakeStack
+) -> None:
+    stacks.up(REQUEST)
+    document = yaml.safe_load(fake_stack.settings_file.read_text())
+    del document["config"][f"database:{CA_CERTIFICATE}"]  # lost after the operation found the settings complete
+    fake_stack.settings_file.write_text(yaml.safe_dump(document))
+    with pytest.raises(LivePasswordsUnread):
+        stacks.up(dataclasses.replace(REQUEST, live_passwords=None))
+    assert f"database:{CA_CERTIFICATE}" not in fake_stack.settings()  # no new CA: the next attempt reads the Secrets

@@ -11,7 +11,7 @@ import pytest
 from database_api.network import OperatorPeers
 from database_api.profiles import StacksConfig
 from database_api.spec import resolve_spec
-from database_program.context import Credentials, DatabaseContext, RestoreSource
+from database_program.context import Credentials, DatabaseContext, RestoreSource, ServerTls
 from database_program.program import declare_database
 
 ADMIN_PASSWORD = "Adm1n-pa55word-for-tests"
@@ -92,6 +92,13 @@ def render_context(ctx: DatabaseContext) -> Rendered:
 
 
 RenderSpec = Callable[..., Rendered]
+TLS = ServerTls(
+    ca_certificate="-----BEGIN CERTIFICATE-----\nthe CA\n-----END CERTIFICATE-----\n",
+    ca_key="ca-key-s3cret",
+    certificate="-----BEGIN CERTIFICATE-----\nthe server\n-----END CERTIFICATE-----\n",
+    key="server-key-s3cret",
+)
+"""Stand-ins: the program passes the PEMs through, it never reads them."""
 MakeContext = Callable[..., DatabaseContext]
 
 
@@ -123,6 +130,7 @@ def make_context(stacks_config: StacksConfig) -> MakeContext:
                 exporter_password=EXPORTER_PASSWORD,
                 backup_password=BACKUP_PASSWORD,
             ),
+            tls=TLS,
             service_monitor_available=service_monitor_available,
             restore=restore,
             uid=uid,

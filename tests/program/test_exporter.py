@@ -56,7 +56,7 @@ def test_mysqld_exporter_0_15_gets_flags_and_the_password_in_its_variable(
     make_context: MakeContext, spec: dict[str, Any]
 ) -> None:
     arguments, environment = exporter_sees(rendered_with(make_context, spec, "stacks-config"))
-    assert arguments == ["--mysqld.address=127.0.0.1:3306", "--mysqld.username=exporter"]
+    assert arguments == ["--mysqld.address=127.0.0.1:3306", "--mysqld.username=exporter", "--tls.insecure-skip-verify"]
     assert environment["MYSQLD_EXPORTER_PASSWORD"] == EXPORTER_PASSWORD
     assert "DATA_SOURCE_NAME" not in environment  # 0.15 ignores it
 
@@ -67,7 +67,8 @@ def test_mysqld_exporter_0_14_gets_one_data_source_name_and_no_flag_it_would_ref
     """The local node's Debian mysqld_exporter 0.14 exits on an unknown flag."""
     arguments, environment = exporter_sees(rendered_with(make_context, MARIADB, "stacks-config-local"))
     assert arguments == []
-    assert environment["DATA_SOURCE_NAME"] == f"exporter:{EXPORTER_PASSWORD}@tcp(127.0.0.1:3306)/"
+    # TLS (the server requires it); mysqld_exporter's DSN cannot name a CA, so over the pod's loopback unverified.
+    assert environment["DATA_SOURCE_NAME"] == f"exporter:{EXPORTER_PASSWORD}@tcp(127.0.0.1:3306)/?tls=skip-verify"
     assert "MYSQLD_EXPORTER_PASSWORD" not in environment
 
 
@@ -75,7 +76,10 @@ def test_mysqld_exporter_0_14_gets_one_data_source_name_and_no_flag_it_would_ref
 def test_postgres_exporter_gets_its_data_source_parts(make_context: MakeContext, config: str) -> None:
     arguments, environment = exporter_sees(rendered_with(make_context, POSTGRESQL, config))
     assert arguments == []
-    assert environment["DATA_SOURCE_URI"] == "127.0.0.1:5432/postgres?sslmode=disable"
+    # TLS, verified: the CA from the `<name>-ca` ConfigMap, and `localhost` is in the certificate.
+    assert environment["DATA_SOURCE_URI"] == "localhost:5432/postgres?sslmode=verify-full&sslrootcert=/tls-ca/ca.crt"
+    pod = rendered_with(make_context, POSTGRESQL, config).get("StatefulSet", "orders")["spec"]["template"]["spec"]
+    assert {"name": "tls-ca", "mountPath": "/tls-ca", "readOnly": True} in pod["containers"][1]["volumeMounts"]
     assert (environment["DATA_SOURCE_USER"], environment["DATA_SOURCE_PASS"]) == ("exporter", EXPORTER_PASSWORD)
 
 
@@ -85,7 +89,7 @@ def test_postgres_exporter_0_11_gets_the_lag_query_it_lacks_from_the_config_map(
     rendered = rendered_with(make_context, POSTGRESQL, "stacks-config-local")
     _, environment = exporter_sees(rendered)
     pod = rendered.get("StatefulSet", "orders")["spec"]["template"]["spec"]
-    [mount] = pod["containers"][1]["volumeMounts"]
+    [mount] = [mount for mount in pod["containers"][1]["volumeMounts"] if mount["name"] != "tls-ca"]
     [volume] = [volume for volume in pod["volumes"] if volume["name"] == mount["name"]]
     [item] = volume["configMap"]["items"]
     assert volume["configMap"]["name"] == "orders-config" and mount["readOnly"] is True
@@ -105,7 +109,7 @@ def test_no_query_file_where_none_is_needed(make_context: MakeContext, spec: dic
     rendered = rendered_with(make_context, spec, config)
     assert EXPORTER_QUERIES_FILE not in rendered.get("ConfigMap", "orders-config")["data"]
     pod = rendered.get("StatefulSet", "orders")["spec"]["template"]["spec"]
-    assert all("volumeMounts" not in container for container in pod["containers"][1:])
+    assert not any(volume["name"] == "exporter-queries" for volume in pod["volumes"])
     assert not any(
         "EXTEND_QUERY" in variable["name"] for container in pod["containers"] for variable in container["env"]
     )

@@ -38,7 +38,7 @@ def test_declares_the_objects_each_branch_needs(
 ) -> None:
     rendered = render(spec_for(engine, environment, backup, monitoring))
 
-    expected = ["ConfigMap", "NetworkPolicy", *["Secret"] * 4, "Service", "Service", "Service", "StatefulSet"]
+    expected = [*["ConfigMap"] * 2, "NetworkPolicy", *["Secret"] * 6, "Service", "Service", "Service", "StatefulSet"]
     if backup:
         expected += ["ConfigMap", "CronJob", "PersistentVolumeClaim"]
     if environment == "production":
@@ -46,7 +46,7 @@ def test_declares_the_objects_each_branch_needs(
     assert rendered.kinds() == sorted(expected)
 
     pod = rendered.get("StatefulSet", "orders")["spec"]["template"]["spec"]
-    assert [c["name"] for c in pod["containers"]] == [engine, *(["metrics"] if monitoring else [])]
+    assert [c["name"] for c in pod["containers"]] == [engine, *(["metrics"] if monitoring else []), "tls-reload"]
     assert ("affinity" in pod) == (environment == "production")
     assert rendered.has("CronJob", "orders-backup") == backup
     assert rendered.outputs["backupCronJob"] == ("orders-backup" if backup else None)
@@ -67,6 +67,8 @@ def test_passwords_reach_containers_only_through_secret_key_refs(
         "orders-replication": {REPLICATION_PASSWORD},
         "orders-exporter": {EXPORTER_PASSWORD},
         "orders-backup": {BACKUP_PASSWORD},
+        "orders-ca": set(),
+        "orders-tls": set(),
     }
     for (kind, name), inputs in rendered.resources.items():
         text = json.dumps(inputs)
@@ -74,7 +76,8 @@ def test_passwords_reach_containers_only_through_secret_key_refs(
         assert carried == (holders[name] if kind.endswith(":Secret") else set()), f"{kind} {name} carries a password"
     assert not any(password in json.dumps(rendered.outputs) for password in PASSWORDS)
     # The Secrets' password values are marked secret, so Pulumi encrypts them in state and masks them in logs.
-    assert sorted(name for _, name in rendered.secret_inputs) == ACCOUNT_SECRETS
+    # So are the TLS keys (the CA's and the server's).
+    assert sorted(name for _, name in rendered.secret_inputs) == sorted([*ACCOUNT_SECRETS, "orders-ca", "orders-tls"])
 
 
 @pytest.mark.parametrize(("engine", "environment", "backup", "monitoring"), MATRIX)
@@ -92,6 +95,8 @@ def test_each_container_gets_only_the_passwords_of_its_own_job(
         engine: ["orders-credentials"],
         "metrics": ["orders-exporter"],
         "backup": ["orders-backup"],
+        # MariaDB/MySQL: the admin makes the server reread its certificate (PostgreSQL: trusted on the local socket).
+        "tls-reload": ["orders-credentials"] if engine == "mysql" else [],
     }
     for pod in pods:
         for container in [*pod.get("initContainers", []), *pod["containers"]]:

@@ -45,7 +45,8 @@ def test_metrics_add_an_exporter_sidecar_and_a_service_port(render: RenderSpec) 
 
 def test_metrics_need_monitoring_enabled(render: RenderSpec) -> None:
     rendered = render({**MYSQL, "monitoring": {"enabled": False, "metrics": True}})
-    assert len(rendered.get("StatefulSet", "orders")["spec"]["template"]["spec"]["containers"]) == 1
+    containers = rendered.get("StatefulSet", "orders")["spec"]["template"]["spec"]["containers"]
+    assert [container["name"] for container in containers] == ["mysql", "tls-reload"]
 
 
 def test_service_monitor_only_where_the_api_exists(render: RenderSpec) -> None:
@@ -65,6 +66,7 @@ def test_outputs_name_every_object_and_the_endpoint(render: RenderSpec) -> None:
         "statefulSet": "billing",
         "configMap": "billing-config",
         "secret": "billing-credentials",
+        "caConfigMap": "billing-ca",
         "backupCronJob": None,
         "selector": "app.kubernetes.io/component=database,app.kubernetes.io/instance=billing,"
         "app.kubernetes.io/name=mysql",

@@ -1,6 +1,7 @@
 """Real PostgreSQL and MariaDB servers from the Debian packages, on loopback ports in scratch directories, to run
 the program's own scripts against. Servers run as the packages' system users when the tests run as root."""
 
+import datetime
 import os
 import shutil
 import socket
@@ -15,8 +16,10 @@ import pytest
 
 from database_api.profiles import load_stacks_config
 from database_api.spec import resolve_spec
-from database_program.context import Credentials, DatabaseContext
+from database_operator.server_tls import issue, new_ca, server_hostnames
+from database_program.context import Credentials, DatabaseContext, ServerTls
 from database_program.engines import render_config
+from database_program.tls import PRIVATE_DIRECTORY
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "program" / "database_program" / "scripts"
 ADMIN_PASSWORD = "s3cret-Admin-pw"
@@ -218,8 +221,24 @@ def shipped_config(engine: str) -> str:
         engine=stacks_config.engine(spec.engine),
         environment=stacks_config.environment(spec.environment),
         credentials=Credentials(*["unused"] * 5),
+        tls=ServerTls(*["unused"] * 4),
     )
     return render_config(ctx)
+
+
+TLS_CA = new_ca("orders", "shop", datetime.datetime.now(datetime.UTC))
+"""The Database's CA as the operator makes it: (certificate, key). The key never reaches a pod."""
+
+
+def server_certificate() -> tuple[str, str]:
+    """A server certificate of `orders` in `shop` as the operator issues it (127.0.0.1, the test servers' address,
+    among its names): (certificate, key)."""
+    now = datetime.datetime.now(datetime.UTC)
+    return issue(*TLS_CA, server_hostnames("orders", "shop"), datetime.timedelta(days=1), now)
+
+
+TLS_MATERIAL = dict(zip(("tls.crt", "tls.key"), server_certificate(), strict=True)) | {"ca.crt": TLS_CA[0]}
+"""The `<name>-tls` Secret's files, the same for every test pod."""
 
 
 @dataclass
@@ -239,8 +258,14 @@ class Pod:
         for directory in (self.volume, self.run_dir):
             directory.mkdir(parents=True, exist_ok=True)
             _own(directory, self.user)
+        # The Secret volume (Secret and CA ConfigMap in one) and the private copy the configuration names.
+        for directory in (self.tls_secret, self.tls_private):
+            directory.mkdir(parents=True, exist_ok=True)
+            _own(directory, self.user)
+        for name, pem in TLS_MATERIAL.items():
+            (self.tls_secret / name).write_text(pem)
         config = self.root / "server.conf"
-        config.write_text(shipped_config(self.engine))
+        config.write_text(shipped_config(self.engine).replace(PRIVATE_DIRECTORY, str(self.tls_private)))
 
     @property
     def user(self) -> str:
@@ -255,6 +280,21 @@ class Pod:
     @property
     def run_dir(self) -> Path:
         return self.root / "run"
+
+    @property
+    def tls_secret(self) -> Path:
+        return self.root / "tls-secret"
+
+    @property
+    def tls_private(self) -> Path:
+        return self.root / "tls"
+
+    def client_tls_env(self) -> dict[str, str]:
+        """What engines.client_tls_env gives the pods' clients: verify the server against the CA."""
+        ca = str(self.tls_secret / "ca.crt")
+        if self.engine == "postgresql":
+            return {"PGSSLMODE": "verify-full", "PGSSLROOTCERT": ca}
+        return {"CLIENT_TLS_OPTIONS": f"--ssl-ca={ca} --ssl-verify-server-cert", "TLS_CA_FILE": ca}
 
     @property
     def data(self) -> Path:
@@ -284,6 +324,9 @@ class Pod:
             "BACKUP_PASSWORD": BACKUP_PASSWORD,
             "RUN_DIR": str(self.run_dir),
             "TERMINATION_LOG": str(self.termination_log),
+            "SECRET_DIR": str(self.tls_secret),
+            "PRIVATE_DIR": str(self.tls_private),
+            **self.client_tls_env(),
         }
         if self.engine == "postgresql":
             env["PGDATA"] = str(self.data)

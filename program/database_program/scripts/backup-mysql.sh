@@ -5,7 +5,8 @@
 # backup account (read and lock grants only): no PROCESS privilege, hence no tablespaces in the dump (the
 # application's tables are what is restored).
 #
-# Environment: DB_HOST DB_PORT DB_NAME DB_USER DB_PASSWORD BACKUP_DIR RETENTION_MINUTES; optional BACKUP_NAME
+# Environment: DB_HOST DB_PORT DB_NAME DB_USER DB_PASSWORD BACKUP_DIR RETENTION_MINUTES; optional CLIENT_TLS_OPTIONS
+# (the client's TLS options: the CA and verification of the server's certificate), BACKUP_NAME
 # (an on-demand backup's name; default scheduled-<UTC time>, the only dumps retention prunes) and
 # TERMINATION_LOG (where the result is reported as JSON; default /dev/termination-log).
 set -eu
@@ -29,13 +30,15 @@ if "$dump" --help 2>/dev/null | grep -q -- '--set-gtid-purged'; then gtid="--set
 # answer before dumping (SERVER_WAIT_TRIES tries 2 s apart: 20 s unless set).
 admin=$(command -v mariadb-admin || command -v mysqladmin)
 tries=0
-until "$admin" ping --host="$DB_HOST" --port="$DB_PORT" --user="$DB_USER" --connect-timeout=2 --silent >/dev/null 2>&1; do
+# shellcheck disable=SC2086  # CLIENT_TLS_OPTIONS: how the client verifies the server's certificate, or nothing
+until "$admin" ping --host="$DB_HOST" --port="$DB_PORT" --user="$DB_USER" ${CLIENT_TLS_OPTIONS:-} --connect-timeout=2 \
+  --silent >/dev/null 2>&1; do
   tries=$((tries + 1))
   [ "$tries" -lt "${SERVER_WAIT_TRIES:-10}" ] || { echo "backup: no answer from $DB_HOST:$DB_PORT" >&2; exit 1; }
   sleep 2
 done
-# shellcheck disable=SC2086  # $gtid is one option or nothing
-"$dump" --host="$DB_HOST" --port="$DB_PORT" --user="$DB_USER" $gtid \
+# shellcheck disable=SC2086  # $gtid is one option or nothing; CLIENT_TLS_OPTIONS a list of options
+"$dump" --host="$DB_HOST" --port="$DB_PORT" --user="$DB_USER" $gtid ${CLIENT_TLS_OPTIONS:-} \
   --single-transaction --routines --triggers --events --no-tablespaces --result-file="$partial" "$DB_NAME"
 gzip -9 "$partial"
 # Verify the artifact itself: intact compression and the trailer mysqldump writes only when it ran to the end.

@@ -35,6 +35,12 @@ check_data_directory() {
   fi
 }
 
+# install_tls: the server's private copy of its certificate and key, before any server starts (tls.sh).
+install_tls() {
+  step="copying the server's certificate and key"
+  sh "$here/tls.sh" install
+}
+
 # move_into_place BUILD DIR: the complete BUILD gets the marker and becomes DIR in one rename (same volume).
 move_into_place() {
   step="moving the new database into place"

@@ -55,6 +55,7 @@ trap 'exit 143' TERM
 trap 'exit 130' INT
 
 check_image
+install_tls
 # MariaDB's own names where the image has them (MariaDB 11 images have no mysql* names), else MySQL's.
 server=$(command -v mariadbd || command -v mysqld)
 client=$(command -v mariadb || command -v mysql)
@@ -166,14 +167,18 @@ else
   : "${PRIMARY_HOST:?}"
   port="${PRIMARY_PORT:-3306}"
   step="waiting for the primary at $PRIMARY_HOST:$port"
+  # shellcheck disable=SC2086 # CLIENT_TLS_OPTIONS is a list of options
   until MYSQL_PWD="$BACKUP_PASSWORD" "$client" --host="$PRIMARY_HOST" --port="$port" --user="$BACKUP_USER" \
-    --execute="SELECT 1" >/dev/null 2>&1; do
+    ${CLIENT_TLS_OPTIONS:-} --execute="SELECT 1" >/dev/null 2>&1; do
     echo "bootstrap: waiting for the primary at $PRIMARY_HOST:$port"
     sleep 2
   done
   source_options() {
     statement "$1_HOST=$(sql_string "$PRIMARY_HOST"), $1_PORT=$port, $1_USER=$(sql_string "$REPLICATION_USER"),"
     statement "$1_PASSWORD=$(sql_string "$REPLICATION_PASSWORD")"
+    # TLS, the primary's certificate verified against the Database's CA (TLS_CA_FILE) and the host name.
+    [ -z "${TLS_CA_FILE:-}" ] \
+      || statement ", $1_SSL=1, $1_SSL_CA=$(sql_string "$TLS_CA_FILE"), $1_SSL_VERIFY_SERVER_CERT=1"
   }
   if local_sql --execute="SELECT VERSION()" | grep -q MariaDB; then
     # The dump sets gtid_slave_pos to the primary's position at the dump; replication goes on from there.
@@ -187,8 +192,8 @@ else
   step="copying the primary"
   # Forget this server's own installation transactions: the copy replaces them.
   local_sql --execute="RESET BINARY LOGS AND GTIDS" 2>/dev/null || local_sql --execute="RESET MASTER"
-  # shellcheck disable=SC2086 # dump_options is a list of options
-  MYSQL_PWD="$BACKUP_PASSWORD" "$dump" --host="$PRIMARY_HOST" --port="$port" --user="$BACKUP_USER" \
+  # shellcheck disable=SC2086 # dump_options and CLIENT_TLS_OPTIONS are lists of options
+  MYSQL_PWD="$BACKUP_PASSWORD" "$dump" --host="$PRIMARY_HOST" --port="$port" --user="$BACKUP_USER" ${CLIENT_TLS_OPTIONS:-} \
     --all-databases --single-transaction --routines --events --triggers --no-tablespaces $dump_options \
     > "$build/.copy.sql"
   tail -n 1 "$build/.copy.sql" | grep -q '^-- Dump completed' \

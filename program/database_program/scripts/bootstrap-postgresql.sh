@@ -57,7 +57,8 @@ local_sql() {
 }
 
 # write_client_rules DIR: who may connect how (pg_hba.conf; first match wins). The local socket is reachable from
-# this pod's containers only. Over the network the superuser is refused; replication connections are the
+# this pod's containers only. Over the network only TLS is accepted (hostssl; the server's ssl settings are in the
+# ConfigMap's configuration) and the superuser is refused; replication connections are the
 # replication user's (from any address: the pods' addresses are not known here, and the server does not resolve
 # names, so NetworkPolicy narrows them); the exporter logs in from this pod only; any other account reaches the
 # application database only, with a password.
@@ -66,11 +67,12 @@ write_client_rules() {
   cat > "$1/pg_hba.conf.new" <<HBA
 # Written by bootstrap-postgresql.sh on every start; changes made here are replaced.
 local all all trust
+hostnossl all all all reject
 host all $(sql_name "$ADMIN_USER") all reject
-host replication $(sql_name "$REPLICATION_USER") all scram-sha-256
-host postgres $(sql_name "$EXPORTER_USER") 127.0.0.1/32 scram-sha-256
-host postgres $(sql_name "$EXPORTER_USER") ::1/128 scram-sha-256
-host $(sql_name "$DATABASE") all all scram-sha-256
+hostssl replication $(sql_name "$REPLICATION_USER") all scram-sha-256
+hostssl postgres $(sql_name "$EXPORTER_USER") 127.0.0.1/32 scram-sha-256
+hostssl postgres $(sql_name "$EXPORTER_USER") ::1/128 scram-sha-256
+hostssl $(sql_name "$DATABASE") all all scram-sha-256
 HBA
   mv "$1/pg_hba.conf.new" "$1/pg_hba.conf"
 }
@@ -129,6 +131,7 @@ SQL
 }
 
 check_image
+install_tls
 check_data_directory "$PGDATA" PG_VERSION
 if [ -n "$complete" ]; then
   write_client_rules "$PGDATA"

@@ -1,0 +1,91 @@
+#!/bin/sh
+# The server's certificate and key: a private copy of the Secret volume's, which the server reads.
+#   tls.sh install   (bootstrap) copy them before the server starts;
+#   tls.sh watch postgresql|mysql
+#                    (the tls-reload container) every RELOAD_SECONDS, copy them again when the Secret volume
+#                    changed (the operator renewed the certificate) and make the server reread them through the
+#                    local socket (RELOAD_STATEMENT): no restart. A reload that fails (the server is starting) is
+#                    tried again on the next round; the old certificate stays in use meanwhile.
+# The copy is the server user's own, mode 0600 (PostgreSQL refuses a key file others may read), and each file is
+# replaced by a rename, so the server never reads half a file.
+#
+# On a MariaDB/MySQL replica, watch also moves replication made before TLS (without it) to TLS verified against the
+# CA, once it cannot go on without: when the primary requires TLS (rolled after the replicas) or is away.
+#
+# Environment: SECRET_DIR, PRIVATE_DIR; watch: RELOAD_STATEMENT, RELOAD_SECONDS, ADMIN_USER (PostgreSQL) or
+# ADMIN_PASSWORD, POD_INDEX and TLS_CA_FILE (MariaDB/MySQL), optional PGHOST / MYSQL_UNIX_PORT (the server's socket).
+set -eu
+: "${SECRET_DIR:?}" "${PRIVATE_DIR:?}"
+umask 077
+
+fingerprint() { cat "$1/tls.crt" "$1/tls.key" 2>/dev/null | cksum; }
+
+install() {
+  for file in tls.crt tls.key; do
+    cp "$SECRET_DIR/$file" "$PRIVATE_DIR/.$file.new"
+    mv "$PRIVATE_DIR/.$file.new" "$PRIVATE_DIR/$file"
+  done
+}
+
+local_mysql() {
+  MYSQL_PWD="$ADMIN_PASSWORD" "$(command -v mariadb || command -v mysql)" \
+    --socket="${MYSQL_UNIX_PORT:-/var/run/mysqld/mysqld.sock}" --user=root "$@"
+}
+
+reload() {
+  if [ "$family" = postgresql ]; then
+    psql --no-psqlrc --quiet --set=ON_ERROR_STOP=1 --username="$ADMIN_USER" --dbname=postgres \
+      --command="$RELOAD_STATEMENT" >/dev/null
+  else
+    local_mysql --execute="$RELOAD_STATEMENT"
+  fi
+}
+
+# replication_tls: a replica whose replication uses no TLS and is not running gets TLS, verified (MariaDB names the
+# settings MASTER_*, MySQL SOURCE_*).
+replication_tls() {
+  [ "$family" = mysql ] && [ "${POD_INDEX:-0}" != 0 ] || return 0
+  status=$(local_mysql --execute="SHOW REPLICA STATUS\G" 2>/dev/null) || return 0
+  echo "$status" | grep -Eq "(Master|Source)_SSL_Allowed: No" || return 0
+  ! echo "$status" | grep -Eq "(Slave|Replica)_IO_Running: Yes" || return 0
+  if echo "$status" | grep -q "Master_SSL_Allowed"; then
+    prefix=MASTER change="CHANGE MASTER TO"
+  else
+    prefix=SOURCE change="CHANGE REPLICATION SOURCE TO"
+  fi
+  ca=$(printf "'%s'" "$(printf %s "$TLS_CA_FILE" | sed "s/'/''/g")")
+  local_mysql --execute="STOP REPLICA; $change ${prefix}_SSL=1, ${prefix}_SSL_CA=$ca,
+    ${prefix}_SSL_VERIFY_SERVER_CERT=1; START REPLICA" \
+    && echo "tls-reload: replication now uses TLS, verified against the Database's CA"
+}
+
+case "${1:-}" in
+  install)
+    install
+    ;;
+  watch)
+    family="${2:?tls.sh watch postgresql|mysql}"
+    : "${RELOAD_STATEMENT:?}" "${RELOAD_SECONDS:?}"
+    pending=""
+    while :; do
+      if [ "$(fingerprint "$SECRET_DIR")" != "$(fingerprint "$PRIVATE_DIR")" ]; then
+        install
+        pending=yes
+      fi
+      replication_tls || echo "tls-reload: replication could not be moved to TLS; trying again" >&2
+      if [ -n "$pending" ]; then
+        if reload; then
+          pending=""
+          echo "tls-reload: the server reads the renewed certificate"
+        else
+          echo "tls-reload: the server did not reread its certificate; trying again" >&2
+        fi
+      fi
+      sleep "$RELOAD_SECONDS"
+    done
+    ;;
+  *)
+    echo "usage: tls.sh install | tls.sh watch postgresql|mysql" >&2
+    exit 2
+    ;;
+esac
