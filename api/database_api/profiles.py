@@ -119,6 +119,11 @@ class EnvironmentProfile(Camel):
     engine_settings: dict[Engine, dict[str, str | int]] = Field(
         description="Engine configuration values for this environment, merged over the engine's base settings."
     )
+    synchronous_replication: bool = Field(
+        default=False,
+        description="A commit is acknowledged only once a replica has it (the engine's `synchronousSettings`), so "
+        "a failover loses no acknowledged write. Only with replicas: a lone primary would wait forever.",
+    )
 
 
 class ExporterConnection(StrEnum):
@@ -190,6 +195,10 @@ class EngineProfile(Camel):
     run_as_user: int
     settings: dict[str, str | int]
     logging_settings: dict[str, str | int] = Field(description="Added when monitoring.logging is on.")
+    synchronous_settings: dict[str, str | int] = Field(
+        default_factory=dict,
+        description="Added when the environment replicates synchronously and the Database has replicas.",
+    )
     exporter: ExporterProfile
 
 

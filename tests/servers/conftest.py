@@ -236,11 +236,26 @@ class Pod:
     server: Server | None = None
 
     def __post_init__(self) -> None:
-        for directory in (self.volume, self.run_dir):
+        for directory in (self.volume, self.run_dir, self.pod_info):
             directory.mkdir(parents=True, exist_ok=True)
             _own(directory, self.user)
         config = self.root / "server.conf"
         config.write_text(shipped_config(self.engine))
+        # What the operator gives a new Database's pods (its role label and may-initialise annotation, which the
+        # pod reads through the downward API): pod 0 is the first primary.
+        self.set_role("primary" if self.index == 0 else "replica")
+        (self.pod_info / "may-initialise").write_text("true" if self.index == 0 else "")
+
+    @property
+    def pod_info(self) -> Path:
+        return self.root / "podinfo"
+
+    def set_role(self, role: str) -> None:
+        (self.pod_info / "role").write_text(role)
+
+    @property
+    def role_env(self) -> dict[str, str]:
+        return {"ROLE_FILE": str(self.pod_info / "role"), "MAY_INITIALISE_FILE": str(self.pod_info / "may-initialise")}
 
     @property
     def user(self) -> str:
@@ -284,6 +299,7 @@ class Pod:
             "BACKUP_PASSWORD": BACKUP_PASSWORD,
             "RUN_DIR": str(self.run_dir),
             "TERMINATION_LOG": str(self.termination_log),
+            **self.role_env,
         }
         if self.engine == "postgresql":
             env["PGDATA"] = str(self.data)
@@ -316,7 +332,7 @@ class Pod:
                 f"--pid-file={self.run_dir / 'mysqld.pid'}", f"--log-error={self.run_dir / 'server.log'}",
                 f"--user={self.user}",
             ]  # fmt: skip
-            env = {"PATH": os.environ["PATH"], "POD_INDEX": str(self.index)}
+            env = {"PATH": os.environ["PATH"], "POD_INDEX": str(self.index), **self.role_env}
             self.process = subprocess.Popen(["sh", str(SCRIPTS / "start-mysql.sh"), *command], env=env)
         user = "postgres" if self.engine == "postgresql" else "root"
         password_env = "PGPASSWORD" if self.engine == "postgresql" else "MYSQL_PWD"

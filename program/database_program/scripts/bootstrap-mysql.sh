@@ -1,14 +1,15 @@
 #!/bin/sh
 # Init container of every MariaDB and MySQL pod (same image as the server): makes sure DATADIR holds a complete
 # database before the server may start, with the accounts of this version of the product.
-#   complete:  left as it is, except that pod 0 makes sure of the accounts through a temporary server that listens
+# It first waits for the role the operator gives the pod (primary or replica, ROLE_FILE: the role label).
+#   complete:  left as it is, except that the primary makes sure of the accounts through a temporary server that listens
 #              on a local socket only (replicas get them by replication), so Databases made by an earlier version
 #              get the new accounts on their next start;
 #   otherwise: a new one is built in $DATADIR.bootstrap, beside DATADIR on the same volume: a fresh system database
 #              (mariadb-install-db, or mysqld --initialize-insecure), then, through a temporary server that listens
 #              on a local socket only,
-#     pod 0:     the accounts and the application database, then (when RESTORE_FILE is set) the dump loaded and
-#                verified;
+#     primary:   only the first primary of a new Database (MAY_INITIALISE_FILE says true): the accounts and the
+#                application database, then (when RESTORE_FILE is set) the dump loaded and verified;
 #     replicas:  a consistent copy of the primary (a dump of every database with its GTID position, read as the
 #                backup user) and the replication source (the replication user), so the server replicates by GTID
 #                from that position as soon as it starts.
@@ -25,7 +26,7 @@
 # tool cannot read triggers and events). Network accounts are '%': the pods' addresses are not known here and
 # names are not resolved, so NetworkPolicy narrows where they connect from.
 #
-# Environment: DATADIR CONFIG_FILE POD_INDEX ADMIN_PASSWORD APP_USER APP_PASSWORD DATABASE REPLICATION_USER
+# Environment: DATADIR CONFIG_FILE POD_INDEX ROLE_FILE MAY_INITIALISE_FILE ADMIN_PASSWORD APP_USER APP_PASSWORD DATABASE REPLICATION_USER
 # REPLICATION_PASSWORD EXPORTER_USER EXPORTER_PASSWORD BACKUP_USER BACKUP_PASSWORD; replicas: PRIMARY_HOST,
 # optional PRIMARY_PORT; optional RESTORE_FILE, IMAGE_COMMANDS (what the image must carry), RUN_DIR (the temporary
 # server's socket directory), TERMINATION_LOG.
@@ -119,9 +120,12 @@ ensure_accounts() {
   } | local_sql
 }
 
+wait_for_role
 check_data_directory "$DATADIR" mysql
 if [ -n "$complete" ]; then
-  if [ "$POD_INDEX" = 0 ]; then
+  # A fenced old primary needs nothing here: start-mysql.sh starts it read-only and the operator points it at the
+  # new primary by GTID.
+  if [ "$role" = primary ]; then
     export MYSQL_PWD="$ADMIN_PASSWORD"
     start_temporary_server "$DATADIR"
     ensure_accounts
@@ -148,7 +152,8 @@ step="removing the accounts the installation made besides root@localhost and the
 local_sql --execute="SELECT CONCAT('DROP USER ', QUOTE(user), '@', QUOTE(host), ';') FROM mysql.user
   WHERE NOT (host = 'localhost' AND (user = 'root' OR user LIKE '%.%'))" | local_sql
 
-if [ "$POD_INDEX" = 0 ]; then
+if [ "$role" = primary ]; then
+  check_may_initialise
   step="creating the application account and database"
   local_sql <<SQL
 CREATE DATABASE $(sql_name "$DATABASE");
@@ -198,7 +203,9 @@ else
   rm "$build/.copy.sql"
   step="setting the replication source"
   # The copy brought the primary's accounts, root's password with them.
-  local_sql --execute="FLUSH PRIVILEGES"
+  # Not written to the binary log (LOCAL): a transaction of the replica's own would be errant, and with
+  # log_slave_updates the primary's next one would then stop replication (gtid_strict_mode).
+  local_sql --execute="FLUSH LOCAL PRIVILEGES"
   export MYSQL_PWD="$ADMIN_PASSWORD"
   printf '%s\n' "$source" | local_sql
 fi
