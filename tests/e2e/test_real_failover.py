@@ -17,16 +17,21 @@ import os
 import signal
 import subprocess
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.cluster import REPO, Kubectl, OperatorProcess, wait_for
-from tests.e2e.conftest import running_operator
 from tests.e2e.databases import wait_ready
-from tests.e2e.test_real_databases import client_pod, database, query, real_node  # noqa: F401 (fixture)
+from tests.e2e.test_real_databases import (  # noqa: F401 (real_node: a fixture)
+    client_pod,
+    database,
+    query,
+    real_namespace,
+    real_node,
+    stepping_in,
+)
 
 READY_TIMEOUT = 300
 SWITCHOVER = "database.example.com/switchover-to"
@@ -43,34 +48,18 @@ def failover_operator(
     """The operator with the local images and synchronous replication in development (an overlay of
     stacks-config-local), failing over 3 s after the primary stops being ready. The session's kwok operator steps
     aside meanwhile (one leader per cluster)."""
-    state_dir = tmp_path_factory.mktemp("failover-operator")
     overlay = tmp_path_factory.mktemp("stacks-config-sync")
-    overlay.joinpath("overlay.yaml").write_text(
-        json.dumps(
-            {
-                "base": str(REPO / "stacks-config-local"),
-                "environments": {"development": {"synchronousReplication": True}},
-            }
-        )
-    )
-    operator.stop()
-    process = running_operator(
-        cluster_env, state_dir, "ha-*", DATABASE_STACKS_CONFIG=str(overlay), DBOP_MAX_OPERATIONS="2",
-        DBOP_FAILOVER_AFTER="3",
-    )  # fmt: skip
-    yield process
-    process.stop()
-    print(f"failover operator log: {process.log_path}")
-    operator.start()
+    synchronous = {"development": {"synchronousReplication": True}}
+    base = str(REPO / "stacks-config-local")
+    overlay.joinpath("overlay.yaml").write_text(json.dumps({"base": base, "environments": synchronous}))
+    state_dir = tmp_path_factory.mktemp("failover-operator")
+    env = {"DATABASE_STACKS_CONFIG": str(overlay), "DBOP_FAILOVER_AFTER": "3"}
+    yield from stepping_in(operator, cluster_env, state_dir, "ha-*", **env)
 
 
 @pytest.fixture
 def namespace(kubectl: Kubectl, failover_operator: OperatorProcess) -> Iterator[str]:
-    name = f"ha-{uuid.uuid4().hex[:8]}"
-    kubectl.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-    yield name
-    kubectl.run("delete", "databases", "--all", "-n", name, "--wait=true", "--timeout=120s", check=False)
-    kubectl.run("delete", "namespace", name, "--wait=false", check=False)
+    yield from real_namespace(kubectl, "ha")
 
 
 class Writer:

@@ -48,12 +48,16 @@ def _wait(what: str, ready: Callable[[], bool], timeout: float = 60) -> None:
 
 
 def run_script(
-    name: str, env: dict[str, str], limit_file_kib: int | None = None, user: str | None = None
+    name: str,
+    env: dict[str, str],
+    limit_file_kib: int | None = None,
+    user: str | None = None,
+    args: tuple[str, ...] = (),
 ) -> subprocess.CompletedProcess[str]:
-    """One of the program's shipped scripts, as its container runs it (`sh <script>`), with only `env` set.
+    """One of the program's shipped scripts, as its container runs it (`sh <script> <args>`), with only `env` set.
     `limit_file_kib` caps the size of any file it writes (a full disk, as far as the script can tell); `user`
     is the system user it runs as (when we are root)."""
-    command = [*(_as(user) if user else []), "sh", str(SCRIPTS / name)]
+    command = [*(_as(user) if user else []), "sh", str(SCRIPTS / name), *args]
     if limit_file_kib is not None:
         command = ["sh", "-c", f'ulimit -f {limit_file_kib} && exec "$@"', "limited", *command]
     return subprocess.run(

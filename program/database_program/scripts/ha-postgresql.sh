@@ -5,8 +5,8 @@
 #   fence     a server running as primary stops at once (fast shutdown: sessions ended, the remaining WAL sent to
 #             the connected standbys); prints `fenced <LSN>`, where its WAL ended before; a standby is left alone
 #   catch-up LSN  waits (at most 60 s) until this standby has received LSN
-#   promote   a standby becomes the primary (it replays all it received first) and is writable when this returns;
-#             one out of recovery already is left alone
+#   promote   a standby becomes the primary (it replays all it received first) and is writable when this returns,
+#             its new timeline checkpointed; one out of recovery already is left alone
 #   follow    a standby reconnects at once (its WAL receiver restarts) through the read-write Service, which now
 #             leads to the new primary, and follows its timeline (recovery_target_timeline = latest)
 #
@@ -41,6 +41,9 @@ case "${1:-}" in
   promote)
     if in_recovery; then
       [ "$(local_sql "SELECT pg_promote(true, 60)")" = t ] || { echo "promotion did not finish" >&2; exit 1; }
+      # The new timeline reaches the control file only at a checkpoint: before it, pg_rewind of the old primary
+      # against this one would find "the same timeline" and rewind nothing.
+      local_sql "CHECKPOINT" >/dev/null
     fi ;;
   follow)
     if in_recovery; then

@@ -1,0 +1,60 @@
+"""The failover steps the operator runs in the pods (ha-<engine>.sh), and the old primary's rejoin, on real
+servers: a primary and a replica on loopback ports, made as their pods make them. The replica reports how far it
+is; the primary is fenced (it takes no more writes and says where it stopped); the replica catches up to that,
+is promoted and takes writes; the old primary comes back as a replica of it (PostgreSQL: its bootstrap, as a
+replica now, rewinds it with pg_rewind; MariaDB: it follows by GTID) and has every row."""
+
+import pytest
+
+from database_api.profiles import Engine
+from database_operator.primary import parse_position
+from tests.servers.conftest import ADMIN_PASSWORD, REPLICATION_PASSWORD, REPLICATION_USER, Pod, run_script
+from tests.servers.test_bootstrap import check, rows
+from tests.servers.test_replication import MakePod, caught_up, eventually, replica, server, started
+
+
+def step(pod: Pod, *words: str) -> str:
+    """ha-<engine>.sh in the pod's server container, with that container's environment."""
+    env = {"ADMIN_PASSWORD": ADMIN_PASSWORD, "ADMIN_USER": "postgres" if pod.engine == "postgresql" else "root"}
+    if pod.engine == "postgresql":
+        env |= {"RUN_DIR": str(pod.run_dir), "PGDATA": str(pod.data)}
+        env |= {"PGPORT": str(server(pod).port)}
+        return check(run_script("ha-postgresql.sh", env, user=pod.user, args=words)).stdout
+    env |= {"MYSQL_UNIX_PORT": str(pod.run_dir / "mysqld.sock"), "REPLICATION_USER": REPLICATION_USER}
+    env |= {"REPLICATION_PASSWORD": REPLICATION_PASSWORD, "PRIMARY_HOST": "127.0.0.1"}
+    env |= {"PRIMARY_PORT": str(pod.primary_port)} if pod.primary_port else {}
+    return check(run_script("ha-mysql.sh", env, args=words)).stdout
+
+
+@pytest.mark.parametrize("engine", ["postgresql", "mariadb"])
+def test_a_replica_is_promoted_and_the_old_primary_rejoins_with_every_row(engine: str, pods: MakePod) -> None:
+    old = started(pods(engine))
+    server(old).sql("orders", "CREATE TABLE notes (id int PRIMARY KEY, note text)")
+    new = replica(pods, old, 1)
+    # Written once the replica replicates, so that its binary log has it (log_slave_updates) when promoted.
+    server(old).sql("orders", "INSERT INTO notes VALUES (1, 'before')")
+    eventually("the replica has the row", caught_up(server(new), server(old)))
+    position = parse_position(Engine(engine), step(new, "position"))
+    assert position.domains  # a replica, and how far it is
+    assert step(old, "position").split() == ["primary"]
+
+    fenced = step(old, "fence").split()
+    assert fenced[0] == "fenced"
+    step(new, "catch-up", fenced[1])
+    step(new, "promote")
+    new.set_role("primary")
+    assert step(new, "position").split() == ["primary"]
+    server(new).sql("orders", "INSERT INTO notes VALUES (2, 'after')")
+
+    old.set_role("replica")
+    old.primary_port = server(new).port
+    if engine == "postgresql":
+        old.stop()  # the old pod is deleted; its bootstrap runs again, as a replica now
+        check(old.bootstrap())
+        old.start()
+        assert server(old).sql("postgres", "SELECT pg_is_in_recovery()").strip() == "t"
+    else:
+        step(old, "follow")
+    eventually("the old primary has every row", lambda: len(rows(server(old))) == 2)
+    server(new).sql("orders", "INSERT INTO notes VALUES (3, 'later')")
+    eventually("and follows the new one", caught_up(server(old), server(new)))
