@@ -58,3 +58,28 @@ def test_a_replica_is_promoted_and_the_old_primary_rejoins_with_every_row(engine
     eventually("the old primary has every row", lambda: len(rows(server(old))) == 2)
     server(new).sql("orders", "INSERT INTO notes VALUES (3, 'later')")
     eventually("and follows the new one", caught_up(server(old), server(new)))
+
+
+@pytest.mark.parametrize("engine", ["postgresql", "mariadb"])
+def test_a_primary_that_finds_its_volume_empty_never_starts_an_empty_database(engine: str, pods: MakePod) -> None:
+    """Only a new Database's first primary may initialise (the operator's may-initialise annotation): a primary
+    whose volume was lost fails its bootstrap, every time, and leaves nothing behind, until a replica is promoted
+    and it copies that one."""
+    lost = pods(engine)
+    (lost.pod_info / "may-initialise").write_text("")
+    for _ in range(2):
+        result = lost.bootstrap()
+        assert result.returncode != 0 and "has had a primary before" in result.stderr
+        assert not lost.data.exists() and not lost.build.exists()
+
+
+def test_a_fenced_postgresql_primary_does_not_start(pods: MakePod) -> None:
+    """start-postgresql.sh: a data directory that is no standby runs only on the pod labelled primary."""
+    pod = pods("postgresql")
+    check(pod.bootstrap())
+    pod.set_role("fenced")
+    env = {"PGDATA": str(pod.data), "ROLE_FILE": pod.role_env["ROLE_FILE"]}
+    result = run_script("start-postgresql.sh", env, args=("echo", "server started"))
+    assert result.returncode == 1 and "fenced" in result.stderr and "server started" not in result.stdout
+    pod.set_role("primary")
+    assert run_script("start-postgresql.sh", env, args=("echo", "server started")).stdout == "server started\n"

@@ -67,11 +67,12 @@ local_sql() { "$client" --socket="$socket" --user=root --batch --skip-column-nam
 # printf, not echo: sh's echo would interpret backslashes in passwords.
 statement() { printf '%s\n' "$*"; }
 
-# start_temporary_server DIR: a server on DIR that listens on the local socket only.
+# start_temporary_server DIR: a server on DIR that listens on the local socket only, and never waits for a
+# replica's acknowledgement (semi-synchronous replication is for the real server: no replica ever connects here).
 start_temporary_server() {
   step="starting a temporary server on a local socket only"
   "$server" --defaults-file="$CONFIG_FILE" --datadir="$1" --skip-networking --socket="$socket" \
-    --pid-file="$run_dir/bootstrap.pid" --server-id=$((POD_INDEX + 1)) &
+    --pid-file="$run_dir/bootstrap.pid" --server-id=$((POD_INDEX + 1)) --loose-rpl-semi-sync-master-enabled=OFF &
   server_pid=$!
   tries=0
   until answer=$(local_sql --execute="SELECT 1" 2>&1); do
@@ -134,6 +135,7 @@ if [ -n "$complete" ]; then
   exit 0
 fi
 
+[ "$role" != primary ] || check_may_initialise
 step="clearing what an earlier attempt left in $build"
 rm -rf "$build"
 mkdir "$build"
@@ -153,7 +155,6 @@ local_sql --execute="SELECT CONCAT('DROP USER ', QUOTE(user), '@', QUOTE(host), 
   WHERE NOT (host = 'localhost' AND (user = 'root' OR user LIKE '%.%'))" | local_sql
 
 if [ "$role" = primary ]; then
-  check_may_initialise
   step="creating the application account and database"
   local_sql <<SQL
 CREATE DATABASE $(sql_name "$DATABASE");
