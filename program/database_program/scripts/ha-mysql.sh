@@ -7,7 +7,7 @@
 #             sessions are ended; prints `fenced <gtid_binlog_pos>`, its last transaction
 #   catch-up GTID  waits (at most 60 s) until this replica has applied GTID
 #   promote   a replica applies all it received, stops replicating (its source kept, for when it follows again)
-#             and becomes writable
+#             and becomes writable, semi-synchronous when the replicas are
 #   follow    a read-only server replicates, by GTID from where it is (current_pos: what it replicated and, for
 #             an old primary, what it wrote), from the read-write Service, which leads to the current primary
 #
@@ -47,6 +47,9 @@ case "${1:-}" in
           || { echo "did not apply what it received ($position) within 60 s" >&2; exit 1; }
       fi
       local_sql --execute="STOP SLAVE; SET GLOBAL read_only = 0"
+      # Semi-synchronous when the configuration makes every pod a semi-synchronous replica (MariaDB).
+      local_sql --execute="SET GLOBAL rpl_semi_sync_master_enabled = @@GLOBAL.rpl_semi_sync_slave_enabled" 2>/dev/null \
+        || true
     fi ;;
   follow)
     : "${REPLICATION_USER:?}" "${REPLICATION_PASSWORD:?}" "${PRIMARY_HOST:?}"
