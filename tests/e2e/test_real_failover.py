@@ -8,8 +8,8 @@ scenarios: a writer inserts numbered rows through `<name>` and records which com
 each time a replica is promoted (`status.currentPrimary`, an Event and the PrimaryAvailable condition name old and
 new), writes succeed again through `<name>`, every acknowledged row is on the new primary (synchronous
 replication, as production has it: this operator runs development with it on through a stacks-config overlay),
-and the old primary comes back as a replica with every row. The failover time (failure -> first acknowledged
-write) is printed, never asserted."""
+and the old primary comes back as a replica with every row. The failover time (the writes' outage: the longest
+pause between acknowledged writes) is printed, never asserted."""
 
 import itertools
 import json
@@ -133,13 +133,13 @@ def survive(
     time.sleep(3)
     results = writer.stop()
     acknowledged = {number for word, number, _ in results if word == "ok"}
-    resumed = min((at for word, _, at in results if word == "ok" and at > failed_at), default=None)
-    assert resumed is not None, f"no write acknowledged after {what}: {results[-10:]}"
+    assert any(word == "ok" and at > failed_at for word, _, at in results), f"no write after {what}: {results[-10:]}"
+    # The writer cannot tell which server acknowledged: the old primary may take writes until it is fenced. The
+    # failover time is the outage: the longest pause between acknowledged writes (one every ~0.3 s otherwise).
     times = [at for word, _, at in results if word == "ok"]
-    pause = max((b - a for a, b in itertools.pairwise(times)), default=0.0)
+    outage = max((b - a for a, b in itertools.pairwise(times)), default=0.0)
     print(
-        f"{engine} {what}: {old} -> {new}; first acknowledged write {resumed - failed_at:.1f} s after the failure; "
-        f"longest pause between acknowledged writes {pause:.1f} s; {len(acknowledged)} rows acknowledged"
+        f"{engine} {what}: {old} -> {new}; writes stopped for at most {outage:.1f} s; {len(acknowledged)} acknowledged"
     )
     stored = ids(kubectl, namespace, client, engine, "ha")
     assert stored is not None and acknowledged <= stored, f"acknowledged but lost: {sorted(acknowledged - stored)}"
