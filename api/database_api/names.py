@@ -10,7 +10,8 @@ PASSWORD_KEYS = ("adminPassword", "userPassword", "replicationPassword", "export
 """The generated passwords: stack configuration keys (encrypted), secret stack outputs and Secret keys."""
 
 ROLE_LABEL = "database.example.com/role"
-"""On database pods, set by the operator: `primary` (the pod `status.currentPrimary` names) or `replica`. The
+"""On database pods, set by the operator: `primary` (the pod `status.currentPrimary` names) or `replica` (`fenced`
+for an old primary while a failover replaces it: in neither Service). The
 read-write Service selects the primary by it, the read-only one the replicas; the pods read their own through the
 downward API. A pod without it waits: only the operator decides which pod is the primary."""
 PRIMARY_ROLE, REPLICA_ROLE = "primary", "replica"

@@ -22,7 +22,15 @@ from database_api.profiles import Engine
 from database_operator import events
 from database_operator.instances import pod_ready
 from database_operator.kube import ExecResult
-from database_operator.primary import Position, PositionError, choose, current_primary, parse_position, role
+from database_operator.primary import (
+    Position,
+    PositionError,
+    choose,
+    current_primary,
+    fenced_at,
+    parse_position,
+    role,
+)
 from database_operator.runtime import DatabaseTracker, Runtime
 from database_operator.status import set_condition
 
@@ -32,6 +40,11 @@ SWITCHOVER_ANNOTATION = "database.example.com/switchover-to"
 PRIMARY_CONDITION = "PrimaryAvailable"
 STEP_TIMEOUT_SECONDS = 75.0
 """Longest one step in a pod may take: a promotion waits up to 60 s for the replica to apply what it received."""
+FENCE_TIMEOUT_SECONDS = 10.0
+"""Longest the old primary's fence may take (it may wait for commits in flight): its pod is deleted after anyway."""
+PROMOTION_GRACE_SECONDS = 30.0
+"""How long a promoted replica may take to show ready (its next probes, its pod seeing its new label) before
+another failover may replace it."""
 FOLLOW_INTERVAL_SECONDS = 10.0
 """How often a replica that does not replicate is told again to follow the primary."""
 SCRIPTS = {Engine.POSTGRESQL: "/scripts/ha-postgresql.sh"}
@@ -42,10 +55,12 @@ def _deleting(pod: dict[str, Any]) -> bool:
     return bool(pod["metadata"].get("deletionTimestamp"))
 
 
-async def _step(rt: Runtime, tracker: DatabaseTracker, engine: Engine, pod: str, *words: str) -> ExecResult | None:
+async def _step(
+    rt: Runtime, tracker: DatabaseTracker, engine: Engine, pod: str, *words: str, timeout: float = STEP_TIMEOUT_SECONDS
+) -> ExecResult | None:
     """One failover step in a pod's server container; None when it could not be run there."""
     command = ["sh", SCRIPTS.get(engine, DEFAULT_SCRIPT), *words]
-    result = await rt.kube.exec_in_pod(tracker.namespace, pod, engine.value, command, STEP_TIMEOUT_SECONDS)
+    result = await rt.kube.exec_in_pod(tracker.namespace, pod, engine.value, command, timeout)
     if result is not None and result.exit_code != 0:
         logger.warning("%s in %s/%s failed: %s", " ".join(words), tracker.namespace, pod, result.stderr.strip())
     return result
@@ -111,10 +126,10 @@ async def change_primary(
     pods = dict(tracker.pods)
     if old in pods:
         await rt.kube.patch_pod_metadata(tracker.namespace, old, {"labels": {ROLE_LABEL: "fenced"}})
-        fenced = await _step(rt, tracker, engine, old, "fence")
-        last = fenced.stdout.split() if _succeeded(fenced) and fenced is not None else []
-        if planned and last[:1] == ["fenced"] and len(last) == 2:
-            await _step(rt, tracker, engine, str(target), "catch-up", last[1])  # its last write, before promoting
+        fenced = await _step(rt, tracker, engine, old, "fence", timeout=FENCE_TIMEOUT_SECONDS)
+        last = fenced_at(engine, fenced.stdout) if fenced is not None and _succeeded(fenced) else None
+        if planned and last is not None:
+            await _step(rt, tracker, engine, str(target), "catch-up", last)  # its last write, before promoting
     candidates = sorted(name for name, pod in pods.items() if name != old and not _deleting(pod))
     choice = choose(await _positions(rt, tracker, engine, candidates), target)
     if choice.pod is None:
@@ -142,6 +157,8 @@ async def change_primary(
             await _step(rt, tracker, engine, pod, "follow")
     events.normal(body, done, message)
     await _condition(rt, tracker, body, True, done, message)
+    # As if down from a little in the future: the new primary has PROMOTION_GRACE_SECONDS to show ready.
+    tracker.primary_down_since = time.monotonic() + PROMOTION_GRACE_SECONDS
     return True
 
 
@@ -194,7 +211,6 @@ async def reconcile_primary(rt: Runtime, tracker: DatabaseTracker, body: kopf.Bo
     if wait > 0:
         return wait
     if await change_primary(rt, tracker, body, engine):
-        tracker.primary_down_since = None
         return None
     return rt.settings.failover_after_seconds  # could not decide: look again
 

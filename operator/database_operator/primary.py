@@ -91,6 +91,19 @@ def parse_position(engine: Engine, answer: str) -> Position:
     return Position(domains)
 
 
+def fenced_at(engine: Engine, answer: str) -> str | None:
+    """Where a fenced primary's history ended (`fenced <LSN>` or `fenced <GTID list>`), checked before another pod
+    is asked to wait for it; None when the answer is anything else."""
+    words = answer.split()
+    if len(words) != 2 or words[0] != "fenced":
+        return None
+    try:
+        _lsn(words[1]) if engine is Engine.POSTGRESQL else _gtids(words[1])
+    except PositionError:
+        return None
+    return words[1]
+
+
 @dataclass(frozen=True)
 class Choice:
     pod: str | None

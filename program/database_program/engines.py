@@ -158,6 +158,7 @@ def server_env(ctx: DatabaseContext) -> list[EnvVarArgs]:
             secret_env("REPLICATION_USER", ctx, "username", ctx.replication_secret_name),
             secret_env("REPLICATION_PASSWORD", ctx, "password", ctx.replication_secret_name),
             EnvVarArgs(name="PRIMARY_HOST", value=ctx.primary_host),
+            EnvVarArgs(name="DATADIR", value=data_path(ctx)),
         ]
     return [*env, EnvVarArgs(name="PGDATA", value=data_path(ctx))]
 

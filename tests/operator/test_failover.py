@@ -9,7 +9,7 @@ import pytest
 
 from database_api.profiles import Engine
 from database_operator.failover import reconcile_primary
-from database_operator.primary import Position, PositionError, choose, parse_position
+from database_operator.primary import Position, PositionError, choose, fenced_at, parse_position
 from database_operator.runtime import DatabaseTracker, Runtime
 from tests.operator.conftest import FakeKube, MakeDatabase
 
@@ -41,6 +41,15 @@ def test_a_switchover_target_wins_only_when_it_has_everything() -> None:
     behind = {"orders-1": pg("0/5000000"), "orders-2": pg("0/4000000")}
     chosen = choose(behind, "orders-2")
     assert chosen.pod == "orders-1" and "orders-2 is behind" in chosen.reason
+
+
+def test_only_a_well_formed_position_is_passed_on_to_another_pod() -> None:
+    """The fenced primary's answer becomes an argument of a step in the target pod: never anything but a position."""
+    assert fenced_at(Engine.POSTGRESQL, "fenced 0/5000000\n") == "0/5000000"
+    assert fenced_at(Engine.MARIADB, "fenced 0-1-42,1-2-7\n") == "0-1-42,1-2-7"
+    for answer in ("fenced 0/1'; DROP TABLE t; --", "fenced", "0/5000000", "fenced 0/1 0/2"):
+        assert fenced_at(Engine.POSTGRESQL, answer) is None
+    assert fenced_at(Engine.MARIADB, "fenced 0-1-42'),SLEEP(9") is None
 
 
 def test_nothing_is_promoted_when_no_replica_can_say_how_far_it_is() -> None:
@@ -146,6 +155,11 @@ def test_a_failover_fences_then_promotes_the_most_advanced_replica(
     assert (condition["status"], condition["reason"]) == ("True", "FailedOver")
     assert "orders-0 -> orders-2" in condition["message"]
     assert kube.status()["currentPrimary"] == "orders-2"
+    # The new primary shows ready only after its next probes: no second failover meanwhile.
+    tracker.pods["orders-2"] = pod(2, ready=False, role="primary")
+    wait = reconcile(runtime, tracker, body)
+    assert wait is not None and wait > runtime.settings.failover_after_seconds
+    assert [step for _, step in kube.execs].count("promote") == 1
 
 
 def test_a_not_ready_primary_is_not_failed_over_before_the_delay(

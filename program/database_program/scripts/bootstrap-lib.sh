@@ -73,3 +73,15 @@ check_may_initialise() {
     exit 1
   }
 }
+
+# keep_diverged DIR: a data directory that cannot rejoin the primary (an old primary with transactions the new one
+# does not have) is moved aside as DIR.diverged-N, never deleted: those never-acknowledged transactions (in
+# synchronous mode; the last acknowledged ones in asynchronous mode) are for a person to look at, and to remove.
+keep_diverged() {
+  step="keeping the diverged data directory $1"
+  number=1
+  while [ -e "$1.diverged-$number" ]; do number=$((number + 1)); done
+  mv "$1" "$1.diverged-$number"
+  sync
+  echo "bootstrap: $1 diverged from the primary; kept as $1.diverged-$number, a fresh copy follows"
+}

@@ -2,7 +2,8 @@
 # Init container of every MariaDB and MySQL pod (same image as the server): makes sure DATADIR holds a complete
 # database before the server may start, with the accounts of this version of the product.
 # It first waits for the role the operator gives the pod (primary or replica, ROLE_FILE: the role label).
-#   complete:  left as it is, except that the primary makes sure of the accounts through a temporary server that listens
+#   complete:  left as it is (an old primary that is a replica now is replaced by a fresh copy, the old directory
+#              kept as $DATADIR.diverged-N), except that the primary makes sure of the accounts through a temporary server that listens
 #              on a local socket only (replicas get them by replication), so Databases made by an earlier version
 #              get the new accounts on their next start;
 #   otherwise: a new one is built in $DATADIR.bootstrap, beside DATADIR on the same volume: a fresh system database
@@ -42,6 +43,8 @@ server_pid=""
 # shellcheck source=bootstrap-lib.sh
 . "$here/bootstrap-lib.sh"
 unset MYSQL_PWD
+# In a data directory that is or was a primary's (made here, or promoted: ha-mysql.sh).
+PRIMARY_MARKER=.primary
 
 finish() {
   status=$?
@@ -123,10 +126,16 @@ ensure_accounts() {
 
 wait_for_role
 check_data_directory "$DATADIR" mysql
+if [ -n "$complete" ] && [ "$role" = replica ] && [ -f "$DATADIR/$PRIMARY_MARKER" ]; then
+  # A fenced old primary: transactions it wrote that the new primary never got (in semi-synchronous mode, only
+  # ones never acknowledged) would make it refuse the new primary's history (gtid_strict_mode). A fresh copy of the
+  # new primary replaces it; the old directory is kept.
+  keep_diverged "$DATADIR"
+  complete=""
+fi
 if [ -n "$complete" ]; then
-  # A fenced old primary needs nothing here: start-mysql.sh starts it read-only and the operator points it at the
-  # new primary by GTID.
   if [ "$role" = primary ]; then
+    touch "$DATADIR/$PRIMARY_MARKER"
     export MYSQL_PWD="$ADMIN_PASSWORD"
     start_temporary_server "$DATADIR"
     ensure_accounts
@@ -212,5 +221,6 @@ else
 fi
 
 stop_temporary_server
+[ "$role" != primary ] || touch "$build/$PRIMARY_MARKER"
 
 move_into_place "$build" "$DATADIR"

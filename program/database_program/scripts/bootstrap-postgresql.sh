@@ -6,7 +6,7 @@
 #              accounts (through a temporary server on a local socket only), so Databases made by an earlier
 #              version get the new accounts on their next start; a replica that is not a standby (a primary that
 #              failed over: fenced, it must never run as a second primary) rejoins the primary: pg_rewind, or when
-#              that cannot work a fresh copy, the old directory kept beside it as $PGDATA.diverged;
+#              that cannot work a fresh copy, the old directory kept beside it as $PGDATA.diverged-N;
 #   otherwise: a new one is built in $PGDATA.bootstrap, beside PGDATA on the same volume:
 #     primary:   only the first primary of a new Database (MAY_INITIALISE_FILE says true): initdb, then the accounts
 #                and the application database through a temporary server that listens on a local socket only, then
@@ -161,7 +161,7 @@ copy_primary() {
 # rejoin: PGDATA was a primary and this pod is a replica now (a failover fenced it): it must follow the new primary
 # and never run as a second one. pg_rewind takes back what diverged (wal_log_hints is on) and makes it a standby;
 # when it cannot (e.g. the WAL it needs is gone), a fresh copy is made, and the old directory is kept, never
-# deleted, as $PGDATA.diverged: its last, never acknowledged transactions are for a person to look at.
+# deleted, as $PGDATA.diverged-N (keep_diverged).
 rejoin() {
   wait_for_primary
   step="rejoining the primary at $PRIMARY_HOST as a replica (pg_rewind)"
@@ -174,11 +174,9 @@ rejoin() {
     write_client_rules "$PGDATA"
     return
   fi
-  step="keeping the diverged data directory as $PGDATA.diverged"
-  [ ! -e "$PGDATA.diverged" ] || { echo "bootstrap: $PGDATA.diverged exists already; left for a person" >&2; exit 1; }
   rm -rf "$build"
   copy_primary "$build"
-  mv "$PGDATA" "$PGDATA.diverged"
+  keep_diverged "$PGDATA"
   move_into_place "$build" "$PGDATA"
 }
 

@@ -11,7 +11,7 @@
 #   follow    a read-only server replicates, by GTID from where it is (current_pos: what it replicated and, for
 #             an old primary, what it wrote), from the read-write Service, which leads to the current primary
 #
-# Environment: ADMIN_PASSWORD, REPLICATION_USER, REPLICATION_PASSWORD (follow), PRIMARY_HOST (follow); optional
+# Environment: ADMIN_PASSWORD, DATADIR (promote), REPLICATION_USER, REPLICATION_PASSWORD, PRIMARY_HOST (follow); optional
 # PRIMARY_PORT, MYSQL_UNIX_PORT (the server's socket, default /var/run/mysqld/mysqld.sock).
 set -eu
 : "${ADMIN_PASSWORD:?}"
@@ -46,6 +46,7 @@ case "${1:-}" in
         [ "$(local_sql --execute="SELECT MASTER_GTID_WAIT($(sql_string "$position"), 60)")" = 0 ] \
           || { echo "did not apply what it received ($position) within 60 s" >&2; exit 1; }
       fi
+      touch "${DATADIR:?}/.primary"   # should it be fenced one day, its bootstrap makes it a fresh copy
       local_sql --execute="STOP SLAVE; SET GLOBAL read_only = 0"
       # Semi-synchronous when the configuration makes every pod a semi-synchronous replica (MariaDB).
       local_sql --execute="SET GLOBAL rpl_semi_sync_master_enabled = @@GLOBAL.rpl_semi_sync_slave_enabled" 2>/dev/null \
