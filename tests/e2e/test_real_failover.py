@@ -1,7 +1,7 @@
 """High availability on the real node, PostgreSQL and MariaDB, one Database of three pods per engine shared by the
 scenarios: a writer inserts numbered rows through `<name>` and records which commits were acknowledged while
 
-1. the primary's server process is killed (SIGKILL, from the host),
+1. the primary's server process is killed (SIGKILL, from the host), again each time it restarts, for 8 s,
 2. then the new primary's pod and its volume are deleted,
 3. then a planned switchover moves the primary to a replica;
 
@@ -11,6 +11,7 @@ replication, as production has it: this operator runs development with it on thr
 and the old primary comes back as a replica with every row. The failover time (the writes' outage: the longest
 pause between acknowledged writes) is printed, never asserted."""
 
+import contextlib
 import itertools
 import json
 import os
@@ -86,10 +87,9 @@ class Writer:
         return [(word, int(number), float(at)) for word, number, at in (line.split() for line in output.splitlines())]
 
 
-def kill_server(kubectl: Kubectl, namespace: str, pod: str, engine: str) -> None:
-    """SIGKILL the pod's server process, found on this host (the real node) by its pod's cgroup."""
-    uid = (kubectl.get("pod", pod, namespace) or {})["metadata"]["uid"]
-    binary = "postgres" if engine == "postgresql" else "mariadbd"
+def server_processes(uid: str, binary: str) -> list[int]:
+    """The pod's server processes on this host (the real node), found by the pod's cgroup."""
+    found = []
     for proc in Path("/proc").iterdir():
         try:
             cgroup = (proc / "cgroup").read_text()
@@ -97,9 +97,24 @@ def kill_server(kubectl: Kubectl, namespace: str, pod: str, engine: str) -> None
         except (OSError, ValueError):
             continue
         if (f"pod{uid}" in cgroup or f"pod{uid.replace('-', '_')}" in cgroup) and command.endswith(binary):
-            os.kill(int(proc.name), signal.SIGKILL)
-            return
-    raise AssertionError(f"no {binary} process of pod {pod} on this host")
+            found.append(int(proc.name))
+    return found
+
+
+def kill_server(kubectl: Kubectl, namespace: str, pod: str, engine: str, seconds: float) -> None:
+    """SIGKILL the pod's server process, and again each time its container restarts it, for `seconds`: a server
+    that keeps crashing. (One that is back within the failover delay is not failed over, by design.)"""
+    uid = (kubectl.get("pod", pod, namespace) or {})["metadata"]["uid"]
+    binary = "postgres" if engine == "postgresql" else "mariadbd"
+    killed = 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for pid in server_processes(uid, binary):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+        time.sleep(0.2)
+    assert killed, f"no {binary} process of pod {pod} on this host"
 
 
 def current_primary(kubectl: Kubectl, namespace: str) -> str | None:
@@ -168,7 +183,7 @@ def test_a_replica_takes_over_and_no_acknowledged_write_is_lost(kubectl: Kubectl
     assert current_primary(kubectl, namespace) == "ha-0"
 
     primary, first = survive(kubectl, namespace, client, engine, 1, "killing the primary's server",
-                             lambda: kill_server(kubectl, namespace, "ha-0", engine))  # fmt: skip
+                             lambda: kill_server(kubectl, namespace, "ha-0", engine, seconds=8))  # fmt: skip
 
     def delete_pod_and_volume() -> None:
         kubectl.run("delete", "pvc", f"data-{primary}", "-n", namespace, "--wait=false")
