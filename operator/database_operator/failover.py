@@ -168,7 +168,7 @@ async def _follow(rt: Runtime, tracker: DatabaseTracker, engine: Engine, primary
     now = time.monotonic()
     for name, pod in dict(tracker.pods).items():
         statuses = (pod.get("status") or {}).get("containerStatuses") or []
-        running = any(s.get("name") == engine.value and (s.get("state") or {}).get("running") for s in statuses)
+        running = any(s.get("name") == engine.value and "running" in (s.get("state") or {}) for s in statuses)
         if name == primary or _deleting(pod) or pod_ready(pod) or not running:
             continue
         if now - tracker.followed.get(name, 0.0) >= FOLLOW_INTERVAL_SECONDS:

@@ -239,3 +239,15 @@ def test_a_switchover_to_a_pod_that_is_not_a_ready_replica_is_refused(
     reconcile(runtime, tracker, body)
     assert kube.execs == [] and kube.status().get("currentPrimary") is None
     assert kube.actions == [("remove-annotation", "orders", "database.example.com/switchover-to")]
+
+
+def test_a_replica_that_does_not_replicate_is_told_to_follow_now_and_then(
+    runtime: Runtime, tracker: DatabaseTracker, body: kopf.Body, kube: FakeKube
+) -> None:
+    """An old primary back as a replica (or one whose source went away) follows the primary; ready replicas, the
+    primary and pods whose server is not running are left alone."""
+    tracker.pods["orders-1"] = pod(1, ready=False, role="replica")
+    tracker.pods["orders-2"] = pod(2, ready=False, running=False, role="replica")
+    reconcile(runtime, tracker, body)
+    reconcile(runtime, tracker, body)  # not again within FOLLOW_INTERVAL_SECONDS
+    assert kube.execs == [("orders-1", "follow")]
