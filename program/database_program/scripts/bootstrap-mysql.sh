@@ -188,7 +188,9 @@ else
   done
   source_options() {
     statement "$1_HOST=$(sql_string "$PRIMARY_HOST"), $1_PORT=$port, $1_USER=$(sql_string "$REPLICATION_USER"),"
-    statement "$1_PASSWORD=$(sql_string "$REPLICATION_PASSWORD")"
+    # Reconnect within seconds, not the default minute: after a failover the read-write Service leads to the new
+    # primary as soon as that is ready.
+    statement "$1_PASSWORD=$(sql_string "$REPLICATION_PASSWORD"), $1_CONNECT_RETRY=2"
   }
   if local_sql --execute="SELECT VERSION()" | grep -q MariaDB; then
     # The dump sets gtid_slave_pos to the primary's position at the dump; replication goes on from there.

@@ -9,7 +9,8 @@
 #   promote   a replica applies all it received, stops replicating (its source kept, for when it follows again)
 #             and becomes writable, semi-synchronous when the replicas are
 #   follow    a read-only server replicates, by GTID from where it is (current_pos: what it replicated and, for
-#             an old primary, what it wrote), from the read-write Service, which leads to the current primary
+#             an old primary, what it wrote), from the read-write Service, which leads to the current primary once
+#             that is ready (tried again every 2 s, not the default minute)
 #
 # Environment: ADMIN_PASSWORD, DATADIR (promote), REPLICATION_USER, REPLICATION_PASSWORD, PRIMARY_HOST (follow); optional
 # PRIMARY_PORT, MYSQL_UNIX_PORT (the server's socket, default /var/run/mysqld/mysqld.sock).
@@ -59,7 +60,7 @@ case "${1:-}" in
 STOP SLAVE;
 CHANGE MASTER TO MASTER_HOST=$(sql_string "$PRIMARY_HOST"), MASTER_PORT=${PRIMARY_PORT:-3306},
   MASTER_USER=$(sql_string "$REPLICATION_USER"), MASTER_PASSWORD=$(sql_string "$REPLICATION_PASSWORD"),
-  MASTER_USE_GTID=current_pos;
+  MASTER_USE_GTID=current_pos, MASTER_CONNECT_RETRY=2;
 START SLAVE;
 SQL
     ;;
