@@ -10,12 +10,16 @@ PASSWORD_KEYS = ("adminPassword", "userPassword", "replicationPassword", "export
 """The generated passwords: stack configuration keys (encrypted), secret stack outputs and Secret keys."""
 
 ROLE_LABEL = "database.example.com/role"
-"""On database pods, set by the operator from the pod's ordinal: `primary` (pod 0) or `replica`."""
+"""On database pods, set by the operator: `primary` (the pod `status.currentPrimary` names) or `replica` (`fenced`
+for an old primary while a failover replaces it: in neither Service). The
+read-write Service selects the primary by it, the read-only one the replicas; the pods read their own through the
+downward API. A pod without it waits: only the operator decides which pod is the primary."""
 PRIMARY_ROLE, REPLICA_ROLE = "primary", "replica"
-POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
-"""Set by the StatefulSet controller on every pod: selects pod 0, the primary, without anyone's help."""
+MAY_INITIALISE_ANNOTATION = "database.example.com/may-initialise"
+"""On the first primary of a Database that never had a ready primary: only then may its bootstrap initialise an
+empty data directory. A primary that finds its volume empty later never starts an empty database in its place."""
 POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"
-"""Set by the StatefulSet controller: the pod's ordinal. 0 is the primary."""
+"""Set by the StatefulSet controller: the pod's ordinal (its server id; pod 0 is a new Database's first primary)."""
 
 BACKUP_DIRECTORY = "/backups"
 """Where the backup volume is mounted in backup and restore pods; backup artifacts are paths under it."""

@@ -125,6 +125,11 @@ class EnvironmentProfile(Camel):
         le=825,
         description="Lifetime of a Database's server certificate; the operator renews it two thirds into its life.",
     )
+    synchronous_replication: bool = Field(
+        default=False,
+        description="A commit is acknowledged only once a replica has it (the engine's `synchronousSettings`), so "
+        "a failover loses no acknowledged write. Only with replicas: a lone primary would wait forever.",
+    )
 
 
 class ExporterConnection(StrEnum):
@@ -196,6 +201,10 @@ class EngineProfile(Camel):
     run_as_user: int
     settings: dict[str, str | int]
     logging_settings: dict[str, str | int] = Field(description="Added when monitoring.logging is on.")
+    synchronous_settings: dict[str, str | int] = Field(
+        default_factory=dict,
+        description="Added when the environment replicates synchronously and the Database has replicas.",
+    )
     exporter: ExporterProfile
 
 

@@ -58,7 +58,7 @@ class Instance(Camel):
     """One database pod, as the operator sees it."""
 
     pod: str
-    role: str = Field(description="primary (pod 0) or replica.")
+    role: str = Field(description="primary (the pod status.currentPrimary names) or replica.")
     ready: bool = Field(
         description="The pod's readiness probe passes: the primary accepts queries; a replica replicates from the "
         "primary (PostgreSQL: streaming WAL; MySQL: both replication threads running)."
@@ -131,6 +131,11 @@ class DatabaseStatus(Camel):
     ready: bool = Field(default=False, description="All requested replicas are ready.")
     replicas: int = Field(default=0, description="Ready replicas (the scale subresource reads this).")
     selector: str | None = Field(default=None, description="Label selector of the pods (for the scale subresource).")
+    current_primary: str | None = Field(
+        default=None,
+        description="The pod that is the primary, decided by the operator: pod 0 of a new Database, then the replica "
+        "each failover or switchover promoted. The read-write Service selects it by its role label.",
+    )
     instances: list[Instance] = Field(
         default_factory=list, description="Each database pod: its role, readiness and replication lag."
     )

@@ -14,6 +14,7 @@ from database_operator.admission_safety import safety_errors
 from database_operator.apply import apply_database
 from database_operator.backups import BACKUP_LABEL, observe_on_demand_job, start_backup
 from database_operator.deletion import delete_database
+from database_operator.failover import SWITCHOVER_ANNOTATION
 from database_operator.gate import APPROVAL_ANNOTATION
 from database_operator.kube import Kube
 from database_operator.leadership import configure_peering
@@ -144,6 +145,13 @@ async def renew_certificate(body: kopf.Body, retry: int, memo: kopf.Memo, new: o
     """The renewal annotation got a new value: apply the Database, which renews its server certificate."""
     if new:
         await apply_database(_runtime(memo), body, retry)
+
+
+@kopf.on.update(*DATABASE, id="switchover", field=("metadata", "annotations", SWITCHOVER_ANNOTATION))
+async def switchover(body: kopf.Body, memo: kopf.Memo, new: object, **_: Any) -> None:
+    """A switchover was asked for: the Database's watcher daemon carries it out (failover.py)."""
+    if new:
+        _runtime(memo).observed(body.metadata.namespace or "default", body.metadata.name or "").poke.set()
 
 
 @kopf.on.delete(*DATABASE)

@@ -1,4 +1,4 @@
-"""Database pods as the status shows them: each pod's role (from its ordinal), readiness and replication lag.
+"""Database pods as the status shows them: each pod's role (the status's current primary), readiness and lag.
 
 Pure functions; the pod watch (observe.py) feeds them and the Database's watcher daemon writes the result.
 """
@@ -24,10 +24,6 @@ def ordinal(pod: Mapping[str, Any]) -> int:
     metadata = pod.get("metadata") or {}
     label = (metadata.get("labels") or {}).get(POD_INDEX_LABEL)
     return int(label if label is not None else str(metadata.get("name", "")).rsplit("-", 1)[-1])
-
-
-def role(pod: Mapping[str, Any]) -> str:
-    return PRIMARY_ROLE if ordinal(pod) == 0 else REPLICA_ROLE
 
 
 def pod_ready(pod: Mapping[str, Any]) -> bool:
@@ -59,15 +55,16 @@ def replication_lag(metrics: str) -> float | None:
     return value if value >= 0 else None  # -1 or NaN: the exporter does not know
 
 
-def instances(pods: Mapping[str, Mapping[str, Any]], lags: Mapping[str, float]) -> list[dict[str, Any]]:
-    """The status entries of a Database's pods, primary first; `lags`: replicas' lag by pod name."""
+def instances(pods: Mapping[str, Mapping[str, Any]], lags: Mapping[str, float], primary: str) -> list[dict[str, Any]]:
+    """The status entries of a Database's pods, primary first, then by ordinal; `lags`: replicas' lag by pod
+    name."""
     return [
         Instance(
             pod=name,
-            role=role(pod),
+            role=PRIMARY_ROLE if name == primary else REPLICA_ROLE,
             ready=pod_ready(pod),
             lag_seconds=lags.get(name),
             bootstrap_failure=bootstrap_failure(pod),
         ).model_dump(by_alias=True, exclude_none=True)
-        for name, pod in sorted(pods.items(), key=lambda item: ordinal(item[1]))
+        for name, pod in sorted(pods.items(), key=lambda item: (item[0] != primary, ordinal(item[1])))
     ]

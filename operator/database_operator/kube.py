@@ -1,14 +1,17 @@
 """All Kubernetes IO the operator does itself (kopf does the watching): status patches, reads and API discovery."""
 
+import asyncio
 import base64
 import logging
 from collections.abc import Awaitable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import aiohttp
 import yarl
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
+from kubernetes_asyncio.stream import WsApiClient
 
 from database_api.backup import BACKUP_PLURAL
 from database_api.crd import GROUP, PLURAL, VERSION
@@ -17,6 +20,16 @@ from database_operator.leadership import PEERING_GROUP, PEERING_PLURAL, PEERING_
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 METRICS_TIMEOUT_SECONDS = 3
+STDOUT_CHANNEL, STDERR_CHANNEL, STATUS_CHANNEL = 1, 2, 3
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    """What a command run in a pod's container (pods/exec) said and how it ended."""
+
+    exit_code: int
+    stdout: str
+    stderr: str
 
 
 async def _unless_missing(read: Awaitable[T]) -> T | None:
@@ -35,6 +48,7 @@ class Kube:
     def __init__(self, api: client.ApiClient) -> None:
         self._api = api
         self._custom = client.CustomObjectsApi(api)
+        self._streams = WsApiClient(configuration=api.configuration)
 
     @classmethod
     async def connect(cls) -> "Kube":
@@ -46,6 +60,7 @@ class Kube:
         return cls(client.ApiClient())
 
     async def close(self) -> None:
+        await self._streams.close()
         await self._api.close()
 
     async def _patch_status(self, plural: str, namespace: str, name: str, status: dict[str, Any]) -> None:
@@ -118,6 +133,15 @@ class Kube:
         """The stored Database, or None when it does not exist."""
         return await self._read_custom(PLURAL, namespace, name)
 
+    async def remove_database_annotation(self, namespace: str, name: str, key: str) -> None:
+        """Remove an annotation from a Database (a request handled); a Database deleted meanwhile is not an error."""
+        await _unless_missing(
+            self._custom.patch_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURAL, name, {"metadata": {"annotations": {key: None}}},
+                _content_type="application/merge-patch+json",
+            )
+        )  # fmt: skip
+
     async def read_secret(self, namespace: str, name: str) -> dict[str, str] | None:
         """A Secret's decoded values, or None when it does not exist."""
         secret = await _unless_missing(client.CoreV1Api(self._api).read_namespaced_secret(name, namespace))
@@ -125,13 +149,48 @@ class Kube:
             return None
         return {key: base64.b64decode(value).decode() for key, value in (secret.data or {}).items()}
 
-    async def label_pod(self, namespace: str, name: str, labels: dict[str, str]) -> None:
-        """Merge labels into a pod's; a pod deleted meanwhile is not an error."""
+    async def patch_pod_metadata(self, namespace: str, name: str, metadata: dict[str, Any]) -> None:
+        """Merge labels and annotations into a pod's; a pod deleted meanwhile is not an error."""
         await _unless_missing(
             client.CoreV1Api(self._api).patch_namespaced_pod(
-                name, namespace, {"metadata": {"labels": labels}}, _content_type="application/merge-patch+json"
+                name, namespace, {"metadata": metadata}, _content_type="application/merge-patch+json"
             )
         )
+
+    async def delete_pod(self, namespace: str, name: str) -> None:
+        """Delete a pod (its StatefulSet makes it again); one already gone is not an error."""
+        await _unless_missing(client.CoreV1Api(self._api).delete_namespaced_pod(name, namespace))
+
+    async def exec_in_pod(
+        self, namespace: str, pod: str, container: str, command: list[str], timeout: float
+    ) -> ExecResult | None:
+        """Run a command in a pod's container and wait for it (at most `timeout` seconds); None when it could not
+        be run or did not finish (the container is not running, the node does not answer)."""
+        api = client.CoreV1Api(self._streams)
+        stdout, stderr, exit_code = [], [], None
+        try:
+            async with asyncio.timeout(timeout):
+                connection = await api.connect_get_namespaced_pod_exec(
+                    pod, namespace, container=container, command=command,
+                    stdout=True, stderr=True, stdin=False, tty=False, _preload_content=False,
+                )  # fmt: skip
+                async with connection as stream:
+                    async for message in stream:
+                        if message.type is not aiohttp.WSMsgType.BINARY or len(message.data) < 1:
+                            continue
+                        channel, data = message.data[0], message.data[1:].decode(errors="replace")
+                        if channel == STDOUT_CHANNEL:
+                            stdout.append(data)
+                        elif channel == STDERR_CHANNEL:
+                            stderr.append(data)
+                        elif channel == STATUS_CHANNEL and data:
+                            exit_code = WsApiClient.parse_error_data(data)
+        except (ApiException, aiohttp.ClientError, OSError, TimeoutError, ValueError, KeyError) as error:
+            logger.info("exec %s in pod %s/%s: %s", command, namespace, pod, error)
+            return None
+        if exit_code is None:
+            return None
+        return ExecResult(exit_code, "".join(stdout), "".join(stderr))
 
     async def pod_metrics(self, namespace: str, pod: str, address: str, port: int) -> str | None:
         """What a pod serves on :port/metrics, asked at its own address (in a cluster the operator reaches pod

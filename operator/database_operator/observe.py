@@ -13,12 +13,14 @@ from datetime import UTC, datetime
 
 import kopf
 
-from database_api.names import REPLICA_ROLE, ROLE_LABEL
+from database_api.names import PRIMARY_ROLE
 from database_api.profiles import Engine
 from database_operator import events
 from database_operator.certificate_renewal import renew_certificate, renewal_due
 from database_operator.drift import check_drift
-from database_operator.instances import instances, pod_ready, replication_lag, role
+from database_operator.failover import ensure_role, reconcile_primary
+from database_operator.instances import instances, pod_ready, replication_lag
+from database_operator.primary import current_primary, role
 from database_operator.runtime import DatabaseTracker, Runtime
 from database_operator.stack_names import stack_name
 from database_operator.status import BackupJob, backup_status, finished_backup_job, readiness, readiness_status
@@ -62,8 +64,9 @@ def observe_owned_object(rt: Runtime, event_type: str | None, body: kopf.Body) -
 
 
 async def observe_database_pod(rt: Runtime, event_type: str | None, body: kopf.Body) -> None:
-    """A database pod changed: label it with its role, which the read-only Service selects replicas by, and
-    record it for the Database's status."""
+    """A database pod changed: label it with the role the Database's status gives it (the Services select by it,
+    the pod reads it), and record it for the status and the failover checks. Only once the Database's own tracker
+    holds its status: a placeholder's empty status would make pod 0 primary again after a failover."""
     tracker = _tracker_for(rt, body)
     if tracker is None:
         return
@@ -71,10 +74,9 @@ async def observe_database_pod(rt: Runtime, event_type: str | None, body: kopf.B
     if event_type == "DELETED":
         tracker.pods.pop(name, None)
     else:
-        wanted = role(body)
-        if body.metadata.labels.get(ROLE_LABEL) != wanted and not body.metadata.get("deletionTimestamp"):
-            await rt.kube.label_pod(tracker.namespace, name, {ROLE_LABEL: wanted})
         tracker.pods[name] = {"metadata": dict(body.metadata), "status": dict(body.status)}
+        if rt.trackers.get((tracker.namespace, tracker.name)) is tracker:
+            await ensure_role(rt, tracker, name, tracker.pods[name])
     tracker.observe_instances()
 
 
@@ -93,14 +95,15 @@ async def write_instances(rt: Runtime, tracker: DatabaseTracker, body: kopf.Body
     lags: dict[str, float] = {}
     # A copy: pod events change tracker.pods while this awaits the metrics (a rollout, a scale).
     pods = dict(tracker.pods)
+    primary = current_primary(tracker.name, tracker.status)
     for name, pod in pods.items():
         address = pod["status"].get("podIP")
-        if port is not None and address and role(pod) == REPLICA_ROLE and pod_ready(pod):
+        if port is not None and address and role(name, primary) != PRIMARY_ROLE and pod_ready(pod):
             metrics = await rt.kube.pod_metrics(tracker.namespace, name, address, port)
             lag = replication_lag(metrics) if metrics is not None else None
             if lag is not None:
                 lags[name] = lag
-    await rt.write_status(tracker, {"instances": instances(pods, lags)})
+    await rt.write_status(tracker, {"instances": instances(pods, lags, primary)})
 
 
 def observe_backup_job(rt: Runtime, body: kopf.Body) -> None:
@@ -136,10 +139,15 @@ async def watch_database(rt: Runtime, body: kopf.Body, stopped: kopf.DaemonStopp
     tracker = rt.tracker(body.metadata.namespace or "default", body.metadata.name or "", dict(body.status))
     interval = rt.settings.drift_interval_seconds
     next_check = time.monotonic() + interval
+    failover_due: float | None = None
     while not stopped:
+        wake = next_check if failover_due is None else min(next_check, failover_due)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(tracker.poke.wait(), timeout=max(0.0, next_check - time.monotonic()))
+            await asyncio.wait_for(tracker.poke.wait(), timeout=max(0.0, wake - time.monotonic()))
         tracker.poke.clear()
+        if not body.metadata.get("deletionTimestamp"):
+            wait = await reconcile_primary(rt, tracker, body)
+            failover_due = None if wait is None else time.monotonic() + wait
         due = time.monotonic() >= next_check
         if due:  # also while nothing is deployed (a change awaiting approval): never wait zero seconds in a loop
             next_check = time.monotonic() + interval

@@ -76,9 +76,14 @@ SERVED_RULES: list[tuple[str, Rule]] = [
     ("Backup Jobs: watched for lastBackup, created from the CronJob for an on-demand backup, deleted before "
      "the stack is destroyed.",
      _rule(["batch"], ["jobs"], ["get", "list", "watch", "create", "delete", "deletecollection"])),
-    ("Database pods: watched for status.instances, and patched only to label each with its role (the "
-     "read-only Service selects replicas by it). Backup pods' termination messages are read.",
-     _rule([""], ["pods"], ["get", "list", "watch", "patch"])),
+    ("Database pods: watched for status.instances and failover, patched to label each with its role (the "
+     "Services select by it), and an old primary deleted after a failover, so that it comes back as a replica. "
+     "Backup pods' termination messages are read.",
+     _rule([""], ["pods"], ["get", "list", "watch", "patch", "delete"])),
+    ("Failover and switchover steps (ha-<engine>.sh: position, fence, promote, follow) run in the database "
+     "pods' server containers, as their superuser on the local socket: the operator never holds a database "
+     "password, and the database never takes the superuser over the network. No other rights on pods.",
+     _rule([""], ["pods/exec"], ["create", "get"])),
     ("Events on the Databases; Pulumi watches Events while it waits.",
      _rule(["", "events.k8s.io"], ["events"], ["get", "list", "watch", "create", "patch"])),
 ]  # fmt: skip

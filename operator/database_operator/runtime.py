@@ -54,6 +54,12 @@ class DatabaseTracker:
     drift_suspected: bool = False
     readiness_changed: bool = False
     instances_changed: bool = False
+    primary_down_since: float | None = None
+    """When (monotonic) the primary was first seen not ready: a failover is due failover_after_seconds later."""
+    failover_refused: bool = False
+    """A failover found no replica to promote and said so (once, until one is promoted)."""
+    followed: dict[str, float] = field(default_factory=dict)
+    """When (monotonic) each replica that did not replicate was last told to follow the primary."""
 
     def suspect_drift(self) -> None:
         self.drift_suspected = True

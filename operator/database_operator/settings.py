@@ -53,6 +53,10 @@ class OperatorSettings:
     """Leader election (`DBOP_PEERING_LIFETIME`): a standby operator takes over at most this long after the
     leader died (a leader that stops hands over at once)."""
 
+    failover_after_seconds: float = 5.0
+    """How long the primary may be not ready before a replica is promoted (`DBOP_FAILOVER_AFTER`): long enough
+    not to fail over for a blip, short enough that writes resume within seconds."""
+
     retry_base_seconds: float = 5.0
     """First delay after a transient failure; doubles each attempt (`DBOP_RETRY_BASE`)."""
 
@@ -188,6 +192,7 @@ def load_settings() -> OperatorSettings:
         operation_timeout_seconds=_number("DBOP_OPERATION_TIMEOUT", 900),
         shutdown_grace_seconds=_number("DBOP_SHUTDOWN_GRACE", 10),
         peering_lifetime_seconds=int(_number("DBOP_PEERING_LIFETIME", 15)),
+        failover_after_seconds=_number("DBOP_FAILOVER_AFTER", 5),
         retry_base_seconds=_number("DBOP_RETRY_BASE", 5),
         retry_max_seconds=_number("DBOP_RETRY_MAX", 300),
         retry_budget=int(_number("DBOP_RETRY_BUDGET", 8)),

@@ -107,13 +107,10 @@ class DatabaseContext:
         return f"{self.name}-ro"
 
     @property
-    def primary_pod_name(self) -> str:
-        return f"{self.name}-0"
-
-    @property
     def primary_host(self) -> str:
-        """Pod 0's stable name through the headless Service: where replicas copy and stream from."""
-        return f"{self.primary_pod_name}.{self.headless_service_name}"
+        """The read-write Service: where replicas copy and stream from. It moves with the primary (its role label),
+        so after a failover the replicas follow the new one by the same name."""
+        return self.name
 
     @property
     def backup_name(self) -> str:

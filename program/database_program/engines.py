@@ -7,7 +7,7 @@ from importlib.resources import files
 
 from pulumi_kubernetes.core.v1 import EnvVarArgs, EnvVarSourceArgs, ObjectFieldSelectorArgs, SecretKeySelectorArgs
 
-from database_api.names import POD_INDEX_LABEL
+from database_api.names import MAY_INITIALISE_ANNOTATION, POD_INDEX_LABEL, ROLE_LABEL
 from database_api.profiles import Engine, ExporterConnection
 from database_program import tls
 from database_program.context import DatabaseContext, RestoreSource
@@ -20,7 +20,14 @@ ADMIN_TOOL = {Engine.MYSQL: "mysqladmin", Engine.MARIADB: "mariadb-admin"}
 RESTORE_DIRECTORY = "/restore"
 """Where a restored Database's bootstrap init container finds the one dump it loads (mounted read-only)."""
 POD_SCRIPTS_DIRECTORY = "/scripts"
-"""Where the database pods mount the product's scripts: bootstrap, restore, start, readiness."""
+"""Where the database pods mount the product's scripts: bootstrap, restore, start, readiness, failover steps."""
+POD_INFO_DIRECTORY = "/podinfo"
+"""Where the database pods see their own role label and may-initialise annotation (downward API volume: the files
+follow the pod's metadata while it runs, unlike variables)."""
+POD_INFO_FILES = {
+    "role": f"metadata.labels['{ROLE_LABEL}']",
+    "may-initialise": f"metadata.annotations['{MAY_INITIALISE_ANNOTATION}']",
+}
 APP_USERNAME = "app"
 REPLICATION_USERNAME = "replicator"
 EXPORTER_USERNAME = "exporter"
@@ -59,6 +66,8 @@ def server_settings(ctx: DatabaseContext) -> dict[str, str | int]:
     settings.update(tls.server_settings(ctx))
     if ctx.spec.monitoring.enabled and ctx.spec.monitoring.logging:
         settings.update(ctx.engine.logging_settings)
+    if ctx.environment.synchronous_replication and ctx.spec.replicas >= 2:
+        settings.update(ctx.engine.synchronous_settings)
     return settings
 
 
@@ -88,14 +97,17 @@ def admin_env(ctx: DatabaseContext) -> list[EnvVarArgs]:
     return [secret_env("ADMIN_USER", ctx, "admin-username"), secret_env("ADMIN_PASSWORD", ctx, "admin-password")]
 
 
-def pod_index_env() -> EnvVarArgs:
-    """This pod's ordinal: 0 is the primary."""
-    return EnvVarArgs(
-        name="POD_INDEX",
-        value_from=EnvVarSourceArgs(
-            field_ref=ObjectFieldSelectorArgs(field_path=f"metadata.labels['{POD_INDEX_LABEL}']")
+def pod_env() -> list[EnvVarArgs]:
+    """This pod's ordinal (its server id) and where it reads the role the operator gave it."""
+    return [
+        EnvVarArgs(
+            name="POD_INDEX",
+            value_from=EnvVarSourceArgs(
+                field_ref=ObjectFieldSelectorArgs(field_path=f"metadata.labels['{POD_INDEX_LABEL}']")
+            ),
         ),
-    )
+        EnvVarArgs(name="ROLE_FILE", value=f"{POD_INFO_DIRECTORY}/role"),
+    ]
 
 
 def restore_file(restore: RestoreSource) -> str:
@@ -128,7 +140,8 @@ def bootstrap_env(ctx: DatabaseContext) -> list[EnvVarArgs]:
         data = EnvVarArgs(name="DATADIR", value=data_path(ctx))
     env = [
         data,
-        pod_index_env(),
+        *pod_env(),
+        EnvVarArgs(name="MAY_INITIALISE_FILE", value=f"{POD_INFO_DIRECTORY}/may-initialise"),
         *admin_env(ctx),
         secret_env("APP_USER", ctx, "username"),
         secret_env("APP_PASSWORD", ctx, "password"),
@@ -156,11 +169,23 @@ def bootstrap_command(ctx: DatabaseContext) -> list[str]:
 
 
 def server_env(ctx: DatabaseContext) -> list[EnvVarArgs]:
-    """The server container needs only what its probes and start script read: no initialisation variables. (Not
-    PGSSLMODE: a replica made before TLS would then insist on verified TLS from a primary that, early in the rolling
-    update, offers none, and never become ready for the update to reach the primary. Its libpq default, `prefer`,
-    uses TLS as soon as the primary offers it.)"""
-    return [pod_index_env(), *admin_env(ctx)]
+    """The server container needs only what its probes, start script and the operator's failover steps
+    (ha-<engine>.sh) read: no initialisation variables. A MariaDB/MySQL server may have to follow a new primary
+    (the replication account, over verified TLS); a PostgreSQL standby has its source in its own data directory.
+    (Not PGSSLMODE: a replica made before TLS would then insist on verified TLS from a primary that, early in the
+    rolling update, offers none, and never become ready for the update to reach the primary. Its libpq default,
+    `prefer`, uses TLS as soon as the primary offers it.)"""
+    env = [*pod_env(), *admin_env(ctx)]
+    if mysql_family(ctx):
+        return [
+            *env,
+            secret_env("REPLICATION_USER", ctx, "username", ctx.replication_secret_name),
+            secret_env("REPLICATION_PASSWORD", ctx, "password", ctx.replication_secret_name),
+            EnvVarArgs(name="PRIMARY_HOST", value=ctx.primary_host),
+            EnvVarArgs(name="DATADIR", value=data_path(ctx)),
+            EnvVarArgs(name="TLS_CA_FILE", value=tls.CA_FILE),
+        ]
+    return [*env, EnvVarArgs(name="PGDATA", value=data_path(ctx))]
 
 
 def tls_files_env() -> list[EnvVarArgs]:
@@ -176,8 +201,8 @@ def tls_reload_env(ctx: DatabaseContext) -> list[EnvVarArgs]:
     local socket (psql's default socket directory is the server's, /var/run/postgresql)."""
     if mysql_family(ctx):
         # A replica made before TLS is moved to it (tls.sh replication_tls).
-        replication = [pod_index_env(), EnvVarArgs(name="TLS_CA_FILE", value=tls.CA_FILE)]
-        return [*tls_files_env(), secret_env("ADMIN_PASSWORD", ctx, "admin-password"), *replication]
+        replication = EnvVarArgs(name="TLS_CA_FILE", value=tls.CA_FILE)
+        return [*tls_files_env(), secret_env("ADMIN_PASSWORD", ctx, "admin-password"), replication]
     return [*tls_files_env(), secret_env("ADMIN_USER", ctx, "admin-username")]
 
 
@@ -186,12 +211,13 @@ def tls_reload_command(ctx: DatabaseContext) -> list[str]:
 
 
 def server_command(ctx: DatabaseContext) -> list[str]:
-    """The server binary itself on the ConfigMap's configuration, never the image's entrypoint. MariaDB/MySQL
-    start through start-mysql.sh, which gives each pod its server id (and replicas read-only)."""
+    """The server binary itself on the ConfigMap's configuration, never the image's entrypoint, through the start
+    script: MariaDB/MySQL's gives each pod its server id (and all but the primary read-only); PostgreSQL's refuses
+    to run a fenced old primary."""
+    start = ["sh", f"{POD_SCRIPTS_DIRECTORY}/start-{script_family(ctx)}.sh"]
     if mysql_family(ctx):
-        binary = SERVER_BINARY[ctx.spec.engine]
-        return ["sh", f"{POD_SCRIPTS_DIRECTORY}/start-mysql.sh", binary, f"--defaults-file={config_path(ctx)}"]
-    return ["postgres", "-D", data_path(ctx), "-c", f"config_file={config_path(ctx)}"]
+        return [*start, SERVER_BINARY[ctx.spec.engine], f"--defaults-file={config_path(ctx)}"]
+    return [*start, "postgres", "-D", data_path(ctx), "-c", f"config_file={config_path(ctx)}"]
 
 
 def readiness_command(ctx: DatabaseContext) -> list[str]:
@@ -209,14 +235,13 @@ def liveness_command(ctx: DatabaseContext) -> list[str]:
 
 
 def pod_scripts(ctx: DatabaseContext) -> dict[str, str]:
-    """Scripts the pods run from POD_SCRIPTS_DIRECTORY: the bootstrap (and the restore it runs), readiness, the
-    certificate's copy and reload, and the start (MariaDB/MySQL)."""
+    """Scripts the pods run from POD_SCRIPTS_DIRECTORY: the bootstrap (and the restore it runs), the start,
+    readiness, the certificate's copy and reload, and the failover steps the operator runs in the server container."""
     family = script_family(ctx)
-    names = ["bootstrap-lib.sh", f"bootstrap-{family}.sh", f"ready-{family}.sh", "tls.sh"]
+    names = ["bootstrap-lib.sh", f"bootstrap-{family}.sh", f"start-{family}.sh", f"ready-{family}.sh", "tls.sh"]
+    names.append(f"ha-{family}.sh")
     if ctx.restore is not None:
         names.append(f"restore-{family}.sh")
-    if mysql_family(ctx):
-        names.append("start-mysql.sh")
     return {name: script(name) for name in names}
 
 

@@ -3,7 +3,7 @@ headless Service that gives the StatefulSet's pods stable names."""
 
 from pulumi_kubernetes.core.v1 import Service, ServicePortArgs, ServiceSpecArgs
 
-from database_api.names import POD_NAME_LABEL, REPLICA_ROLE, ROLE_LABEL
+from database_api.names import PRIMARY_ROLE, REPLICA_ROLE, ROLE_LABEL
 from database_program.context import SKIP_AWAIT, DatabaseContext
 
 
@@ -23,8 +23,8 @@ def _client_service(ctx: DatabaseContext, name: str, component: str, selector: d
 
 
 def declare_client_service(ctx: DatabaseContext) -> Service:
-    """Read-write: pod 0, by the name label the StatefulSet controller puts on it."""
-    return _client_service(ctx, ctx.name, "database", {POD_NAME_LABEL: ctx.primary_pod_name})
+    """Read-write: the primary, by the role label the operator puts on the one pod it made primary."""
+    return _client_service(ctx, ctx.name, "database", {ROLE_LABEL: PRIMARY_ROLE})
 
 
 def declare_read_only_service(ctx: DatabaseContext) -> Service:

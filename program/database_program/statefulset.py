@@ -9,9 +9,12 @@ from pulumi_kubernetes.core.v1 import (
     ConfigMapVolumeSourceArgs,
     ContainerArgs,
     ContainerPortArgs,
+    DownwardAPIVolumeFileArgs,
+    DownwardAPIVolumeSourceArgs,
     EmptyDirVolumeSourceArgs,
     ExecActionArgs,
     KeyToPathArgs,
+    ObjectFieldSelectorArgs,
     PersistentVolumeClaimArgs,
     PersistentVolumeClaimSpecArgs,
     PersistentVolumeClaimVolumeSourceArgs,
@@ -38,6 +41,7 @@ DATA_VOLUME = "data"
 CONFIG_VOLUME = "config"
 SCRIPTS_VOLUME = "scripts"
 RESTORE_VOLUME = "restore"
+POD_INFO_VOLUME = "podinfo"
 SCRIPT_MODE = 0o755
 # The engines write sockets, pid files and temporary files here; the root filesystem is read-only.
 SCRATCH_DIRECTORIES = {
@@ -70,13 +74,14 @@ def scripts_mount() -> VolumeMountArgs:
 
 def volume_mounts(ctx: DatabaseContext) -> list[VolumeMountArgs]:
     """What the server container and the bootstrap init containers all see: data, configuration, the product's
-    scripts, scratch space, the certificate (Secret and private copy) and the CA."""
+    scripts, the pod's role file, scratch space, the certificate (Secret and private copy) and the CA."""
     return [
         VolumeMountArgs(name=DATA_VOLUME, mount_path=ctx.engine.data_directory),
         VolumeMountArgs(
             name=CONFIG_VOLUME, mount_path=engines.config_path(ctx), sub_path=ctx.engine.config_file, read_only=True
         ),
         scripts_mount(),
+        VolumeMountArgs(name=POD_INFO_VOLUME, mount_path=engines.POD_INFO_DIRECTORY, read_only=True),
         *(VolumeMountArgs(name=name, mount_path=path) for name, path in SCRATCH_DIRECTORIES[ctx.spec.engine].items()),
         *tls.mounts(),
         tls.ca_mount(),
@@ -89,6 +94,15 @@ def _scripts_volume(ctx: DatabaseContext, name: str, scripts: dict[str, str]) ->
     return VolumeArgs(name=name, config_map=ConfigMapVolumeSourceArgs(name=ctx.config_map_name, items=items))
 
 
+def _pod_info_volume() -> VolumeArgs:
+    """The pod's role label and may-initialise annotation as files, which follow them while the pod runs."""
+    items = [
+        DownwardAPIVolumeFileArgs(path=path, field_ref=ObjectFieldSelectorArgs(field_path=field))
+        for path, field in engines.POD_INFO_FILES.items()
+    ]
+    return VolumeArgs(name=POD_INFO_VOLUME, downward_api=DownwardAPIVolumeSourceArgs(items=items))
+
+
 def volumes(ctx: DatabaseContext) -> list[VolumeArgs]:
     config = ConfigMapVolumeSourceArgs(
         name=ctx.config_map_name, items=[KeyToPathArgs(key=ctx.engine.config_file, path=ctx.engine.config_file)]
@@ -96,6 +110,7 @@ def volumes(ctx: DatabaseContext) -> list[VolumeArgs]:
     result = [
         VolumeArgs(name=CONFIG_VOLUME, config_map=config),
         _scripts_volume(ctx, SCRIPTS_VOLUME, engines.pod_scripts(ctx)),
+        _pod_info_volume(),
     ]
     if ctx.restore is not None:
         result.append(

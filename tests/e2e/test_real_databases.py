@@ -19,6 +19,7 @@ the session's kwok-only operator steps aside (one leader per cluster)."""
 import json
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -53,26 +54,37 @@ def real_operator(
 ) -> Iterator[OperatorProcess]:
     """The operator with the local images (stacks-config-local). Only one operator leads a cluster
     (leadership.py), so the session's kwok operator steps aside meanwhile."""
-    state_dir = tmp_path_factory.mktemp("real-operator")
     stacks_config = REPO / "stacks-config-local"
+    state_dir = tmp_path_factory.mktemp("real-operator")
+    yield from stepping_in(operator, cluster_env, state_dir, "real-*", DATABASE_STACKS_CONFIG=str(stacks_config))
+
+
+def stepping_in(
+    operator: OperatorProcess, cluster_env: dict[str, str], state_dir: Path, namespaces: str, **env: str
+) -> Iterator[OperatorProcess]:
+    """An operator of the tests' own serving `namespaces` (with at most 2 operations at once), while the session's
+    kwok operator steps aside; the session's is back afterwards."""
     operator.stop()
-    process = running_operator(
-        cluster_env, state_dir, "real-*", DATABASE_STACKS_CONFIG=str(stacks_config), DBOP_MAX_OPERATIONS="2"
-    )
+    process = running_operator(cluster_env, state_dir, namespaces, DBOP_MAX_OPERATIONS="2", **env)
     yield process
     process.stop()
-    print(f"real operator log: {process.log_path}")
+    print(f"operator log: {process.log_path}")
     operator.start()
 
 
-@pytest.fixture
-def namespace(kubectl: Kubectl, real_operator: OperatorProcess) -> Iterator[str]:
-    """A namespace of the real operator's; its pods go to the real node (the cluster's default node selector)."""
-    name = f"real-{uuid.uuid4().hex[:8]}"
+def real_namespace(kubectl: Kubectl, prefix: str) -> Iterator[str]:
+    """A namespace of its own for one test; its pods go to the real node (the cluster's default node selector)."""
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
     kubectl.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
     yield name
     kubectl.run("delete", "databases", "--all", "-n", name, "--wait=true", "--timeout=120s", check=False)
     kubectl.run("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture
+def namespace(kubectl: Kubectl, real_operator: OperatorProcess) -> Iterator[str]:
+    """A namespace of the real operator's."""
+    yield from real_namespace(kubectl, "real")
 
 
 def database(name: str, namespace: str, engine: str, **spec: Any) -> dict[str, Any]:

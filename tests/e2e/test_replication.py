@@ -1,5 +1,6 @@
-"""Replicas on the local cluster: the read-write Service reaches pod 0 only, the read-only Service the replicas
-only, and the status lists each pod with its role. (Replication itself runs against real servers in
+"""Replicas on the local cluster: the read-write Service reaches the primary only (pod 0 of a new Database, the
+pod the operator labels primary), the read-only Service the replicas only, and the status names the primary and
+lists each pod with its role. (Replication itself runs against real servers in
 tests/servers/test_replication.py: kwok pods run no containers.)"""
 
 import json
@@ -32,7 +33,7 @@ def test_read_write_and_read_only_services_route_to_the_primary_and_the_replicas
     kubectl.apply(database("shop", namespace, type=engine, version=version, replicas=3))
     db = wait_ready(kubectl, "shop", namespace)
 
-    assert selector(kubectl, "shop", namespace)["statefulset.kubernetes.io/pod-name"] == "shop-0"
+    assert selector(kubectl, "shop", namespace)["database.example.com/role"] == "primary"
     assert selector(kubectl, "shop-ro", namespace)["database.example.com/role"] == "replica"
     assert db["status"]["outputs"]["readOnlyEndpoint"] == f"shop-ro.{namespace}.svc:{port}"
     wait_for("pod 0 behind shop", lambda: endpoint_pods(kubectl, "shop", namespace) == ["shop-0"])
@@ -53,6 +54,7 @@ def test_read_write_and_read_only_services_route_to_the_primary_and_the_replicas
         ("shop-1", "replica"),
         ("shop-2", "replica"),
     ]
+    assert (kubectl.get("database", "shop", namespace) or {})["status"]["currentPrimary"] == "shop-0"
 
 
 def test_scaling_down_removes_the_highest_replicas(kubectl: Kubectl, namespace: str) -> None:

@@ -11,6 +11,7 @@ import pytest
 from pytest_mock import MockerFixture
 
 from database_api.profiles import StacksConfig
+from database_operator.kube import ExecResult
 from database_operator.runtime import Runtime
 from database_operator.settings import OperatorSettings
 from database_operator.stacks import DriftCheck, OperationResult, StackInput
@@ -97,6 +98,8 @@ class FakeKube:
 
     statuses: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     patches: list[dict[str, Any]] = field(default_factory=list)
+    actions: list[tuple[str, str, Any]] = field(default_factory=list)
+    """What the operator changed besides status, in order: (verb, object name, detail)."""
     secrets: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
 
     databases: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
@@ -140,8 +143,33 @@ class FakeKube:
     metrics: dict[str, str] = field(default_factory=dict)
     """What each pod's exporter serves, by pod name (none: the request to the pod fails)."""
 
-    async def label_pod(self, namespace: str, name: str, labels: dict[str, str]) -> None:
-        self.pod_labels.setdefault((namespace, name), {}).update(labels)
+    pod_annotations: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
+    exec_answers: dict[tuple[str, str], str | None] = field(default_factory=dict)
+    """What `ha-<engine>.sh <step>` prints in a pod, by (pod, step); missing: it succeeds silently; None: the pod
+    cannot be reached (exec fails)."""
+    execs: list[tuple[str, str]] = field(default_factory=list)
+    """Every step run in a pod, in order: (pod, step words)."""
+
+    async def patch_pod_metadata(self, namespace: str, name: str, metadata: dict[str, Any]) -> None:
+        self.actions.append(("patch-pod", name, metadata))
+        for kind, held in (("labels", self.pod_labels), ("annotations", self.pod_annotations)):
+            if kind in metadata:
+                held.setdefault((namespace, name), {}).update(metadata[kind])
+
+    async def delete_pod(self, namespace: str, name: str) -> None:
+        self.actions.append(("delete-pod", name, None))
+
+    async def exec_in_pod(
+        self, namespace: str, pod: str, container: str, command: list[str], timeout: float
+    ) -> ExecResult | None:
+        step = " ".join(command[2:])
+        self.execs.append((pod, step))
+        self.actions.append(("exec", pod, step))
+        answer = self.exec_answers.get((pod, command[2]), "")
+        return None if answer is None else ExecResult(0, answer, "")
+
+    async def remove_database_annotation(self, namespace: str, name: str, key: str) -> None:
+        self.actions.append(("remove-annotation", name, key))
 
     async def pod_metrics(self, namespace: str, pod: str, address: str, port: int) -> str | None:
         return self.metrics.get(pod)
@@ -153,8 +181,6 @@ class FakeKube:
     """Other objects by (plural, namespace, name), as plain JSON: StatefulSets, volume claims, Services..."""
     storage_classes: dict[str, dict[str, Any]] = field(default_factory=dict)
     default_class: str | None = None
-    actions: list[tuple[str, str, Any]] = field(default_factory=list)
-    """What the operator changed besides status, in order: (verb, object name, detail)."""
 
     async def read_metadata(self, api_version: str, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
         found = self.objects.get((plural, namespace, name))

@@ -1,4 +1,4 @@
-"""Database pods: each is labelled with its role (the read-only Service selects replicas by it), and the status
+"""Database pods: each is labelled with the role the status gives it (the Services select by it), and the status
 lists every pod's role, readiness and, where its metrics exporter reports it, replication lag."""
 
 import asyncio
@@ -40,17 +40,38 @@ def observe(runtime: Runtime, *pods: kopf.Body, event: str | None = "ADDED") -> 
 
 
 @pytest.mark.usefixtures("tracker")
-def test_pod_zero_is_labelled_primary_and_the_others_replica(runtime: Runtime, kube: FakeKube) -> None:
+def test_pod_zero_of_a_new_database_is_labelled_primary_and_the_others_replica(
+    runtime: Runtime, kube: FakeKube
+) -> None:
     observe(runtime, pod(0), pod(1), pod(2))
     assert kube.pod_labels == {
         ("shop", "orders-0"): {"database.example.com/role": "primary"},
         ("shop", "orders-1"): {"database.example.com/role": "replica"},
         ("shop", "orders-2"): {"database.example.com/role": "replica"},
     }
+    # The first primary of a Database that never had one may initialise an empty volume; nobody else ever.
+    assert kube.pod_annotations == {("shop", "orders-0"): {"database.example.com/may-initialise": "true"}}
+
+
+def test_the_primary_is_the_pod_the_status_names(runtime: Runtime, tracker: DatabaseTracker, kube: FakeKube) -> None:
+    tracker.status["currentPrimary"] = "orders-2"  # after a failover
+    observe(runtime, pod(0), pod(1), pod(2, role="primary"))
+    assert kube.pod_labels == {
+        ("shop", "orders-0"): {"database.example.com/role": "replica"},
+        ("shop", "orders-1"): {"database.example.com/role": "replica"},
+    }
+    assert ("shop", "orders-2") not in kube.pod_annotations  # an established primary never initialises
+
+
+def test_pods_are_not_labelled_before_the_databases_status_is_known(runtime: Runtime, kube: FakeKube) -> None:
+    """Right after a restart the pods' events may come before the Database's: with no status yet, pod 0 would be
+    labelled primary even if a failover had made another pod the primary."""
+    observe(runtime, pod(0), pod(1))
+    assert kube.pod_labels == {}
 
 
 @pytest.mark.usefixtures("tracker")
-def test_a_pod_labelled_already_is_not_patched_again(runtime: Runtime, kube: FakeKube) -> None:
+def test_a_pod_labelled_already_is_not_labelled_again(runtime: Runtime, kube: FakeKube) -> None:
     observe(runtime, pod(0, role="primary"), pod(1, role="replica"))
     assert kube.pod_labels == {}
 
@@ -193,6 +214,6 @@ def test_the_status_says_why_a_pods_bootstrap_failed(init_status: dict[str, Any]
         "metadata": {"name": "orders-0", "labels": {"apps.kubernetes.io/pod-index": "0"}},
         "status": {"initContainerStatuses": [{"name": "bootstrap", **init_status}], "conditions": []},
     }
-    [instance] = instances({"orders-0": pod}, {})
+    [instance] = instances({"orders-0": pod}, {}, "orders-0")
     assert instance.get("bootstrapFailure") == failure
     assert instance["ready"] is False

@@ -69,7 +69,8 @@ def test_every_password_reaches_the_bootstrap_from_a_secret(render: RenderSpec, 
     assert secret_ref(env, "APP_PASSWORD") == {"name": "orders-credentials", "key": "password"}
     assert secret_ref(env, "REPLICATION_PASSWORD") == {"name": "orders-replication", "key": "password"}
     assert env["POD_INDEX"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.labels['apps.kubernetes.io/pod-index']"
-    assert env["PRIMARY_HOST"]["value"] == "orders-0.orders-headless"
+    assert env["PRIMARY_HOST"]["value"] == "orders"  # the read-write Service: it moves with the primary
+    assert env["ROLE_FILE"]["value"] == "/podinfo/role"
     assert env["DATABASE"]["value"] == "orders"
     assert all("value" not in item for name, item in env.items() if "PASSWORD" in name)
 
@@ -94,7 +95,15 @@ def test_no_official_entrypoint_initialisation_is_left(render: RenderSpec, spec:
         (MARIADB, ["sh", "/scripts/start-mysql.sh", "mariadbd", "--defaults-file=/etc/mysql/conf.d/database.cnf"]),
         (
             POSTGRES,
-            ["postgres", "-D", "/var/lib/postgresql/data/pgdata", "-c", "config_file=/etc/postgresql/postgresql.conf"],
+            [
+                "sh",
+                "/scripts/start-postgresql.sh",
+                "postgres",
+                "-D",
+                "/var/lib/postgresql/data/pgdata",
+                "-c",
+                "config_file=/etc/postgresql/postgresql.conf",
+            ],
         ),
     ],
     ids=["mysql", "mariadb", "postgresql"],

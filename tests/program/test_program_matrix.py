@@ -84,15 +84,16 @@ def test_passwords_reach_containers_only_through_secret_key_refs(
 def test_each_container_gets_only_the_passwords_of_its_own_job(
     render: RenderSpec, engine: str, environment: str, backup: bool, monitoring: bool
 ) -> None:
-    """The bootstrap makes every account; the server's probes use the admin on the local socket; the exporter has
-    the exporter's account and the backup Job the backup account, nothing else. Every one through a secretKeyRef."""
+    """The bootstrap makes every account; the server's probes use the admin on the local socket (and a MariaDB/MySQL
+    server the replication account, to follow a new primary after a failover); the exporter has the exporter's
+    account and the backup Job the backup account, nothing else. Every one through a secretKeyRef."""
     rendered = render(spec_for(engine, environment, backup, monitoring))
     pods = [rendered.get("StatefulSet", "orders")["spec"]["template"]["spec"]]
     if backup:
         pods.append(rendered.get("CronJob", "orders-backup")["spec"]["jobTemplate"]["spec"]["template"]["spec"])
     expected = {
         "bootstrap": ACCOUNT_SECRETS,
-        engine: ["orders-credentials"],
+        engine: ["orders-credentials", *(["orders-replication"] if engine != "postgresql" else [])],
         "metrics": ["orders-exporter"],
         "backup": ["orders-backup"],
         # MariaDB/MySQL: the admin makes the server reread its certificate (PostgreSQL: trusted on the local socket).

@@ -14,7 +14,7 @@ def test_the_client_service_routes_to_the_primary_and_the_read_only_service_to_r
     assert client["type"] == read_only["type"] == "ClusterIP"
     assert client["ports"] == read_only["ports"] == [{"name": "mysql", "port": 3306, "targetPort": "mysql"}]
     # Pod 0 by the name the StatefulSet controller gives it; replicas by the role the operator labels them with.
-    assert client["selector"] == {**pods, "statefulset.kubernetes.io/pod-name": "orders-0"}
+    assert client["selector"] == {**pods, "database.example.com/role": "primary"}
     assert read_only["selector"] == {**pods, "database.example.com/role": "replica"}
     # Every pod, ready or not, has a stable name: replicas find the primary through it.
     assert headless["clusterIP"] == "None" and headless["publishNotReadyAddresses"] is True

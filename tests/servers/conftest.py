@@ -51,12 +51,16 @@ def _wait(what: str, ready: Callable[[], bool], timeout: float = 60) -> None:
 
 
 def run_script(
-    name: str, env: dict[str, str], limit_file_kib: int | None = None, user: str | None = None
+    name: str,
+    env: dict[str, str],
+    limit_file_kib: int | None = None,
+    user: str | None = None,
+    args: tuple[str, ...] = (),
 ) -> subprocess.CompletedProcess[str]:
-    """One of the program's shipped scripts, as its container runs it (`sh <script>`), with only `env` set.
+    """One of the program's shipped scripts, as its container runs it (`sh <script> <args>`), with only `env` set.
     `limit_file_kib` caps the size of any file it writes (a full disk, as far as the script can tell); `user`
     is the system user it runs as (when we are root)."""
-    command = [*(_as(user) if user else []), "sh", str(SCRIPTS / name)]
+    command = [*(_as(user) if user else []), "sh", str(SCRIPTS / name), *args]
     if limit_file_kib is not None:
         command = ["sh", "-c", f'ulimit -f {limit_file_kib} && exec "$@"', "limited", *command]
     return subprocess.run(
@@ -255,7 +259,7 @@ class Pod:
     server: Server | None = None
 
     def __post_init__(self) -> None:
-        for directory in (self.volume, self.run_dir):
+        for directory in (self.volume, self.run_dir, self.pod_info):
             directory.mkdir(parents=True, exist_ok=True)
             _own(directory, self.user)
         # The Secret volume (Secret and CA ConfigMap in one) and the private copy the configuration names.
@@ -266,6 +270,21 @@ class Pod:
             (self.tls_secret / name).write_text(pem)
         config = self.root / "server.conf"
         config.write_text(shipped_config(self.engine).replace(PRIVATE_DIRECTORY, str(self.tls_private)))
+        # What the operator gives a new Database's pods (its role label and may-initialise annotation, which the
+        # pod reads through the downward API): pod 0 is the first primary.
+        self.set_role("primary" if self.index == 0 else "replica")
+        (self.pod_info / "may-initialise").write_text("true" if self.index == 0 else "")
+
+    @property
+    def pod_info(self) -> Path:
+        return self.root / "podinfo"
+
+    def set_role(self, role: str) -> None:
+        (self.pod_info / "role").write_text(role)
+
+    @property
+    def role_env(self) -> dict[str, str]:
+        return {"ROLE_FILE": str(self.pod_info / "role"), "MAY_INITIALISE_FILE": str(self.pod_info / "may-initialise")}
 
     @property
     def user(self) -> str:
@@ -327,6 +346,7 @@ class Pod:
             "SECRET_DIR": str(self.tls_secret),
             "PRIVATE_DIR": str(self.tls_private),
             **self.client_tls_env(),
+            **self.role_env,
         }
         if self.engine == "postgresql":
             env["PGDATA"] = str(self.data)
@@ -359,7 +379,7 @@ class Pod:
                 f"--pid-file={self.run_dir / 'mysqld.pid'}", f"--log-error={self.run_dir / 'server.log'}",
                 f"--user={self.user}",
             ]  # fmt: skip
-            env = {"PATH": os.environ["PATH"], "POD_INDEX": str(self.index)}
+            env = {"PATH": os.environ["PATH"], "POD_INDEX": str(self.index), **self.role_env}
             self.process = subprocess.Popen(["sh", str(SCRIPTS / "start-mysql.sh"), *command], env=env)
         user = "postgres" if self.engine == "postgresql" else "root"
         password_env = "PGPASSWORD" if self.engine == "postgresql" else "MYSQL_PWD"

@@ -159,7 +159,7 @@ def test_no_password_is_ever_on_a_command_line(engine: str, pods: MakePod) -> No
     check(replica.bootstrap(PATH=path))
     replica.start()
     for pod in (primary, replica):
-        ready_env = {"PATH": path, "POD_INDEX": str(pod.index), "ADMIN_USER": ADMIN_USER[engine]}
+        ready_env = {"PATH": path, **pod.role_env, "ADMIN_USER": ADMIN_USER[engine]}
         ready_env |= {"ADMIN_PASSWORD": ADMIN_PASSWORD, "RUN_DIR": str(pod.run_dir)}
         ready_env |= {"PGPORT": str(pod.server.port), "MYSQL_UNIX_PORT": str(pod.run_dir / "mysqld.sock")}
         check(run_script(f"ready-{'postgresql' if engine == 'postgresql' else 'mysql'}.sh", ready_env))

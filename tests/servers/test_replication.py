@@ -25,7 +25,7 @@ def caught_up(replica: Server, primary: Server) -> Callable[[], bool]:
 def ready(pod: Pod) -> bool:
     """What the readiness probe says (ready-<engine>.sh), with the server container's environment."""
     assert pod.server is not None
-    env = {"POD_INDEX": str(pod.index), "ADMIN_PASSWORD": ADMIN_PASSWORD}
+    env = {**pod.role_env, "ADMIN_PASSWORD": ADMIN_PASSWORD}
     if pod.engine == "postgresql":
         env |= {"ADMIN_USER": "postgres", "PGPORT": str(pod.server.port), "RUN_DIR": str(pod.run_dir)}
         return run_script("ready-postgresql.sh", env).returncode == 0

@@ -51,3 +51,43 @@ move_into_place() {
   sync
   echo "bootstrap: $2 is complete"
 }
+
+# wait_for_role: sets `role` to the role the operator gave this pod (its role label, read through the downward API
+# at ROLE_FILE): primary or replica. A new pod has none until the operator has decided; nothing is built or
+# started before that, so no pod ever decides by itself that it is the primary.
+role=""
+wait_for_role() {
+  step="waiting for the operator to give this pod its role"
+  role=$(cat "${ROLE_FILE:?}" 2>/dev/null || true)
+  until [ -n "$role" ]; do
+    echo "bootstrap: waiting for the operator to give this pod its role (label database.example.com/role)"
+    sleep 1
+    role=$(cat "$ROLE_FILE" 2>/dev/null || true)
+  done
+  echo "bootstrap: this pod is a $role"
+}
+
+# check_may_initialise: a primary may make a new, empty database only as the first primary of a new Database
+# (the operator's may-initialise annotation, at MAY_INITIALISE_FILE). A primary whose volume is empty later (lost,
+# deleted) must never come back as an empty database that replicas and clients would take for the real one: it
+# fails and is retried, the operator promotes a replica, and this pod then copies that one.
+check_may_initialise() {
+  step="checking that this primary may initialise a new database"
+  [ "$(cat "${MAY_INITIALISE_FILE:?}" 2>/dev/null || true)" = true ] || {
+    echo "bootstrap: this primary's data directory is empty, but the Database has had a primary before: no new," \
+      "empty database is made in its place (the operator promotes a replica)" >&2
+    exit 1
+  }
+}
+
+# keep_diverged DIR: a data directory that cannot rejoin the primary (an old primary with transactions the new one
+# does not have) is moved aside as DIR.diverged-N, never deleted: those never-acknowledged transactions (in
+# synchronous mode; the last acknowledged ones in asynchronous mode) are for a person to look at, and to remove.
+keep_diverged() {
+  step="keeping the diverged data directory $1"
+  number=1
+  while [ -e "$1.diverged-$number" ]; do number=$((number + 1)); done
+  mv "$1" "$1.diverged-$number"
+  sync
+  echo "bootstrap: $1 diverged from the primary; kept as $1.diverged-$number, a fresh copy follows"
+}

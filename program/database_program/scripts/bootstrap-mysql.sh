@@ -1,14 +1,16 @@
 #!/bin/sh
 # Init container of every MariaDB and MySQL pod (same image as the server): makes sure DATADIR holds a complete
 # database before the server may start, with the accounts of this version of the product.
-#   complete:  left as it is, except that pod 0 makes sure of the accounts through a temporary server that listens
+# It first waits for the role the operator gives the pod (primary or replica, ROLE_FILE: the role label).
+#   complete:  left as it is (an old primary that is a replica now is replaced by a fresh copy, the old directory
+#              kept as $DATADIR.diverged-N), except that the primary makes sure of the accounts through a temporary server that listens
 #              on a local socket only (replicas get them by replication), so Databases made by an earlier version
 #              get the new accounts on their next start;
 #   otherwise: a new one is built in $DATADIR.bootstrap, beside DATADIR on the same volume: a fresh system database
 #              (mariadb-install-db, or mysqld --initialize-insecure), then, through a temporary server that listens
 #              on a local socket only,
-#     pod 0:     the accounts and the application database, then (when RESTORE_FILE is set) the dump loaded and
-#                verified;
+#     primary:   only the first primary of a new Database (MAY_INITIALISE_FILE says true): the accounts and the
+#                application database, then (when RESTORE_FILE is set) the dump loaded and verified;
 #     replicas:  a consistent copy of the primary (a dump of every database with its GTID position, read as the
 #                backup user) and the replication source (the replication user), so the server replicates by GTID
 #                from that position as soon as it starts.
@@ -25,7 +27,7 @@
 # tool cannot read triggers and events). Network accounts are '%': the pods' addresses are not known here and
 # names are not resolved, so NetworkPolicy narrows where they connect from.
 #
-# Environment: DATADIR CONFIG_FILE POD_INDEX ADMIN_PASSWORD APP_USER APP_PASSWORD DATABASE REPLICATION_USER
+# Environment: DATADIR CONFIG_FILE POD_INDEX ROLE_FILE MAY_INITIALISE_FILE ADMIN_PASSWORD APP_USER APP_PASSWORD DATABASE REPLICATION_USER
 # REPLICATION_PASSWORD EXPORTER_USER EXPORTER_PASSWORD BACKUP_USER BACKUP_PASSWORD; replicas: PRIMARY_HOST,
 # optional PRIMARY_PORT; optional RESTORE_FILE, IMAGE_COMMANDS (what the image must carry), RUN_DIR (the temporary
 # server's socket directory), TERMINATION_LOG.
@@ -41,6 +43,8 @@ server_pid=""
 # shellcheck source=bootstrap-lib.sh
 . "$here/bootstrap-lib.sh"
 unset MYSQL_PWD
+# In a data directory that is or was a primary's (made here, or promoted: ha-mysql.sh).
+PRIMARY_MARKER=.primary
 
 finish() {
   status=$?
@@ -67,11 +71,12 @@ local_sql() { "$client" --socket="$socket" --user=root --batch --skip-column-nam
 # printf, not echo: sh's echo would interpret backslashes in passwords.
 statement() { printf '%s\n' "$*"; }
 
-# start_temporary_server DIR: a server on DIR that listens on the local socket only.
+# start_temporary_server DIR: a server on DIR that listens on the local socket only, and never waits for a
+# replica's acknowledgement (semi-synchronous replication is for the real server: no replica ever connects here).
 start_temporary_server() {
   step="starting a temporary server on a local socket only"
   "$server" --defaults-file="$CONFIG_FILE" --datadir="$1" --skip-networking --socket="$socket" \
-    --pid-file="$run_dir/bootstrap.pid" --server-id=$((POD_INDEX + 1)) &
+    --pid-file="$run_dir/bootstrap.pid" --server-id=$((POD_INDEX + 1)) --loose-rpl-semi-sync-master-enabled=OFF &
   server_pid=$!
   tries=0
   until answer=$(local_sql --execute="SELECT 1" 2>&1); do
@@ -120,9 +125,18 @@ ensure_accounts() {
   } | local_sql
 }
 
+wait_for_role
 check_data_directory "$DATADIR" mysql
+if [ -n "$complete" ] && [ "$role" = replica ] && [ -f "$DATADIR/$PRIMARY_MARKER" ]; then
+  # A fenced old primary: transactions it wrote that the new primary never got (in semi-synchronous mode, only
+  # ones never acknowledged) would make it refuse the new primary's history (gtid_strict_mode). A fresh copy of the
+  # new primary replaces it; the old directory is kept.
+  keep_diverged "$DATADIR"
+  complete=""
+fi
 if [ -n "$complete" ]; then
-  if [ "$POD_INDEX" = 0 ]; then
+  if [ "$role" = primary ]; then
+    touch "$DATADIR/$PRIMARY_MARKER"
     export MYSQL_PWD="$ADMIN_PASSWORD"
     start_temporary_server "$DATADIR"
     ensure_accounts
@@ -131,6 +145,7 @@ if [ -n "$complete" ]; then
   exit 0
 fi
 
+[ "$role" != primary ] || check_may_initialise
 step="clearing what an earlier attempt left in $build"
 rm -rf "$build"
 mkdir "$build"
@@ -149,7 +164,7 @@ step="removing the accounts the installation made besides root@localhost and the
 local_sql --execute="SELECT CONCAT('DROP USER ', QUOTE(user), '@', QUOTE(host), ';') FROM mysql.user
   WHERE NOT (host = 'localhost' AND (user = 'root' OR user LIKE '%.%'))" | local_sql
 
-if [ "$POD_INDEX" = 0 ]; then
+if [ "$role" = primary ]; then
   step="creating the application account and database"
   local_sql <<SQL
 CREATE DATABASE $(sql_name "$DATABASE");
@@ -175,7 +190,9 @@ else
   done
   source_options() {
     statement "$1_HOST=$(sql_string "$PRIMARY_HOST"), $1_PORT=$port, $1_USER=$(sql_string "$REPLICATION_USER"),"
-    statement "$1_PASSWORD=$(sql_string "$REPLICATION_PASSWORD")"
+    # Reconnect within seconds, not the default minute: after a failover the read-write Service leads to the new
+    # primary as soon as that is ready.
+    statement "$1_PASSWORD=$(sql_string "$REPLICATION_PASSWORD"), $1_CONNECT_RETRY=2"
     # TLS, the primary's certificate verified against the Database's CA (TLS_CA_FILE) and the host name.
     [ -z "${TLS_CA_FILE:-}" ] \
       || statement ", $1_SSL=1, $1_SSL_CA=$(sql_string "$TLS_CA_FILE"), $1_SSL_VERIFY_SERVER_CERT=1"
@@ -203,11 +220,14 @@ else
   rm "$build/.copy.sql"
   step="setting the replication source"
   # The copy brought the primary's accounts, root's password with them.
-  local_sql --execute="FLUSH PRIVILEGES"
+  # Not written to the binary log (LOCAL): a transaction of the replica's own would be errant, and with
+  # log_slave_updates the primary's next one would then stop replication (gtid_strict_mode).
+  local_sql --execute="FLUSH LOCAL PRIVILEGES"
   export MYSQL_PWD="$ADMIN_PASSWORD"
   printf '%s\n' "$source" | local_sql
 fi
 
 stop_temporary_server
+[ "$role" != primary ] || touch "$build/$PRIMARY_MARKER"
 
 move_into_place "$build" "$DATADIR"

@@ -1,12 +1,16 @@
 #!/bin/sh
 # Init container of every PostgreSQL pod (same image as the server): makes sure PGDATA holds a complete database
 # before the server may start, with the accounts and client rules of this version of the product.
-#   complete:  left as it is, except that every pod gets the current pg_hba.conf and pod 0 makes sure of the
+# It first waits for the role the operator gives the pod (primary or replica, ROLE_FILE: the role label).
+#   complete:  left as it is, except that every pod gets the current pg_hba.conf and the primary makes sure of the
 #              accounts (through a temporary server on a local socket only), so Databases made by an earlier
-#              version get the new accounts on their next start;
+#              version get the new accounts on their next start; a replica that is not a standby (a primary that
+#              failed over: fenced, it must never run as a second primary) rejoins the primary: pg_rewind, or when
+#              that cannot work a fresh copy, the old directory kept beside it as $PGDATA.diverged-N;
 #   otherwise: a new one is built in $PGDATA.bootstrap, beside PGDATA on the same volume:
-#     pod 0:     initdb, then the accounts and the application database through a temporary server that
-#                listens on a local socket only, then (when RESTORE_FILE is set) the dump loaded and verified;
+#     primary:   only the first primary of a new Database (MAY_INITIALISE_FILE says true): initdb, then the accounts
+#                and the application database through a temporary server that listens on a local socket only, then
+#                (when RESTORE_FILE is set) the dump loaded and verified;
 #     replicas:  a copy of the primary (pg_basebackup, as the replication user) that streams from it as a hot
 #                standby.
 #   Only when that is complete does it get the marker and move into place (one rename).
@@ -19,12 +23,12 @@
 # (the exporter sidecar), to the postgres database; BACKUP_USER reads every table (pg_read_all_data from
 # PostgreSQL 14) and writes nothing.
 #
-# Environment: PGDATA POD_INDEX ADMIN_USER ADMIN_PASSWORD APP_USER APP_PASSWORD DATABASE REPLICATION_USER
+# Environment: PGDATA ROLE_FILE MAY_INITIALISE_FILE ADMIN_USER ADMIN_PASSWORD APP_USER APP_PASSWORD DATABASE REPLICATION_USER
 # REPLICATION_PASSWORD EXPORTER_USER EXPORTER_PASSWORD BACKUP_USER BACKUP_PASSWORD; replicas: PRIMARY_HOST,
 # optional PRIMARY_PORT; optional RESTORE_FILE, IMAGE_COMMANDS (what the image must carry), RUN_DIR (the temporary
 # server's socket directory), TERMINATION_LOG.
 set -eu
-: "${PGDATA:?}" "${POD_INDEX:?}" "${ADMIN_USER:?}" "${ADMIN_PASSWORD:?}" "${APP_USER:?}" "${APP_PASSWORD:?}"
+: "${PGDATA:?}" "${ADMIN_USER:?}" "${ADMIN_PASSWORD:?}" "${APP_USER:?}" "${APP_PASSWORD:?}"
 : "${DATABASE:?}" "${REPLICATION_USER:?}" "${REPLICATION_PASSWORD:?}" "${EXPORTER_USER:?}" "${EXPORTER_PASSWORD:?}"
 : "${BACKUP_USER:?}" "${BACKUP_PASSWORD:?}"
 build="$PGDATA.bootstrap"
@@ -58,9 +62,10 @@ local_sql() {
 
 # write_client_rules DIR: who may connect how (pg_hba.conf; first match wins). The local socket is reachable from
 # this pod's containers only. Over the network only TLS is accepted (hostssl; the server's ssl settings are in the
-# ConfigMap's configuration) and the superuser is refused; replication connections are the
-# replication user's (from any address: the pods' addresses are not known here, and the server does not resolve
-# names, so NetworkPolicy narrows them); the exporter logs in from this pod only; any other account reaches the
+# ConfigMap's configuration) and the superuser is refused; replication connections are the replication user's (from
+# any address: the pods' addresses are not known here, and the server does not resolve names, so NetworkPolicy
+# narrows them), and so is the postgres database, where pg_rewind reads the files of a new primary (what a
+# replication connection can copy anyway); the exporter logs in from this pod only; any other account reaches the
 # application database only, with a password.
 write_client_rules() {
   step="writing the client rules (pg_hba.conf)"
@@ -70,6 +75,7 @@ local all all trust
 hostnossl all all all reject
 host all $(sql_name "$ADMIN_USER") all reject
 hostssl replication $(sql_name "$REPLICATION_USER") all scram-sha-256
+hostssl postgres $(sql_name "$REPLICATION_USER") all scram-sha-256
 hostssl postgres $(sql_name "$EXPORTER_USER") 127.0.0.1/32 scram-sha-256
 hostssl postgres $(sql_name "$EXPORTER_USER") ::1/128 scram-sha-256
 hostssl $(sql_name "$DATABASE") all all scram-sha-256
@@ -114,6 +120,10 @@ ensure_accounts() {
 GRANT pg_monitor TO $(sql_name "$EXPORTER_USER");
 ALTER ROLE $(sql_name "$EXPORTER_USER") SET default_transaction_read_only = on;
 ALTER ROLE $(sql_name "$BACKUP_USER") SET default_transaction_read_only = on;
+GRANT EXECUTE ON FUNCTION pg_catalog.pg_ls_dir(text, boolean, boolean) TO $(sql_name "$REPLICATION_USER");
+GRANT EXECUTE ON FUNCTION pg_catalog.pg_stat_file(text, boolean) TO $(sql_name "$REPLICATION_USER");
+GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_binary_file(text) TO $(sql_name "$REPLICATION_USER");
+GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_binary_file(text, bigint, bigint, boolean) TO $(sql_name "$REPLICATION_USER");
 SELECT current_setting('server_version_num')::int >= 140000 AS has_read_all_data
 \\gset
 \\if :has_read_all_data
@@ -130,12 +140,57 @@ SQL
   } | local_sql --dbname=postgres
 }
 
+wait_for_primary() {
+  : "${PRIMARY_HOST:?}"
+  port="${PRIMARY_PORT:-5432}"
+  step="waiting for the primary at $PRIMARY_HOST:$port"
+  until pg_isready --quiet --host="$PRIMARY_HOST" --port="$port"; do
+    echo "bootstrap: waiting for the primary at $PRIMARY_HOST:$port"
+    sleep 2
+  done
+}
+
+# copy_primary DIR: a hot standby of the primary in DIR (pg_basebackup, as the replication user).
+copy_primary() {
+  wait_for_primary
+  step="copying the primary (pg_basebackup)"
+  PGPASSWORD="$REPLICATION_PASSWORD" pg_basebackup --host="$PRIMARY_HOST" --port="$port" \
+    --username="$REPLICATION_USER" --no-password --pgdata="$1" --wal-method=stream --write-recovery-conf \
+    --checkpoint=fast
+  write_client_rules "$1"
+}
+
+# rejoin: PGDATA was a primary and this pod is a replica now (a failover fenced it): it must follow the new primary
+# and never run as a second one. pg_rewind takes back what diverged (wal_log_hints is on) and makes it a standby;
+# when it cannot (e.g. the WAL it needs is gone), a fresh copy is made, and the old directory is kept, never
+# deleted, as $PGDATA.diverged-N (keep_diverged).
+rejoin() {
+  wait_for_primary
+  step="rejoining the primary at $PRIMARY_HOST as a replica (pg_rewind)"
+  # pg_rewind finishes a crashed server's recovery in single-user mode, on this directory's own postgresql.conf
+  # (the server's is elsewhere): without wal_log_hints there, that run would turn it off and refuse the rewind.
+  grep -qx 'wal_log_hints = on' "$PGDATA/postgresql.conf" 2>/dev/null || echo 'wal_log_hints = on' >> "$PGDATA/postgresql.conf"
+  if PGPASSWORD="$REPLICATION_PASSWORD" pg_rewind --target-pgdata="$PGDATA" --write-recovery-conf \
+    --source-server="host=$PRIMARY_HOST port=$port user=$REPLICATION_USER dbname=postgres"; then
+    touch "$PGDATA/standby.signal"
+    write_client_rules "$PGDATA"
+    return
+  fi
+  rm -rf "$build"
+  copy_primary "$build"
+  keep_diverged "$PGDATA"
+  move_into_place "$build" "$PGDATA"
+}
+
 check_image
 install_tls
+wait_for_role
 check_data_directory "$PGDATA" PG_VERSION
 if [ -n "$complete" ]; then
   write_client_rules "$PGDATA"
-  if [ "$POD_INDEX" = 0 ]; then
+  if [ "$role" = replica ] && [ ! -f "$PGDATA/standby.signal" ]; then
+    rejoin
+  elif [ "$role" = primary ] && [ ! -f "$PGDATA/standby.signal" ]; then
     start_temporary_server "$PGDATA"
     ensure_accounts
     stop_temporary_server
@@ -146,20 +201,10 @@ fi
 step="clearing what an earlier attempt left in $build"
 rm -rf "$build"
 
-if [ "$POD_INDEX" != 0 ]; then
-  : "${PRIMARY_HOST:?}"
-  port="${PRIMARY_PORT:-5432}"
-  step="waiting for the primary at $PRIMARY_HOST:$port"
-  until pg_isready --quiet --host="$PRIMARY_HOST" --port="$port"; do
-    echo "bootstrap: waiting for the primary at $PRIMARY_HOST:$port"
-    sleep 2
-  done
-  step="copying the primary (pg_basebackup)"
-  PGPASSWORD="$REPLICATION_PASSWORD" pg_basebackup --host="$PRIMARY_HOST" --port="$port" \
-    --username="$REPLICATION_USER" --no-password --pgdata="$build" --wal-method=stream --write-recovery-conf \
-    --checkpoint=fast
-  write_client_rules "$build"
+if [ "$role" = replica ]; then
+  copy_primary "$build"
 else
+  check_may_initialise
   step="initialising a new database (initdb)"
   initdb --pgdata="$build" --username="$ADMIN_USER" --encoding=UTF8 --auth-local=trust \
     --auth-host=scram-sha-256 >/dev/null

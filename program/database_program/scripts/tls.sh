@@ -13,7 +13,7 @@
 # CA, once it cannot go on without: when the primary requires TLS (rolled after the replicas) or is away.
 #
 # Environment: SECRET_DIR, PRIVATE_DIR; watch: RELOAD_STATEMENT, RELOAD_SECONDS, ADMIN_USER (PostgreSQL) or
-# ADMIN_PASSWORD, POD_INDEX and TLS_CA_FILE (MariaDB/MySQL), optional PGHOST / MYSQL_UNIX_PORT (the server's socket).
+# ADMIN_PASSWORD and TLS_CA_FILE (MariaDB/MySQL), optional PGHOST / MYSQL_UNIX_PORT (the server's socket).
 set -eu
 : "${SECRET_DIR:?}" "${PRIVATE_DIR:?}"
 umask 077
@@ -44,7 +44,9 @@ reload() {
 # replication_tls: a replica whose replication uses no TLS and is not running gets TLS, verified (MariaDB names the
 # settings MASTER_*, MySQL SOURCE_*).
 replication_tls() {
-  [ "$family" = mysql ] && [ "${POD_INDEX:-0}" != 0 ] || return 0
+  # Replicas only: they are read-only (the primary can be any pod, and a promoted one keeps its old source).
+  [ "$family" = mysql ] || return 0
+  [ "$(local_mysql --batch --skip-column-names --execute="SELECT @@GLOBAL.read_only" 2>/dev/null)" = 1 ] || return 0
   status=$(local_mysql --execute="SHOW REPLICA STATUS\G" 2>/dev/null) || return 0
   echo "$status" | grep -Eq "(Master|Source)_SSL_Allowed: No" || return 0
   ! echo "$status" | grep -Eq "(Slave|Replica)_IO_Running: Yes" || return 0
