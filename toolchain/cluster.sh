@@ -85,12 +85,13 @@ launch() {
     # setsid: own session, so the component outlives the calling shell/CI step.
     # 8>&-: do not hand the lock of this script down to the long-running component.
     setsid "$@" >>"$LOGS/$c.log" 2>&1 </dev/null 8>&- &
-    local pid=$! exe i
-    exe="$(readlink -f "$1")"
-    # Until the forked shell has exec'd the binary, its command line lacks our state dir and pid_of would call
-    # the component dead: wait (briefly) for the exec before anyone checks it.
+    local pid=$! own i
+    own="$(tr '\0' ' ' </proc/$$/cmdline)"
+    # Until the forked shell has exec'd the command, its command line is this script's, which lacks our state dir,
+    # and pid_of would call the component dead: wait (briefly) for the exec before anyone checks it. (Not for the
+    # binary: the real node's components start through toolchain/node/enter.sh, a script.)
     for ((i = 0; i < 50; i++)); do
-        [[ "$(readlink "/proc/$pid/exe" 2>/dev/null)" == "$exe" ]] && break
+        [[ "$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" != "$own" ]] && break
         [[ -d "/proc/$pid" ]] || break
         sleep 0.1
     done
