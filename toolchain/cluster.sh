@@ -114,6 +114,19 @@ stop_component() {
     rm -f "$PIDS/$c.pid"
 }
 
+# stop_components C...: stop_component for each, SIGTERM sent to all of them at once (for components that need
+# not outlive one another): one wait, not one per component
+stop_components() {
+    local c pid
+    for c in "$@"; do
+        if pid="$(pid_of "$c")"; then
+            log "stopping $c"
+            kill -TERM "$pid" 2>/dev/null || true
+        fi
+    done
+    for c in "$@"; do stop_component "$c"; done
+}
+
 # leftovers: pids of processes started from our bin dir with our state dir in their command line
 leftovers() {
     local p exe
@@ -448,16 +461,15 @@ cmd_start() {
 }
 
 cmd_stop() {
-    local c i left
+    local left
     mkdir -p "$STATE" "$PIDS"
     exec 8>"$STATE/.lock"
     flock 8
     node_stop
-    for ((i = ${#CONTROL_PLANE[@]} - 1; i >= 0; i--)); do
-        c="${CONTROL_PLANE[$i]}"
-        if running "$c"; then log "stopping $c"; fi
-        stop_component "$c"
-    done
+    # the reverse of their start: the API server and etcd last
+    stop_components kwok kube-scheduler kube-controller-manager
+    stop_components kube-apiserver
+    stop_components etcd
     left="$(leftovers | tr '\n' ' ')"
     if [[ -n "$left" ]]; then
         log "stray cluster processes found, killing: $left"
