@@ -71,7 +71,7 @@ pid_of() {
     [[ "$pid" =~ ^[0-9]+$ ]] || return 1
     [[ -r "/proc/$pid/cmdline" ]] || return 1
     # guard against pid reuse: the command line must mention our state dir
-    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$STATE" || return 1
+    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$STATE/" || return 1
     echo "$pid"
 }
 running() { pid_of "$1" >/dev/null; }
@@ -133,7 +133,7 @@ leftovers() {
     for p in /proc/[0-9]*; do
         exe="$(readlink "$p/exe" 2>/dev/null)" || continue
         [[ "$exe" == "$BIN/"* ]] || continue
-        tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qF -- "$STATE" || continue
+        tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qF -- "$STATE/" || continue
         echo "${p#/proc/}"
     done
 }
