@@ -21,6 +21,25 @@ def stacks_config() -> StacksConfig:
 
 
 CLUSTER = str(REPO / "toolchain" / "cluster.sh")
+# What makes a test's pods run on the real node: the node's own fixtures, the operator with the local images, and
+# the operator deployed in the cluster (tests/deploy).
+REAL_NODE_FIXTURES = {"node_env", "real_operator"}
+REAL_NODE_DIRECTORIES = ("tests/deploy/",)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "real_node: pods of the test run on the real node; scripts/test runs these on tests/e2e/test-cluster.env's "
+        "cluster and the others meanwhile on tests/e2e/test-cluster-kwok.env's (set automatically)",
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        path = Path(item.fspath).relative_to(REPO).as_posix()
+        if REAL_NODE_FIXTURES & set(item.fixturenames) or path.startswith(REAL_NODE_DIRECTORIES):
+            item.add_marker(pytest.mark.real_node)
 
 
 def _cluster(env: dict[str, str], command: str, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -71,7 +71,7 @@ pid_of() {
     [[ "$pid" =~ ^[0-9]+$ ]] || return 1
     [[ -r "/proc/$pid/cmdline" ]] || return 1
     # guard against pid reuse: the command line must mention our state dir
-    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$STATE" || return 1
+    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$STATE/" || return 1
     echo "$pid"
 }
 running() { pid_of "$1" >/dev/null; }
@@ -85,12 +85,13 @@ launch() {
     # setsid: own session, so the component outlives the calling shell/CI step.
     # 8>&-: do not hand the lock of this script down to the long-running component.
     setsid "$@" >>"$LOGS/$c.log" 2>&1 </dev/null 8>&- &
-    local pid=$! exe i
-    exe="$(readlink -f "$1")"
-    # Until the forked shell has exec'd the binary, its command line lacks our state dir and pid_of would call
-    # the component dead: wait (briefly) for the exec before anyone checks it.
+    local pid=$! own i
+    own="$(tr '\0' ' ' </proc/$$/cmdline)"
+    # Until the forked shell has exec'd the command, its command line is this script's, which lacks our state dir,
+    # and pid_of would call the component dead: wait (briefly) for the exec before anyone checks it. (Not for the
+    # binary: the real node's components start through toolchain/node/enter.sh, a script.)
     for ((i = 0; i < 50; i++)); do
-        [[ "$(readlink "/proc/$pid/exe" 2>/dev/null)" == "$exe" ]] && break
+        [[ "$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" != "$own" ]] && break
         [[ -d "/proc/$pid" ]] || break
         sleep 0.1
     done
@@ -113,13 +114,26 @@ stop_component() {
     rm -f "$PIDS/$c.pid"
 }
 
+# stop_components C...: stop_component for each, SIGTERM sent to all of them at once (for components that need
+# not outlive one another): one wait, not one per component
+stop_components() {
+    local c pid
+    for c in "$@"; do
+        if pid="$(pid_of "$c")"; then
+            log "stopping $c"
+            kill -TERM "$pid" 2>/dev/null || true
+        fi
+    done
+    for c in "$@"; do stop_component "$c"; done
+}
+
 # leftovers: pids of processes started from our bin dir with our state dir in their command line
 leftovers() {
     local p exe
     for p in /proc/[0-9]*; do
         exe="$(readlink "$p/exe" 2>/dev/null)" || continue
         [[ "$exe" == "$BIN/"* ]] || continue
-        tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qF -- "$STATE" || continue
+        tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qF -- "$STATE/" || continue
         echo "${p#/proc/}"
     done
 }
@@ -447,16 +461,15 @@ cmd_start() {
 }
 
 cmd_stop() {
-    local c i left
+    local left
     mkdir -p "$STATE" "$PIDS"
     exec 8>"$STATE/.lock"
     flock 8
     node_stop
-    for ((i = ${#CONTROL_PLANE[@]} - 1; i >= 0; i--)); do
-        c="${CONTROL_PLANE[$i]}"
-        if running "$c"; then log "stopping $c"; fi
-        stop_component "$c"
-    done
+    # the reverse of their start: the API server and etcd last
+    stop_components kwok kube-scheduler kube-controller-manager
+    stop_components kube-apiserver
+    stop_components etcd
     left="$(leftovers | tr '\n' ' ')"
     if [[ -n "$left" ]]; then
         log "stray cluster processes found, killing: $left"

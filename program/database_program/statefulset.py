@@ -143,8 +143,9 @@ def database_container(ctx: DatabaseContext) -> ContainerArgs:
         resources=resource_requirements(ctx.spec.resources),
         volume_mounts=volume_mounts(ctx),
         security_context=container_security_context(),
-        # Crash recovery of a large database may take a while; after that liveness restarts a hung server.
-        startup_probe=_probe(engines.liveness_command(ctx), period_seconds=10, failure_threshold=60),
+        # Crash recovery of a large database may take a while (10 minutes allowed); after that liveness restarts a
+        # hung server. A short period: every server start waits for this probe's first success.
+        startup_probe=_probe(engines.liveness_command(ctx), period_seconds=2, failure_threshold=300),
         liveness_probe=_probe(engines.liveness_command(ctx), period_seconds=10, failure_threshold=6),
         readiness_probe=_probe(engines.readiness_command(ctx), period_seconds=5, failure_threshold=3),
     )

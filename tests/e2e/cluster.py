@@ -19,9 +19,14 @@ def toolchain_bin() -> Path:
     return Path(subprocess.check_output([str(REPO / "toolchain" / "build.sh"), "--print-bin-dir"], text=True).strip())
 
 
-def private_cluster_variables() -> dict[str, str]:
-    """The DBOP_* variables of the tests' own cluster, as tests/e2e/test-cluster.env sets them (bash decides)."""
-    env_file = REPO / "tests" / "e2e" / "test-cluster.env"
+TEST_CLUSTER_ENV = REPO / "tests" / "e2e" / "test-cluster.env"
+# scripts/test's second cluster, where the tests that need no real node run meanwhile
+KWOK_TEST_CLUSTER_ENV = REPO / "tests" / "e2e" / "test-cluster-kwok.env"
+
+
+def private_cluster_variables(env_file: Path = TEST_CLUSTER_ENV) -> dict[str, str]:
+    """The DBOP_* variables of one of the tests' own clusters, as its file sets them (bash decides; a variable
+    already set in the environment wins)."""
     output = subprocess.check_output(["bash", "-c", 'set -a && . "$0" && env -0', str(env_file)], text=True)
     variables = dict(item.split("=", 1) for item in output.split("\0") if item)
     return {name: value for name, value in variables.items() if name.startswith("DBOP_")}

@@ -141,8 +141,20 @@ def _token_kubeconfig(kubectl: Kubectl, install: Install, path: Path) -> Path:
     return path
 
 
+def _webhook_ports(kubectl: Kubectl) -> set[int]:
+    """The ports the mutating and validating webhooks are called at."""
+    urls = []
+    for kind in ("mutatingwebhookconfiguration", "validatingwebhookconfiguration"):
+        found = kubectl.run("get", kind, WEBHOOK_CONFIGURATION, "-o", "json", check=False)
+        if found.returncode == 0:
+            urls += [hook["clientConfig"]["url"] for hook in json.loads(found.stdout)["webhooks"]]
+    return {int(url.split(":")[2].split("/")[0]) for url in urls}
+
+
 def _lifecycle(kubectl: Kubectl, namespace: str, operator_port: int) -> None:
     """Create (defaulted by the webhooks), scale, update, back up, delete."""
+    # Until the operator has configured the webhooks for itself, they point at the operator before it (stopped).
+    wait_for("the webhooks to point at this operator", lambda: _webhook_ports(kubectl) == {operator_port})
     kubectl.apply(database("shop", namespace, backup=BACKUP))
     db = wait_ready(kubectl, "shop", namespace)
     assert db["spec"]["environment"] == "development"  # the mutating webhook the operator configured answered

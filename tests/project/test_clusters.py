@@ -1,15 +1,16 @@
-"""The README's two commands never meet: the end-to-end tests' cluster (tests/e2e/test-cluster.env) shares no
-port, directory or other per-cluster setting with the demo's (toolchain/cluster.sh's defaults) or the
-benchmark's."""
+"""The README's two commands never meet: the tests' two clusters (tests/e2e/test-cluster.env, and
+tests/e2e/test-cluster-kwok.env, which scripts/test runs at the same time) share no port, directory or other
+per-cluster setting with the demo's (toolchain/cluster.sh's defaults), the benchmark's or each other."""
 
 import os
 import re
 import subprocess
+from pathlib import Path
 
 import pytest
 
 from benchmark.__main__ import CLUSTER_ENV as BENCHMARK_CLUSTER
-from tests.e2e.cluster import REPO, private_cluster_variables
+from tests.e2e.cluster import KWOK_TEST_CLUSTER_ENV, REPO, TEST_CLUSTER_ENV, private_cluster_variables
 
 # Settings of toolchain/cluster.sh that clusters may share: modes and limits, and what lives only inside a real
 # node's own network namespace (its ports, bridge, DNS address) or names its node in its own cluster.
@@ -47,18 +48,30 @@ def no_cluster_settings(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name)
 
 
-def test_the_tests_cluster_sets_every_per_cluster_setting() -> None:
-    tests = private_cluster_variables()
+TESTS_CLUSTERS = pytest.mark.parametrize("env_file", [TEST_CLUSTER_ENV, KWOK_TEST_CLUSTER_ENV], ids=lambda f: f.name)
+
+
+def own_settings(env_file: Path) -> dict[str, str]:
+    return {name: value for name, value in private_cluster_variables(env_file).items() if name not in SHARED}
+
+
+@TESTS_CLUSTERS
+def test_the_tests_cluster_sets_every_per_cluster_setting(env_file: Path) -> None:
+    tests = private_cluster_variables(env_file)
     missing = {
         name: default
         for name, default in cluster_defaults().items()
         if name not in tests and name not in SHARED and default and not any(part in default for part in DERIVED)
     }
-    assert missing == {}, "tests/e2e/test-cluster.env must set these, or the tests' cluster shares them with the demo"
+    assert missing == {}, f"{env_file.name} must set these, or the tests' cluster shares them with the demo"
 
 
-def test_the_tests_cluster_shares_no_port_or_directory_with_the_demo_or_the_benchmark() -> None:
-    tests = private_cluster_variables()
-    others = {*cluster_defaults().values(), default_cluster_dir(), *BENCHMARK_CLUSTER.values()}
+@TESTS_CLUSTERS
+def test_the_tests_cluster_shares_no_port_or_directory_with_the_demo_the_benchmark_or_the_other(
+    env_file: Path,
+) -> None:
+    tests = own_settings(env_file)
+    [other] = [own_settings(file) for file in (TEST_CLUSTER_ENV, KWOK_TEST_CLUSTER_ENV) if file != env_file]
+    others = {*cluster_defaults().values(), default_cluster_dir(), *BENCHMARK_CLUSTER.values(), *other.values()}
     assert {name: value for name, value in tests.items() if value in others} == {}
     assert len(set(tests.values())) == len(tests), tests

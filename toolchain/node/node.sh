@@ -533,11 +533,8 @@ node_start() {
 }
 
 node_stop() {
-    local c id
-    for c in provisioner kube-router coredns kube-proxy kubelet; do
-        if running "$c"; then log "stopping $c"; fi
-        stop_component "$c"
-    done
+    local id
+    stop_components provisioner kube-router coredns kube-proxy kubelet
     if running containerd; then
         # the pods' containers and sandboxes: the kubelet makes them anew at the next start
         log "stopping the pods' containers"

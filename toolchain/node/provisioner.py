@@ -6,6 +6,11 @@ node and pre-bound to the claim; Kubernetes' own PV controller then binds them. 
 is Delete loses its directory and its PersistentVolume; with Retain both stay. A claim whose request grows is expanded
 by raising the volume's capacity and the claim's status (a directory has no size to grow; nothing enforces the size).
 
+The scheduler places a pod before its new claim is bound (cluster.sh disables its volume plugins), so the kubelet
+usually tries the pod first, fails on the unbound claim and waits 10-15 s (its fixed back-off) before trying again.
+Once every claim of such a pending pod is bound, the provisioner annotates the pod: a change the kubelet acts on at
+once.
+
 Standard library only (cluster.sh runs outside the project's virtualenv). Level-triggered: watches on claims, volumes
 and the node's pods only wake the loop, which then reconciles everything from fresh lists.
 """
@@ -27,6 +32,7 @@ from urllib.parse import urlsplit
 
 ANNOTATION_PROVISIONED_BY = "pv.kubernetes.io/provisioned-by"
 ANNOTATION_SELECTED_NODE = "volume.kubernetes.io/selected-node"
+ANNOTATION_CLAIMS_BOUND = "dbop.local/claims-bound"
 RESYNC_SECONDS = 30
 SUFFIXES = {
     "Ki": 2**10,
@@ -157,7 +163,8 @@ class Provisioner:
         }
         claims = self.api.items("/api/v1/persistentvolumeclaims")
         volumes = {v["metadata"]["name"]: v for v in self.api.items("/api/v1/persistentvolumes")}
-        wanted = self.claims_of_node_pods()
+        pods = self.api.items(f"/api/v1/pods?fieldSelector=spec.nodeName%3D{self.node}")
+        wanted = {(pod["metadata"]["namespace"], claim) for pod in pods for claim in claims_of(pod)}
         for claim in claims:
             storage_class = classes.get(claim["spec"].get("storageClassName") or "")
             if storage_class is None:
@@ -170,20 +177,15 @@ class Provisioner:
         for volume in volumes.values():
             if self.is_ours(volume) and volume.get("status", {}).get("phase") == "Released":
                 self.reclaim(volume)
+        bound = {
+            (claim["metadata"]["namespace"], claim["metadata"]["name"])
+            for claim in claims
+            if claim.get("status", {}).get("phase") == "Bound"
+        }
+        for pod in pods:
+            self.nudge_if_bound(pod, bound)
 
     # ---------------------------------------------------------------------------------------------- checks
-    def claims_of_node_pods(self) -> set[tuple[str, str]]:
-        """(namespace, claim) of every claim a pod on our node mounts."""
-        wanted = set()
-        for pod in self.api.items(f"/api/v1/pods?fieldSelector=spec.nodeName%3D{self.node}"):
-            namespace = pod["metadata"]["namespace"]
-            for volume in pod["spec"].get("volumes") or []:
-                if "persistentVolumeClaim" in volume:
-                    wanted.add((namespace, volume["persistentVolumeClaim"]["claimName"]))
-                elif "ephemeral" in volume:
-                    wanted.add((namespace, f"{pod['metadata']['name']}-{volume['name']}"))
-        return wanted
-
     def is_for_us(self, claim: Object, wanted: set[tuple[str, str]]) -> bool:
         """A pending claim whose pod runs on our node, or for which the scheduler chose our node."""
         metadata = claim["metadata"]
@@ -206,6 +208,22 @@ class Provisioner:
         return Path(path)
 
     # --------------------------------------------------------------------------------------------- actions
+    def nudge_if_bound(self, pod: Object, bound: set[tuple[str, str]]) -> None:
+        """Annotate a pending pod once every claim it mounts is bound, so the kubelet syncs it now instead of after
+        its back-off (once per pod)."""
+        metadata = pod["metadata"]
+        claims = claims_of(pod)
+        if (
+            not claims
+            or (pod.get("status") or {}).get("phase") != "Pending"
+            or ANNOTATION_CLAIMS_BOUND in (metadata.get("annotations") or {})
+            or metadata.get("deletionTimestamp")
+            or not all((metadata["namespace"], claim) in bound for claim in claims)
+        ):
+            return
+        path = f"/api/v1/namespaces/{metadata['namespace']}/pods/{metadata['name']}"
+        self.api.request("PATCH", path, {"metadata": {"annotations": {ANNOTATION_CLAIMS_BOUND: "true"}}}, patch=True)
+
     def provision(self, claim: Object, storage_class: Object) -> None:
         metadata = claim["metadata"]
         name = f"pvc-{metadata['uid']}"
@@ -287,6 +305,17 @@ class Provisioner:
             shutil.rmtree(directory)
         self.api.request("DELETE", f"/api/v1/persistentvolumes/{name}")
         log(f"deleted released volume {name} and its directory")
+
+
+def claims_of(pod: Object) -> list[str]:
+    """The names of the claims a pod mounts (its generic ephemeral volumes' included)."""
+    claims = []
+    for volume in pod["spec"].get("volumes") or []:
+        if "persistentVolumeClaim" in volume:
+            claims.append(volume["persistentVolumeClaim"]["claimName"])
+        elif "ephemeral" in volume:
+            claims.append(f"{pod['metadata']['name']}-{volume['name']}")
+    return claims
 
 
 def main() -> None:
