@@ -21,9 +21,9 @@ def stacks_config() -> StacksConfig:
 
 
 CLUSTER = str(REPO / "toolchain" / "cluster.sh")
-# What makes a test's pods run on the real node: the node's own fixtures, the operator with the local images, and
-# the operator deployed in the cluster (tests/deploy).
-REAL_NODE_FIXTURES = {"node_env", "real_operator"}
+# What makes a test's pods run on the real node: the node's own fixtures, the real node's (which every real-pod
+# test asks for), the operator with the local images, and the operator deployed in the cluster (tests/deploy).
+REAL_NODE_FIXTURES = {"node_env", "real_node", "real_operator"}
 REAL_NODE_DIRECTORIES = ("tests/deploy/",)
 
 
