@@ -128,18 +128,18 @@ async def write_backup_status(rt: Runtime, tracker: DatabaseTracker, body: kopf.
 
 
 async def watch_database(rt: Runtime, body: kopf.Body, stopped: kopf.DaemonStopped) -> None:
-    """Per-Database loop: write readiness and backup status as watches report them; check drift when a watch
-    suspects it (after a short debounce) and every drift interval to catch what watches miss."""
+    """Per-Database loop: write readiness and backup status as watches report them, the instances' lag every
+    drift interval; check drift when a watch or the pre-check (precheck.py) suspects it, after a short debounce."""
     tracker = rt.tracker(body.metadata.namespace or "default", body.metadata.name or "", dict(body.status))
     interval = rt.settings.drift_interval_seconds
-    next_check = time.monotonic() + interval
+    next_poll = time.monotonic() + interval
     while not stopped:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(tracker.poke.wait(), timeout=max(0.0, next_check - time.monotonic()))
+            await asyncio.wait_for(tracker.poke.wait(), timeout=max(0.0, next_poll - time.monotonic()))
         tracker.poke.clear()
-        due = time.monotonic() >= next_check
-        if due:  # also while nothing is deployed (a change awaiting approval): never wait zero seconds in a loop
-            next_check = time.monotonic() + interval
+        due = time.monotonic() >= next_poll
+        if due:
+            next_poll = time.monotonic() + interval
         if tracker.readiness_changed:
             tracker.readiness_changed = False
             await write_readiness(rt, tracker, body)
@@ -150,9 +150,7 @@ async def watch_database(rt: Runtime, body: kopf.Body, stopped: kopf.DaemonStopp
             tracker.backups_changed = False
             await write_backup_status(rt, tracker, body)
         deployed = tracker.applied_generation == body.metadata.get("generation")
-        if (tracker.drift_suspected or due) and deployed and not body.metadata.get("deletionTimestamp"):
-            if tracker.drift_suspected:
-                await asyncio.sleep(rt.settings.drift_debounce_seconds)
+        if tracker.drift_suspected and deployed and not body.metadata.get("deletionTimestamp"):
+            await asyncio.sleep(rt.settings.drift_debounce_seconds)
             tracker.drift_suspected = False
             await check_drift(rt, tracker, body)
-            next_check = time.monotonic() + interval
