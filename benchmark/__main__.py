@@ -115,7 +115,11 @@ def run_size(
     warm_up(kubectl, manifests)
     cpu_before = cpu_seconds(operator.process.pid)
     started = time.monotonic()
-    kubectl.run("apply", "-f", "-", stdin=json.dumps(manifests))
+    # Each create passes the operator's admission webhooks: 200 at once took longer than Kubectl.run waits.
+    subprocess.run(
+        ["kubectl", "apply", "-f", "-"], input=json.dumps(manifests), env=kubectl.env, text=True, check=True,
+        capture_output=True, timeout=timeout,
+    )  # fmt: skip
     created_at = statefulsets.wait("StatefulSets", names, started, timeout, usage)
     ready_at = databases.wait("Ready", names, started, timeout, usage)
     cpu = cpu_seconds(operator.process.pid) - cpu_before
@@ -203,17 +207,22 @@ def settled(operator: OperatorProcess, usage: Usage, quiet_cpu: float = 1.0, mos
 
 
 def idle_rounds(args: argparse.Namespace, kubectl: Kubectl, operator: OperatorProcess) -> dict[str, Any]:
-    """The operator restarted cluster-wide (the floor's namespaces gone, so it sees only Databases' objects and
-    the noise), then idle: quiet, and with other people's objects churning in other namespaces."""
+    """The noise created, the operator restarted cluster-wide (the floor's namespaces gone, so it sees only the
+    Databases' objects and the noise), one drift interval let pass (the first round of checks after a start
+    comes then), then idle for a window each: quiet, and with the noise churning."""
+    noise.create(kubectl, args.noise)
     operator.start()
     assert operator.process is not None
+    started = time.monotonic()
     usage = Usage(operator.process.pid)
     received = Received(operator.process.pid, int(kubectl.env["DBOP_APISERVER_PORT"]))
     settle = settled(operator, usage)
     print(f"operator restarted cluster-wide, settled after {settle:.0f}s", flush=True)
+    while time.monotonic() - started < args.drift_interval:
+        usage.sample()
+        time.sleep(1)
     quiet = idle_window(operator, args.idle_seconds, usage, received)
     print("idle, quiet: done", flush=True)
-    noise.create(kubectl, args.noise)
     churn = noise.Churn(kubectl, args.noise)
     noisy = idle_window(operator, args.idle_seconds, usage, received)
     noisy["noise_updates_per_second"] = churn.stop() / args.idle_seconds
