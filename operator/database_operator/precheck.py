@@ -32,7 +32,6 @@ from database_operator.watches import MANAGED, label_selector
 logger = logging.getLogger(__name__)
 
 INSTANCE_LABEL = "app.kubernetes.io/instance"
-RECORD_FILE = "owned-objects.json"
 # What the Pulumi program declares, but Secrets (see above). (api version, plural, kind)
 LISTED_KINDS = [
     ("apps/v1", "statefulsets", "StatefulSet"),
@@ -96,8 +95,10 @@ def verdict(record: Record | None, live: Mapping[str, str], now: float, full_ref
 
 
 def _record_path(rt: Runtime, tracker: DatabaseTracker) -> Path:
-    """In the stack's workspace: the record lives and is lost with the stack's other local state."""
-    return rt.stacks.stack_settings_file(stack_name(tracker.namespace, tracker.name)).parent / RECORD_FILE
+    """Beside the stack's settings file, in its workspace: the record lives and is lost with the stack's other
+    local state."""
+    stack = stack_name(tracker.namespace, tracker.name)
+    return rt.stacks.stack_settings_file(stack).with_name(f"owned-objects.{stack}.json")
 
 
 def load_record(rt: Runtime, tracker: DatabaseTracker) -> Record | None:
