@@ -147,8 +147,13 @@ async def record_owned_objects(rt: Runtime, tracker: DatabaseTracker, drift_chec
 
 async def precheck(rt: Runtime) -> list[DatabaseTracker]:
     """One pre-check of every deployed Database; the ones that need a drift check are poked for it and
-    returned. A Database with an operation running is left to it: the operation records when it ends."""
-    trackers = [t for t in list(rt.trackers.values()) if t.applied_generation is not None and not t.operation.locked()]
+    returned. A Database with an operation running is left to it (the operation records when it ends), one
+    with a check pending to that check."""
+    trackers = [
+        tracker
+        for tracker in list(rt.trackers.values())
+        if tracker.applied_generation is not None and not tracker.operation.locked() and not tracker.drift_suspected
+    ]
     if not trackers:
         return []
     served = sorted({t.namespace for t in trackers})
@@ -165,6 +170,7 @@ async def precheck(rt: Runtime) -> list[DatabaseTracker]:
             logger.info("%s/%s: drift check: %s", tracker.namespace, tracker.name, found)
             tracker.suspect_drift()
             due.append(tracker)
+    logger.info("drift pre-check: %d of %d Databases handed to Pulumi", len(due), len(trackers))
     return due
 
 
