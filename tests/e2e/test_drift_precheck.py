@@ -32,12 +32,15 @@ def checking_operator(
 
 @pytest.fixture
 def precheck_namespace(kubectl: Kubectl, checking_operator: OperatorProcess) -> Iterator[str]:
+    """The checking operator's namespace, its pods on kwok's nodes; its Databases deleted through that operator."""
     name = f"precheck-{uuid.uuid4().hex[:8]}"
-    annotations = {"scheduler.alpha.kubernetes.io/node-selector": "type=kwok"}
-    kubectl.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "annotations": annotations}})
-    yield name
-    kubectl.run("delete", "databases", "--all", "-n", name, "--wait=true", "--timeout=120s", check=False)
-    kubectl.run("delete", "namespace", name, "--wait=false", check=False)
+    kubectl.run("create", "namespace", name)
+    kubectl.run("annotate", "namespace", name, "scheduler.alpha.kubernetes.io/node-selector=type=kwok")
+    try:
+        yield name
+    finally:
+        kubectl.run("delete", "databases", "--all", "-n", name, "--wait=true", "--timeout=120s", check=False)
+        kubectl.run("delete", "namespace", name, "--wait=false", check=False)
 
 
 def count(pattern: re.Pattern[str], operator: OperatorProcess) -> int:

@@ -115,9 +115,11 @@ def listing(runtime: Runtime, stacks: FakeStacks, tmp_path: Path) -> tuple[Runti
     return rt, kube
 
 
-def recorded(rt: Runtime) -> None:
+def recorded(rt: Runtime) -> DatabaseTracker:
+    """Every Database's objects recorded as a drift check would; shop/orders' tracker."""
     for tracker in rt.trackers.values():
         asyncio.run(record_owned_objects(rt, tracker, drift_checked=True))
+    return rt.trackers["shop", "orders"]
 
 
 def test_in_sync_databases_get_no_check_from_one_list_per_kind(listing: tuple[Runtime, ListingKube]) -> None:
@@ -146,8 +148,7 @@ def test_a_lost_record_is_checked_by_pulumi_and_a_failed_recording_loses_it(
     listing: tuple[Runtime, ListingKube],
 ) -> None:
     rt, kube = listing
-    recorded(rt)
-    orders = rt.trackers["shop", "orders"]
+    orders = recorded(rt)
     forget_record(rt, orders)  # e.g. a drift check that failed, or the state directory lost
     assert [tracker.name for tracker in asyncio.run(precheck(rt))] == ["orders"]
     recorded(rt)
@@ -160,8 +161,7 @@ def test_the_record_survives_a_restart_and_an_up_keeps_the_last_check_time(
     listing: tuple[Runtime, ListingKube],
 ) -> None:
     rt, _ = listing
-    recorded(rt)
-    orders = rt.trackers["shop", "orders"]
+    orders = recorded(rt)
     checked_at = load_record(rt, orders).checked_at  # type: ignore[union-attr]
     asyncio.run(record_owned_objects(rt, orders, drift_checked=False))  # an `up`: live objects not compared
     assert load_record(rt, orders).checked_at == checked_at  # type: ignore[union-attr]
