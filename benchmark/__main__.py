@@ -163,7 +163,7 @@ def one_field_changes(kubectl: Kubectl, namespace: str, usage: Usage, floor: boo
     return latencies
 
 
-PULUMI_RUN = re.compile(r"stack \S+: \w+ finished")
+PULUMI_RUN = re.compile(r"stack \S+: [a-z ]+ finished")  # up, drift check, preview, destroy
 
 
 def pulumi_runs(operator: OperatorProcess) -> int:

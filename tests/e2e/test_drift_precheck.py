@@ -13,7 +13,7 @@ from tests.e2e.conftest import running_operator
 from tests.e2e.databases import database, event_reasons, wait_ready
 
 INTERVAL_SECONDS = 3
-PULUMI_RUN = re.compile(r"stack \S+: \w+ finished")
+PULUMI_RUN = re.compile(r"stack \S+: [a-z ]+ finished")  # up, drift check, preview, destroy
 HANDED_TO_PULUMI = re.compile(r"drift check: ")
 PRECHECK = re.compile(r"drift pre-check: ")
 
