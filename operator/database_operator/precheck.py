@@ -136,8 +136,9 @@ async def record_owned_objects(rt: Runtime, tracker: DatabaseTracker, drift_chec
         now = time.time()
         checked_at = now if drift_checked or previous is None else previous.checked_at
         objects = versions_by_database(listed).get((tracker.namespace, tracker.name), {})
-        path = _record_path(rt, tracker)
-        write_atomically(path, json.dumps({"objects": objects, "checkedAt": checked_at}), mode=0o600)
+        record = json.dumps({"objects": objects, "checkedAt": checked_at})
+        # In a thread: its fsync can take long on a busy disk, and would stop every handler and webhook meanwhile.
+        await asyncio.to_thread(write_atomically, _record_path(rt, tracker), record, 0o600)
     except Exception as error:  # whatever failed, the Database is checked by Pulumi next time
         logger.warning(
             "%s/%s: no record of its objects (%s): Pulumi checks it next", tracker.namespace, tracker.name, error
