@@ -11,6 +11,7 @@ against the same server started bare (real_pods.py). Prints tables, writes JSON 
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -21,7 +22,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from benchmark.process import Usage, cpu_seconds
+from benchmark import noise
+from benchmark.process import Received, Usage, cpu_seconds, rss_bytes
 from benchmark.real_pods import VERSIONS, first_queries
 from benchmark.report import FirstQuery, Result, write_chart, write_first_query_table, write_table
 from benchmark.watch import (
@@ -36,7 +38,8 @@ from benchmark.watch import (
 from tests.e2e.cluster import REPO, Kubectl, OperatorProcess, toolchain_bin, wait_for
 
 CLUSTER = str(REPO / "toolchain" / "cluster.sh")
-# A cluster of its own (state and ports), so the benchmark never meets the demo's or the tests' objects.
+# A cluster of its own (state and ports), so the benchmark never meets the demo's or the tests' objects; the
+# DBOP_* variables of the environment win (another cluster of one's own, e.g. beside the benchmark's).
 CLUSTER_ENV = {
     "DBOP_CLUSTER_DIR": str(Path(os.environ.get("DBOP_CACHE", Path.home() / ".cache" / "dbop")) / "bench-cluster"),
     "DBOP_ETCD_PORT": "24790",
@@ -48,6 +51,7 @@ CLUSTER_ENV = {
     # kwok's fake nodes only: 50 Databases measure the operator, not containers starting on 2 cores
     "DBOP_NODE": "kwok",
 }
+CLUSTER_ENV |= {name: value for name, value in os.environ.items() if name in CLUSTER_ENV}
 
 
 def database(name: str, namespace: str) -> dict[str, Any]:
@@ -111,7 +115,11 @@ def run_size(
     warm_up(kubectl, manifests)
     cpu_before = cpu_seconds(operator.process.pid)
     started = time.monotonic()
-    kubectl.run("apply", "-f", "-", stdin=json.dumps(manifests))
+    # Each create passes the operator's admission webhooks: 200 at once took longer than Kubectl.run waits.
+    subprocess.run(
+        ["kubectl", "apply", "-f", "-"], input=json.dumps(manifests), env=kubectl.env, text=True, check=True,
+        capture_output=True, timeout=timeout,
+    )  # fmt: skip
     created_at = statefulsets.wait("StatefulSets", names, started, timeout, usage)
     ready_at = databases.wait("Ready", names, started, timeout, usage)
     cpu = cpu_seconds(operator.process.pid) - cpu_before
@@ -142,10 +150,10 @@ def run_size(
 
 
 def one_field_changes(kubectl: Kubectl, namespace: str, usage: Usage, floor: bool) -> list[float]:
-    """Replicas 1 -> 2, one Database (or StatefulSet, for the floor) after the other."""
+    """Replicas 1 -> 2, one Database (or StatefulSet, for the floor) after the other, the first ten."""
     (scaled,) = watching(kubectl.env, [("statefulsets", namespace, STATEFULSET_FIELDS, statefulset_scaled_to(2))])
     latencies: list[float] = []
-    for sts in items(kubectl, "statefulsets", namespace):
+    for sts in items(kubectl, "statefulsets", namespace)[:10]:
         name = sts["metadata"]["name"]
         kind = "statefulset" if floor else "database"
         started = time.monotonic()
@@ -155,16 +163,71 @@ def one_field_changes(kubectl: Kubectl, namespace: str, usage: Usage, floor: boo
     return latencies
 
 
-def idle_cpu(operator: OperatorProcess, seconds: float, usage: Usage) -> tuple[float, int]:
-    """CPU of the operator (and finished children) over an idle window, and the drift checks run in it."""
+PULUMI_RUN = re.compile(r"stack \S+: [a-z ]+ finished")  # up, drift check, preview, destroy
+
+
+def pulumi_runs(operator: OperatorProcess) -> int:
+    return len(PULUMI_RUN.findall(operator.log_path.read_text(errors="replace")))
+
+
+def idle_window(operator: OperatorProcess, seconds: float, usage: Usage, received: Received) -> dict[str, float]:
+    """Over an idle window: the operator's CPU (finished children included), its Pulumi runs, the bytes it
+    received from the API server (watch events, mostly), and its memory at the end."""
     assert operator.process is not None
-    log_before = operator.log_path.read_text(errors="replace").count(": preview finished")
-    cpu_before, deadline = cpu_seconds(operator.process.pid), time.monotonic() + seconds
+    runs_before, cpu_before = pulumi_runs(operator), cpu_seconds(operator.process.pid)
+    received.sample()
+    bytes_before, deadline = received.total, time.monotonic() + seconds
     while time.monotonic() < deadline:
         usage.sample()
+        received.sample()
         time.sleep(1)
-    checks = operator.log_path.read_text(errors="replace").count(": preview finished") - log_before
-    return cpu_seconds(operator.process.pid) - cpu_before, checks
+    cpu = cpu_seconds(operator.process.pid) - cpu_before
+    return {
+        "seconds": seconds,
+        "cpu_seconds": cpu,
+        "cpu_seconds_per_hour": cpu / seconds * 3600,
+        "pulumi_runs": pulumi_runs(operator) - runs_before,
+        "received_mb": (received.total - bytes_before) / 2**20,
+        "operator_rss_mb": rss_bytes(operator.process.pid) / 2**20,
+    }
+
+
+def settled(operator: OperatorProcess, usage: Usage, quiet_cpu: float = 1.0, most: float = 300) -> float:
+    """Seconds until the operator's CPU over 10 s stays below `quiet_cpu` (its start-up and resumes done)."""
+    assert operator.process is not None
+    started = time.monotonic()
+    while time.monotonic() - started < most:
+        before = cpu_seconds(operator.process.pid)
+        for _ in range(10):
+            usage.sample()
+            time.sleep(1)
+        if cpu_seconds(operator.process.pid) - before < quiet_cpu:
+            break
+    return time.monotonic() - started
+
+
+def idle_rounds(args: argparse.Namespace, kubectl: Kubectl, operator: OperatorProcess) -> dict[str, Any]:
+    """The noise created, the operator restarted cluster-wide (the floor's namespaces gone, so it sees only the
+    Databases' objects and the noise), one drift interval let pass (the first round of checks after a start
+    comes then), then idle for a window each: quiet, and with the noise churning."""
+    noise.create(kubectl, args.noise)
+    operator.start()
+    assert operator.process is not None
+    started = time.monotonic()
+    usage = Usage(operator.process.pid)
+    received = Received(operator.process.pid, int(kubectl.env["DBOP_APISERVER_PORT"]))
+    settle = settled(operator, usage)
+    print(f"operator restarted cluster-wide, settled after {settle:.0f}s", flush=True)
+    while time.monotonic() - started < args.drift_interval:
+        usage.sample()
+        time.sleep(1)
+    quiet = idle_window(operator, args.idle_seconds, usage, received)
+    print("idle, quiet: done", flush=True)
+    churn = noise.Churn(kubectl, args.noise)
+    noisy = idle_window(operator, args.idle_seconds, usage, received)
+    noisy["noise_updates_per_second"] = churn.stop() / args.idle_seconds
+    print("idle, noisy: done", flush=True)
+    return {"settle_seconds": settle, "quiet": quiet, "noisy": noisy, "noise_objects": 2 * args.noise}
 
 
 def served(kubectl: Kubectl, kind: str) -> bool:
@@ -237,7 +300,11 @@ def kwok_rounds(args: argparse.Namespace, sizes: list[int]) -> tuple[list[Result
         namespace, floor = namespaces[changed.count]
         changed.change = one_field_changes(kubectl, namespace, usage, floor=False)
         changed.floor_change = one_field_changes(kubectl, floor, usage, floor=True)
-        idle, checks = idle_cpu(operator, args.idle_seconds, usage)
+        for _, floor in namespaces.values():
+            kubectl.run("delete", "namespace", floor, "--timeout=300s")
+        operator.stop()
+        operator = operator_process(kubectl, args.drift_interval, DBOP_NAMESPACES="")
+        idle = idle_rounds(args, kubectl, operator)
     finally:
         stopped(operator, kubectl, args.out / "operator.log")
     databases = sum(result.count for result in results)
@@ -247,11 +314,8 @@ def kwok_rounds(args: argparse.Namespace, sizes: list[int]) -> tuple[list[Result
         "peak_operator_rss_mb": usage.peak_operator_bytes / 2**20,
         "peak_tree_rss_mb": usage.peak_tree_bytes / 2**20,
         "idle_databases": databases,
-        "idle_window_seconds": args.idle_seconds,
-        "idle_cpu_seconds": idle,
-        "idle_drift_checks": checks,
-        "idle_cpu_seconds_per_hour": idle / args.idle_seconds * 3600,
         "drift_interval_seconds": args.drift_interval,
+        **idle,
     }
     return results, summary
 
@@ -273,6 +337,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="1,10,50", help="Databases applied at once, per round ('': no kwok rounds)")
     parser.add_argument("--idle-seconds", type=float, default=240, help="idle window for the CPU-per-hour figure")
     parser.add_argument("--drift-interval", type=float, default=120, help="DBOP_DRIFT_INTERVAL during the run")
+    parser.add_argument("--noise", type=int, default=1000, help="unrelated Pods (and as many ConfigMaps) churned")
     parser.add_argument("--real-rounds", type=int, default=5, help="Databases per engine on the real node (0: none)")
     parser.add_argument("--out", type=Path, default=REPO / "benchmark-results", help="where JSON and PNG go")
     args = parser.parse_args()

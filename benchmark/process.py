@@ -1,7 +1,9 @@
 """CPU and memory of a process and its descendants, from /proc (Linux)."""
 
 import os
-from dataclasses import dataclass
+import re
+import subprocess
+from dataclasses import dataclass, field
 from pathlib import Path
 
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -59,3 +61,42 @@ class Usage:
         tree = own + sum(rss_bytes(child) for child in descendants(self.pid))
         self.peak_operator_bytes = max(self.peak_operator_bytes, own)
         self.peak_tree_bytes = max(self.peak_tree_bytes, tree)
+
+
+def _received_by_socket(pid: int, port: int) -> dict[str, int]:
+    """Bytes each TCP connection of the process to `port` has received so far (`ss` reads the kernel's
+    tcp_info), by local address."""
+    lines = subprocess.run(
+        ["ss", "-tinpH", "state", "established", "dport", "=", f":{port}"], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    received: dict[str, int] = {}
+    for socket, info in zip(lines[::2], lines[1::2], strict=False):
+        if f"pid={pid}," not in socket:
+            continue
+        local = socket.split()[2]
+        found = re.search(r"\bbytes_received:(\d+)", info)
+        received[local] = int(found.group(1)) if found else 0
+    return received
+
+
+@dataclass
+class Received:
+    """Bytes the process received from one port (the API server), over every connection seen while sampled: one
+    that closes between two samples loses at most what it received since the last one."""
+
+    pid: int
+    port: int
+    current: dict[str, int] = field(default_factory=dict)
+    ended: int = 0
+    """What connections no longer open (or whose local address a new one reuses) had received."""
+
+    def sample(self) -> None:
+        now = _received_by_socket(self.pid, self.port)
+        for local, count in self.current.items():
+            if now.get(local, 0) < count:
+                self.ended += count
+        self.current = now
+
+    @property
+    def total(self) -> int:
+        return self.ended + sum(self.current.values())

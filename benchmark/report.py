@@ -70,10 +70,20 @@ def write_table(results: list[Result], summary: dict[str, Any]) -> str:
         f"peak memory: operator {summary['peak_operator_rss_mb']:.0f} MB "
         f"({summary['peak_operator_rss_mb'] / summary['databases']:.1f} MB per Database), "
         f"operator with its Pulumi processes {summary['peak_tree_rss_mb']:.0f} MB",
-        f"idle: {summary['idle_databases']} in-sync Databases cost {summary['idle_cpu_seconds_per_hour']:.0f} "
-        f"CPU-seconds per hour ({summary['idle_drift_checks']} drift checks in {summary['idle_window_seconds']:.0f}s, "
-        f"drift interval {summary['drift_interval_seconds']:.0f}s)",
+        f"operator restarted cluster-wide: settled (resumes done) after {summary['settle_seconds']:.0f}s",
     ]
+    for name in ("quiet", "noisy"):
+        idle = summary[name]
+        lines.append(
+            f"idle, {name}: {summary['idle_databases']} in-sync Databases cost {idle['cpu_seconds_per_hour']:.0f} "
+            f"CPU-seconds per hour ({idle['pulumi_runs']} Pulumi runs in {idle['seconds']:.0f}s, drift interval "
+            f"{summary['drift_interval_seconds']:.0f}s); {idle['received_mb']:.1f} MB received from the API server; "
+            f"operator RSS {idle['operator_rss_mb']:.0f} MB"
+        )
+    lines.append(
+        f"noisy: {summary['noise_objects']} unrelated Pods and ConfigMaps in other namespaces, "
+        f"{summary['noisy']['noise_updates_per_second']:.0f} updates per second"
+    )
     return "\n".join(lines)
 
 

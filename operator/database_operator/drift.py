@@ -20,6 +20,7 @@ from database_operator.apply import stack_input, with_live_passwords
 from database_operator.guard import ProtectionRefused
 from database_operator.passwords import CredentialsMissing
 from database_operator.plan import plan_id
+from database_operator.precheck import forget_record, record_owned_objects
 from database_operator.runtime import DatabaseTracker, Runtime
 from database_operator.settings_file import configured_value
 from database_operator.stack_errors import StackError
@@ -71,6 +72,7 @@ async def check_drift(rt: Runtime, tracker: DatabaseTracker, body: kopf.Body) ->
         )
     except (StackError, ApiException) as error:
         logger.warning("drift check of %s/%s failed: %s", tracker.namespace, tracker.name, error)
+        forget_record(rt, tracker)
         conditions = set_condition(
             tracker.status.get("conditions", []), DRIFTED, None, "DriftCheckFailed", str(error), generation
         )
@@ -82,6 +84,10 @@ async def check_drift(rt: Runtime, tracker: DatabaseTracker, body: kopf.Body) ->
         events.warning(body, "DriftCheckFailed", str(error))
         return
     conditions = tracker.status.get("conditions", [])
+    if check.found.changed and check.corrected is None:
+        forget_record(rt, tracker)  # drift is reported, not corrected: checked again every interval
+    else:
+        await record_owned_objects(rt, tracker, drift_checked=True)
     if not check.found.changed:
         if condition_is(conditions, DRIFTED, "True") or condition_is(conditions, DRIFTED, "Unknown"):
             conditions = set_condition(conditions, DRIFTED, False, "InSync", "live objects match the spec", generation)

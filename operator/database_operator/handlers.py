@@ -19,10 +19,20 @@ from database_operator.gate import APPROVAL_ANNOTATION
 from database_operator.kube import Kube
 from database_operator.leadership import configure_peering
 from database_operator.observe import observe_backup_job, observe_database_pod, observe_owned_object, watch_database
+from database_operator.precheck import precheck_forever
 from database_operator.runtime import Runtime
 from database_operator.server_tls import RENEW_ANNOTATION
 from database_operator.settings import load_settings
 from database_operator.stacks import Stacks
+from database_operator.watches import (
+    BACKUP_JOB,
+    DATABASE_POD,
+    JOBS,
+    MANAGED,
+    OWNED_KINDS,
+    PODS,
+    filter_watches_server_side,
+)
 from database_operator.webhooks import (
     DEFAULTS,
     RULES,
@@ -32,10 +42,6 @@ from database_operator.webhooks import (
 )
 
 DATABASE = (GROUP, VERSION, PLURAL)
-MANAGED = {"app.kubernetes.io/managed-by": "database-operator"}
-# Watched for drift. Secrets are left to the periodic check: watching every Secret in the cluster is neither
-# cheap nor least-privilege.
-OWNED_KINDS = [("apps", "v1", "statefulsets"), ("", "v1", "configmaps"), ("", "v1", "services")]
 FINALIZER = f"{GROUP}/finalizer"
 # kopf's own annotations (handler progress, last handled spec). kopf ignores every annotation under this prefix
 # when it compares objects, so it must not be the prefix of annotations users set, like the plan approval.
@@ -56,6 +62,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
         prefix=KOPF_PREFIX, key="last-handled-configuration"
     )
     settings.posting.level = logging.WARNING  # our own Events say what happened; kopf's would repeat them
+    filter_watches_server_side(settings)
     operator_settings = load_settings()
     configure_peering(settings, operator_settings.peering_lifetime_seconds)
     stacks = Stacks(operator_settings)  # before connecting: a bad toolchain or backend leaves no session open
@@ -76,6 +83,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
         kube=kube,
         service_monitor_available=await kube.serves_api_group("monitoring.coreos.com"),
     )
+    memo["drift_precheck"] = asyncio.create_task(precheck_forever(memo["runtime"]))
     logging.getLogger(__name__).info(
         "backend %s, at most %d operations at once",
         operator_settings.effective_backend_url,
@@ -85,8 +93,9 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
 
 @kopf.on.cleanup()
 async def stop(memo: kopf.Memo, **_: Any) -> None:
-    if "certificate_renewal" in memo:
-        memo["certificate_renewal"].cancel()
+    for task in ("certificate_renewal", "drift_precheck"):
+        if task in memo:
+            memo[task].cancel()
     if "runtime" in memo:
         rt = _runtime(memo)
         # End the Pulumi processes of running operations (their stacks are recovered at the next start), then
@@ -174,12 +183,12 @@ for _group, _version, _plural in OWNED_KINDS:
     _owned_object_handler(_group, _version, _plural)
 
 
-@kopf.on.event("", "v1", "pods", labels={**MANAGED, "app.kubernetes.io/component": "database"})
+@kopf.on.event(*PODS, labels=DATABASE_POD)
 async def database_pod(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     await observe_database_pod(_runtime(memo), event.get("type"), body)  # role label, status.instances
 
 
-@kopf.on.event("batch", "v1", "jobs", labels={**MANAGED, "app.kubernetes.io/component": "backup"})
+@kopf.on.event(*JOBS, labels=BACKUP_JOB)
 async def backup_job(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     observe_backup_job(_runtime(memo), body)  # the Database's lastBackup and BackupFailed
     if BACKUP_LABEL in body.metadata.labels:

@@ -278,9 +278,28 @@ class Kube:
         )
         return (found or {}).get("metadata") if found is not None else None
 
+    async def list_metadata(
+        self, api_version: str, plural: str, namespace: str | None, label_selector: str = ""
+    ) -> list[dict[str, Any]]:
+        """The metadata alone (PartialObjectMetadataList) of every object of a kind the selector matches, in one
+        namespace or (None) the whole cluster: one request, filtered by the API server."""
+        prefix = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+        where = f"/namespaces/{namespace}" if namespace is not None else ""
+        listed: dict[str, Any] = await self._api.call_api(
+            f"{prefix}{where}/{plural}",
+            "GET",
+            query_params=[("labelSelector", label_selector)] if label_selector else [],
+            header_params={"Accept": "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"},
+            response_types_map={200: "object"},
+            auth_settings=["BearerToken"],
+            _return_http_data_only=True,
+        )
+        return [item.get("metadata") or {} for item in listed.get("items") or []]
+
     async def list_database_names(self, namespace: str) -> list[str]:
-        listed = await self._custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
-        return [str(item["metadata"]["name"]) for item in listed.get("items", [])]
+        """Names only: each new Database's admission lists its namespace's, so whole objects (statuses and
+        all) would cost every create more the more Databases there are."""
+        return [str(metadata["name"]) for metadata in await self.list_metadata(f"{GROUP}/{VERSION}", PLURAL, namespace)]
 
     async def read_statefulset(self, namespace: str, name: str) -> dict[str, Any] | None:
         statefulset = await _unless_missing(client.AppsV1Api(self._api).read_namespaced_stateful_set(name, namespace))

@@ -134,23 +134,23 @@ async def write_backup_status(rt: Runtime, tracker: DatabaseTracker, body: kopf.
 
 
 async def watch_database(rt: Runtime, body: kopf.Body, stopped: kopf.DaemonStopped) -> None:
-    """Per-Database loop: write readiness and backup status as watches report them; check drift when a watch
-    suspects it (after a short debounce) and every drift interval to catch what watches miss."""
+    """Per-Database loop: write readiness and backup status as watches report them, the instances' lag every
+    drift interval; check drift when a watch or the pre-check (precheck.py) suspects it, after a short debounce."""
     tracker = rt.tracker(body.metadata.namespace or "default", body.metadata.name or "", dict(body.status))
     interval = rt.settings.drift_interval_seconds
-    next_check = time.monotonic() + interval
+    next_poll = time.monotonic() + interval
     failover_due: float | None = None
     while not stopped:
-        wake = next_check if failover_due is None else min(next_check, failover_due)
+        wake = next_poll if failover_due is None else min(next_poll, failover_due)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(tracker.poke.wait(), timeout=max(0.0, wake - time.monotonic()))
         tracker.poke.clear()
         if not body.metadata.get("deletionTimestamp"):
             wait = await reconcile_primary(rt, tracker, body)
             failover_due = None if wait is None else time.monotonic() + wait
-        due = time.monotonic() >= next_check
-        if due:  # also while nothing is deployed (a change awaiting approval): never wait zero seconds in a loop
-            next_check = time.monotonic() + interval
+        due = time.monotonic() >= next_poll
+        if due:
+            next_poll = time.monotonic() + interval
         if tracker.readiness_changed:
             tracker.readiness_changed = False
             await write_readiness(rt, tracker, body)
@@ -161,12 +161,13 @@ async def watch_database(rt: Runtime, body: kopf.Body, stopped: kopf.DaemonStopp
             tracker.backups_changed = False
             await write_backup_status(rt, tracker, body)
         deployed = tracker.applied_generation == body.metadata.get("generation")
-        if (tracker.drift_suspected or due) and deployed and not body.metadata.get("deletionTimestamp"):
-            if tracker.drift_suspected:
-                await asyncio.sleep(rt.settings.drift_debounce_seconds)
+        if not deployed or body.metadata.get("deletionTimestamp"):
+            continue
+        # The server certificate's age is the one thing no object change shows: looked at every interval.
+        settings = rt.stacks.stack_settings_file(stack_name(tracker.namespace, tracker.name))
+        if due and renewal_due(settings, datetime.now(UTC)):
+            await renew_certificate(rt, body)
+        if tracker.drift_suspected:
+            await asyncio.sleep(rt.settings.drift_debounce_seconds)
             tracker.drift_suspected = False
-            settings = rt.stacks.stack_settings_file(stack_name(tracker.namespace, tracker.name))
-            if due and renewal_due(settings, datetime.now(UTC)):
-                await renew_certificate(rt, body)
             await check_drift(rt, tracker, body)
-            next_check = time.monotonic() + interval

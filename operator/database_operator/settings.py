@@ -36,7 +36,12 @@ class OperatorSettings:
     """Stack operations (up, refresh, destroy) running at once across all Databases (`DBOP_MAX_OPERATIONS`)."""
 
     drift_interval_seconds: float = 600.0
-    """How often each Database's stack is checked for drift that watches did not see (`DBOP_DRIFT_INTERVAL`)."""
+    """How often the Databases' owned objects are compared with what their last operation left, one LIST per kind
+    for all of them; a Database whose objects changed or disappeared gets a drift check (`DBOP_DRIFT_INTERVAL`)."""
+
+    full_refresh_interval_seconds: float = 6 * 3600.0
+    """Longest time a Database goes without a drift check when its objects look unchanged
+    (`DBOP_FULL_REFRESH_INTERVAL`): catches what object versions cannot show, e.g. an edited Secret."""
 
     drift_debounce_seconds: float = 2.0
     """Wait after an out-of-band change before checking, so a burst of edits costs one check."""
@@ -189,6 +194,7 @@ def load_settings() -> OperatorSettings:
         passphrase=_read_passphrase(),
         max_concurrent_operations=int(_number("DBOP_MAX_OPERATIONS", 4)),
         drift_interval_seconds=_number("DBOP_DRIFT_INTERVAL", 600),
+        full_refresh_interval_seconds=_number("DBOP_FULL_REFRESH_INTERVAL", 6 * 3600),
         operation_timeout_seconds=_number("DBOP_OPERATION_TIMEOUT", 900),
         shutdown_grace_seconds=_number("DBOP_SHUTDOWN_GRACE", 10),
         peering_lifetime_seconds=int(_number("DBOP_PEERING_LIFETIME", 15)),

@@ -15,10 +15,13 @@ def test_every_latency_is_also_a_ratio_to_the_floor() -> None:
     assert ratio([3.0, 6.0, 9.0], [0.5, 1.0, 2.0]) == 6.0
     result = Result(count=2, statefulset=[2.0, 4.0], ready=[3.0, 5.0], floor_statefulset=[0.5, 0.5],
                     floor_ready=[1.0, 1.0], cpu_seconds=10.0)  # fmt: skip
+    idle = {"seconds": 240.0, "cpu_seconds_per_hour": 36.0, "pulumi_runs": 4, "received_mb": 1.0,
+            "operator_rss_mb": 150.0, "noise_updates_per_second": 30.0}  # fmt: skip
     summary = {"peak_operator_rss_mb": 200.0, "peak_tree_rss_mb": 600.0, "databases": 2, "idle_databases": 2,
-               "idle_cpu_seconds_per_hour": 36.0, "idle_drift_checks": 4, "idle_window_seconds": 240.0,
-               "drift_interval_seconds": 120.0}  # fmt: skip
+               "drift_interval_seconds": 120.0, "settle_seconds": 20.0, "quiet": idle, "noisy": idle,
+               "noise_objects": 2000}  # fmt: skip
     table = write_table([result], summary)
     assert "2 at once: apply -> StatefulSet" in table and "4.0x" in table  # p50 2.0s against 0.5s
     assert "5.00s per Database" in table and "100.0 MB per Database" in table
+    assert "idle, noisy: 2 in-sync Databases cost 36 CPU-seconds per hour (4 Pulumi runs in 240s" in table
     assert result.as_json()["figures"]["2 at once: apply -> Ready"]["ratio_p50"] == 3.0
