@@ -51,7 +51,13 @@ CLUSTER_ENV = {
     # kwok's fake nodes only: 50 Databases measure the operator, not containers starting on 2 cores
     "DBOP_NODE": "kwok",
 }
-CLUSTER_ENV |= {name: value for name, value in os.environ.items() if name in CLUSTER_ENV}
+
+
+def cluster_env(**overrides: str) -> dict[str, str]:
+    """The benchmark's cluster: its own settings, unless the environment sets them (to point it at another
+    cluster), with `overrides` on top."""
+    chosen = {name: os.environ.get(name, value) for name, value in CLUSTER_ENV.items()}
+    return {**os.environ, **chosen, **overrides}
 
 
 def database(name: str, namespace: str) -> dict[str, Any]:
@@ -277,7 +283,7 @@ def stopped(operator: OperatorProcess, kubectl: Kubectl, log: Path) -> None:
 
 def kwok_rounds(args: argparse.Namespace, sizes: list[int]) -> tuple[list[Result], dict[str, Any]]:
     """The operator alone, on kwok's fake nodes: 1, 10, 50 Databases at once, a field change, idle CPU."""
-    kubectl = started_cluster({**os.environ, **CLUSTER_ENV})
+    kubectl = started_cluster(cluster_env())
     operator = operator_process(kubectl, args.drift_interval)
     # Namespaces exist before the operator starts: one that appears in its first moments can be missed by its
     # namespace discovery (seen here: the first round's Database never handled).
@@ -322,7 +328,7 @@ def kwok_rounds(args: argparse.Namespace, sizes: list[int]) -> tuple[list[Result
 
 def real_rounds(args: argparse.Namespace) -> list[FirstQuery]:
     """Databases that really run, on the real node, with the locally built images: apply -> first query."""
-    kubectl = started_cluster({**os.environ, **CLUSTER_ENV, "DBOP_NODE": "real"})
+    kubectl = started_cluster(cluster_env(DBOP_NODE="real"))
     stacks_config = str(REPO / "stacks-config-local")
     operator = operator_process(kubectl, args.drift_interval, DATABASE_STACKS_CONFIG=stacks_config)
     operator.start()

@@ -65,6 +65,20 @@ def running_operator(cluster_env: dict[str, str], state_dir: Path, namespaces: s
     return process
 
 
+def stepping_in(
+    operator: OperatorProcess, cluster_env: dict[str, str], state_dir: Path, namespaces: str, **env: str
+) -> Iterator[OperatorProcess]:
+    """An operator of a test module's own serving `namespaces` (with at most 2 operations at once), while the
+    session's operator steps aside (one operator per cluster: webhooks and peering are cluster-wide); the session's
+    is back afterwards."""
+    operator.stop()
+    process = running_operator(cluster_env, state_dir, namespaces, DBOP_MAX_OPERATIONS="2", **env)
+    yield process
+    process.stop()
+    print(f"operator log: {process.log_path}")
+    operator.start()
+
+
 @pytest.fixture(scope="session")
 def operator(cluster_env: dict[str, str], kubectl: Kubectl, state_dir: Path) -> Iterator[OperatorProcess]:
     process = running_operator(cluster_env, state_dir, "e2e-*")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.cluster import Kubectl, OperatorProcess, wait_for
-from tests.e2e.conftest import running_operator
+from tests.e2e.conftest import stepping_in
 from tests.e2e.databases import database, event_reasons, wait_ready
 
 INTERVAL_SECONDS = 3
@@ -20,13 +20,14 @@ PRECHECK = re.compile(r"drift pre-check: ")
 
 @pytest.fixture(scope="module")
 def checking_operator(
-    cluster_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+    cluster_env: dict[str, str], operator: OperatorProcess, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OperatorProcess]:
-    """An operator of its own, for namespaces of its own, checking every few seconds."""
+    """An operator of its own, for namespaces of its own, checking every few seconds; the session's steps aside."""
     state: Path = tmp_path_factory.mktemp("precheck-state")
-    process = running_operator(cluster_env, state, "precheck-*", DBOP_DRIFT_INTERVAL=str(INTERVAL_SECONDS))
+    processes = stepping_in(operator, cluster_env, state, "precheck-*", DBOP_DRIFT_INTERVAL=str(INTERVAL_SECONDS))
+    process = next(processes)
     yield process
-    process.stop()
+    next(processes, None)  # stopped, and the session's operator back
     assert "Traceback" not in process.log_path.read_text(errors="replace"), f"see {process.log_path}"
 
 

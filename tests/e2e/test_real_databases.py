@@ -19,7 +19,6 @@ the session's kwok-only operator steps aside (one leader per cluster)."""
 import json
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,7 +26,7 @@ import pytest
 from database_api.names import REPLICA_ROLE
 from database_operator.instances import replication_lag
 from tests.e2e.cluster import REPO, Kubectl, OperatorProcess, wait_for
-from tests.e2e.conftest import running_operator
+from tests.e2e.conftest import stepping_in
 from tests.e2e.databases import wait_ready
 from tests.node.pods import pod as pod_manifest
 from tests.node.pods import with_claim
@@ -57,19 +56,6 @@ def real_operator(
     stacks_config = REPO / "stacks-config-local"
     state_dir = tmp_path_factory.mktemp("real-operator")
     yield from stepping_in(operator, cluster_env, state_dir, "real-*", DATABASE_STACKS_CONFIG=str(stacks_config))
-
-
-def stepping_in(
-    operator: OperatorProcess, cluster_env: dict[str, str], state_dir: Path, namespaces: str, **env: str
-) -> Iterator[OperatorProcess]:
-    """An operator of the tests' own serving `namespaces` (with at most 2 operations at once), while the session's
-    kwok operator steps aside; the session's is back afterwards."""
-    operator.stop()
-    process = running_operator(cluster_env, state_dir, namespaces, DBOP_MAX_OPERATIONS="2", **env)
-    yield process
-    process.stop()
-    print(f"operator log: {process.log_path}")
-    operator.start()
 
 
 def real_namespace(kubectl: Kubectl, prefix: str) -> Iterator[str]:

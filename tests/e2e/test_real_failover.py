@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.cluster import REPO, Kubectl, OperatorProcess, wait_for
+from tests.e2e.conftest import stepping_in
 from tests.e2e.databases import wait_ready
 from tests.e2e.test_real_databases import (  # noqa: F401 (real_node: a fixture)
     client_pod,
@@ -31,7 +32,6 @@ from tests.e2e.test_real_databases import (  # noqa: F401 (real_node: a fixture)
     query,
     real_namespace,
     real_node,
-    stepping_in,
 )
 
 READY_TIMEOUT = 300

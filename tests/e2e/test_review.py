@@ -38,7 +38,7 @@ def test_preview_of_unchanged_scaled_and_version_changed_databases(
     manifest = database("shop", namespace, backup=backup)
     new = preview(operator, manifest)
     assert new.returncode == CHANGES, new.stderr
-    assert f"Database {namespace}/shop: 13 to create" in new.stdout  # 10 objects + 3 for backups
+    assert f"Database {namespace}/shop: 16 to create" in new.stdout  # 13 objects + 3 for backups
     assert "+  create   StatefulSet/shop" in new.stdout
     assert kubectl.get("statefulset", "shop", namespace) is None  # previewing created nothing
     assert not (state_dir / "workspaces" / f"{namespace}.shop").exists()
@@ -143,8 +143,9 @@ def test_the_gate_holds_until_the_plan_is_approved_and_refuses_a_stale_approval(
     gated = {"updatePolicy": "RequireApproval"}
     kubectl.apply(database("gated", namespace, **gated))
     created = awaiting_plan(kubectl, namespace, "gated")
-    # Four Secrets, the ConfigMap, three Services, the StatefulSet, the NetworkPolicy.
-    assert created["created"] == 10 and created["dataLoss"] is False
+    # Four Secrets of accounts, the CA's and the server certificate's Secrets, the ConfigMap, the CA's ConfigMap,
+    # three Services, the StatefulSet, the NetworkPolicy.
+    assert created["created"] == 13 and created["dataLoss"] is False
     assert kubectl.get("database", "gated", namespace)["status"]["phase"] == "AwaitingApproval"
     assert "PlanReady" in event_reasons(kubectl, "gated", namespace)
     assert kubectl.get("statefulset", "gated", namespace) is None  # the gate holds: nothing created

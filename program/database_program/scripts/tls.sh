@@ -69,6 +69,9 @@ case "${1:-}" in
     family="${2:?tls.sh watch postgresql|mysql}"
     : "${RELOAD_STATEMENT:?}" "${RELOAD_SECONDS:?}"
     pending=""
+    # The container's first process: without a handler SIGTERM would be ignored, and every stop of the pod would
+    # wait out its whole grace period. The sleep runs in the background so that the handler runs at once.
+    trap 'exit 0' TERM INT
     while :; do
       if [ "$(fingerprint "$SECRET_DIR")" != "$(fingerprint "$PRIVATE_DIR")" ]; then
         install
@@ -83,7 +86,8 @@ case "${1:-}" in
           echo "tls-reload: the server did not reread its certificate; trying again" >&2
         fi
       fi
-      sleep "$RELOAD_SECONDS"
+      sleep "$RELOAD_SECONDS" &
+      wait $!
     done
     ;;
   *)
