@@ -4,12 +4,13 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import time
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 REPO = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
@@ -144,3 +145,26 @@ def pulumi_processes_of(operator_pids: list[int]) -> list[str]:
         for process in tagged_processes()
         if any(f"-{pid}-" in process.tags.get(INSTANCE_ENV, "") for pid in operator_pids)
     ]
+
+
+class BackgroundLoop:
+    """`step` over and over in a thread for as long as the `with` block runs; stopped and joined at its end."""
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def step(self) -> None:
+        raise NotImplementedError
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.step()
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()

@@ -9,7 +9,6 @@ what the real node needs). One Database per engine with a replica and backups se
   and its bootstrap saw only the one dump, read-only."""
 
 import base64
-import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.cluster import Kubectl, wait_for
+from tests.e2e.cluster import BackgroundLoop, Kubectl, wait_for
 from tests.e2e.databases import wait_ready
 from tests.e2e.test_real_databases import (  # noqa: F401 (fixtures)
     READY_TIMEOUT,
@@ -35,7 +34,7 @@ SECRET_KEYS = {"credentials": ["admin-password", "password"], "replication": ["p
 SECRET_KEYS |= {"exporter": ["password"], "backup": ["password"]}
 
 
-class CommandLines:
+class CommandLines(BackgroundLoop):
     """Samples every process's command line on the node until stopped: the passwords found, and the command lines
     seen that contain any of `watched` (evidence that the sampling covered what it should)."""
 
@@ -43,28 +42,18 @@ class CommandLines:
         self._passwords, self._watched = passwords, watched
         self.leaks: list[str] = []
         self.seen: set[str] = set()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
+        super().__init__()
 
-    def _sample(self) -> None:
-        while not self._stop.is_set():
-            for path in Path("/proc").glob("[0-9]*/cmdline"):
-                try:
-                    line = path.read_bytes().replace(b"\0", b" ").decode(errors="replace")
-                except OSError:
-                    continue  # the process is gone
-                if any(password in line for password in self._passwords):
-                    self.leaks.append(line[:80])  # never the password itself in a report
-                self.seen |= {watched for watched in self._watched if watched in line}
-            self._stop.wait(0.05)
-
-    def __enter__(self) -> "CommandLines":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join()
+    def step(self) -> None:
+        for path in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                line = path.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue  # the process is gone
+            if any(password in line for password in self._passwords):
+                self.leaks.append(line[:80])  # never the password itself in a report
+            self.seen |= {watched for watched in self._watched if watched in line}
+        self._stop.wait(0.05)
 
 
 def passwords_of(kubectl: Kubectl, ns: str, name: str) -> dict[str, str]:

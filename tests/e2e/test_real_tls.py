@@ -9,13 +9,12 @@ replica, metrics and backups, serves every assertion:
   restart (the pod's restartCount and the server's start time unchanged) while a client that reconnects all
   along never fails."""
 
-import threading
 import time
 from typing import Any
 
 import pytest
 
-from tests.e2e.cluster import Kubectl, wait_for
+from tests.e2e.cluster import BackgroundLoop, Kubectl, wait_for
 from tests.e2e.databases import wait_ready
 from tests.e2e.test_real_databases import (  # noqa: F401 (fixtures)
     CLIENT_IMAGE,
@@ -84,30 +83,20 @@ def server_facts(kubectl: Kubectl, ns: str, engine: str) -> tuple[int, float]:
     return int(status["restartCount"]), started
 
 
-class Reconnecting:
+class Reconnecting(BackgroundLoop):
     """A client that connects (verifying) every half second until stopped; the failures it saw."""
 
     def __init__(self, kubectl: Kubectl, ns: str, client: str, command: str) -> None:
         self._kubectl, self._ns, self._client = kubectl, ns, client
-        self._loop = f"for i in $(seq 40); do {command} >/dev/null 2>&1 || echo FAILED; sleep 0.5; done\n"
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._script = f"for i in $(seq 40); do {command} >/dev/null 2>&1 || echo FAILED; sleep 0.5; done\n"
         self.failures = 0
         self.rounds = 0
+        super().__init__()
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            result = self._kubectl.run("exec", "-i", "-n", self._ns, self._client, "--", "sh", stdin=self._loop)
-            self.failures += result.stdout.count("FAILED")
-            self.rounds += 1
-
-    def __enter__(self) -> "Reconnecting":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join()
+    def step(self) -> None:
+        result = self._kubectl.run("exec", "-i", "-n", self._ns, self._client, "--", "sh", stdin=self._script)
+        self.failures += result.stdout.count("FAILED")
+        self.rounds += 1
 
 
 @pytest.mark.parametrize("engine", ["postgresql", "mariadb"])
