@@ -3,16 +3,15 @@ or files mounted from a Secret (tls.crt, tls.key, ca.crt). Files are replaced at
 never leaves a torn certificate or key."""
 
 import datetime
-import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from database_operator.atomic_file import write_atomically
+from database_operator.x509_issuer import issue_server, new_authority
 
 CA_VALIDITY = datetime.timedelta(days=3650)
 VALIDITY = datetime.timedelta(days=365)
@@ -24,17 +23,6 @@ class ServingCertificate:
     certfile: Path
     keyfile: Path
     ca_pem: bytes
-
-
-def _name(common_name: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-
-
-def _san(hostname: str) -> x509.GeneralName:
-    try:
-        return x509.IPAddress(ipaddress.ip_address(hostname))
-    except ValueError:
-        return x509.DNSName(hostname)
 
 
 def _fresh(certfile: Path, now: datetime.datetime, hostnames: list[str] | None = None) -> bool:
@@ -64,18 +52,7 @@ def _certificate_authority(
         key = serialization.load_pem_private_key(cakey.read_bytes(), password=None)
         assert isinstance(key, ec.EllipticCurvePrivateKey)
         return x509.load_pem_x509_certificate(cafile.read_bytes()), key
-    key = ec.generate_private_key(ec.SECP256R1())
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(_name("database-operator webhook CA"))
-        .issuer_name(_name("database-operator webhook CA"))
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + CA_VALIDITY)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .sign(key, hashes.SHA256())
-    )
+    ca, key = new_authority("database-operator webhook CA", now, CA_VALIDITY)
     _write_key(cakey, key)
     write_atomically(cafile, ca.public_bytes(serialization.Encoding.PEM), mode=0o644)
     return ca, key
@@ -96,19 +73,7 @@ def ensure_certificate(directory: Path, hostnames: list[str]) -> ServingCertific
         issuer = x509.load_pem_x509_certificate(certfile.read_bytes()).issuer
         if issuer == ca.subject and cafile.read_bytes() == ca_pem:
             return ServingCertificate(certfile, keyfile, ca_pem)
-    key = ec.generate_private_key(ec.SECP256R1())
-    serving = (
-        x509.CertificateBuilder()
-        .subject_name(_name(hostnames[0]))
-        .issuer_name(ca.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + VALIDITY)
-        .add_extension(x509.SubjectAlternativeName([_san(name) for name in hostnames]), critical=False)
-        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
+    serving, key = issue_server(ca, ca_key, hostnames, now, VALIDITY)
     # Key first, then certificate: the server reloads when the certificate changes, and finds the new key then.
     _write_key(keyfile, key)
     write_atomically(certfile, serving.public_bytes(serialization.Encoding.PEM), mode=0o644)

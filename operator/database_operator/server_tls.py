@@ -13,25 +13,22 @@ may use, or when asked (the renewal annotation: its value is recorded, so a retr
 """
 
 import datetime
-import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from database_api.names import CONFIG_NAMESPACE, ca_name, tls_secret_name
 from database_operator.passphrase import Passphrase
+from database_operator.x509_issuer import general_name, issue_server, new_authority
 
 CA_VALIDITY = datetime.timedelta(days=3650)
 RENEW_AT = 2 / 3
 """The share of a server certificate's life after which it is renewed."""
-BACKDATE = datetime.timedelta(minutes=5)
-"""Certificates start a little in the past: a node whose clock is behind still accepts a fresh one."""
 MAX_REPLICAS = 10
 """Every pod name up to the largest replica count a spec may ask for is in the certificate: scaling up needs no
 new certificate."""
@@ -81,27 +78,9 @@ def _load_key(pem: str) -> ec.EllipticCurvePrivateKey:
     return key
 
 
-def _general_name(host: str) -> x509.GeneralName:
-    try:
-        return x509.IPAddress(ipaddress.ip_address(host))
-    except ValueError:
-        return x509.DNSName(host)
-
-
 def new_ca(name: str, namespace: str, now: datetime.datetime) -> tuple[str, str]:
     """A new CA for one Database: (certificate PEM, key PEM)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{namespace}/{name} database CA")])
-    certificate = (
-        x509.CertificateBuilder(subject_name=subject, issuer_name=subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - BACKDATE)
-        .not_valid_after(now + CA_VALIDITY)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
-        .sign(key, hashes.SHA256())
-    )
+    certificate, key = new_authority(f"{namespace}/{name} database CA", now, CA_VALIDITY)
     return _pem(certificate), _key_pem(key)
 
 
@@ -110,20 +89,7 @@ def issue(
 ) -> tuple[str, str]:
     """A server certificate for `hosts`, signed by the CA: (certificate PEM, key PEM)."""
     ca = x509.load_pem_x509_certificate(ca_certificate.encode())
-    key = ec.generate_private_key(ec.SECP256R1())
-    certificate = (
-        x509.CertificateBuilder(
-            subject_name=x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0])]), issuer_name=ca.subject
-        )
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - BACKDATE)
-        .not_valid_after(now + lifetime)
-        .add_extension(x509.SubjectAlternativeName([_general_name(host) for host in hosts]), critical=False)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .sign(_load_key(ca_key), hashes.SHA256())
-    )
+    certificate, key = issue_server(ca, _load_key(ca_key), hosts, now, lifetime)
     return _pem(certificate), _key_pem(key)
 
 
@@ -145,7 +111,7 @@ def renewal_reason(certificate: str, ca_certificate: str, hosts: list[str], now:
     except (ValueError, TypeError, InvalidSignature):
         return "it is not signed by the Database's CA"
     names = parsed.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    missing = {str(_general_name(host).value) for host in hosts} - {str(name.value) for name in names}
+    missing = {str(general_name(host).value) for host in hosts} - {str(name.value) for name in names}
     return f"it does not name {', '.join(sorted(missing))}" if missing else None
 
 
