@@ -20,12 +20,12 @@ from typing import Any
 
 import pytest
 
+from tests.deploy.deployed import OPERATOR_NAMESPACE, SELECTOR
 from tests.e2e.cluster import REPO, Kubectl, wait_for
 from tests.e2e.databases import database, wait_image, wait_ready, wait_statefulset
 from tests.node.pods import SLEEPER, pod, start
 
 DEPLOY = str(REPO / "scripts" / "deploy")
-OPERATOR_NAMESPACE = "database-operator"
 TOOLS_IMAGE = "localhost/debian-tools:12"
 PEERING_LIFETIME = 10
 DEPLOY_ARGS = ("--set", "DBOP_NAMESPACES=deploy-*", "--set", f"DBOP_PEERING_LIFETIME={PEERING_LIFETIME}")
@@ -57,9 +57,8 @@ def live_peers(kubectl: Kubectl) -> dict[str, int]:
 
 
 def operator_pods(kubectl: Kubectl) -> list[dict[str, Any]]:
-    selector = "app.kubernetes.io/name=database-operator"
     pods: list[dict[str, Any]] = json.loads(
-        kubectl.run("get", "pods", "-n", OPERATOR_NAMESPACE, "-l", selector, "-o", "json").stdout
+        kubectl.run("get", "pods", "-n", OPERATOR_NAMESPACE, "-l", SELECTOR, "-o", "json").stdout
     )["items"]
     return [pod for pod in pods if "deletionTimestamp" not in pod["metadata"]]
 

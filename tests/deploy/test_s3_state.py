@@ -15,9 +15,9 @@ import pytest
 import yaml
 
 from database_operator.processes import OPERATION_ENV, tagged_processes
+from tests.deploy.deployed import OPERATOR_NAMESPACE, SELECTOR
 from tests.deploy.test_in_cluster import (
     DEPLOY_ARGS,
-    OPERATOR_NAMESPACE,
     _deploy,
     _exec,
     databases_namespace,
@@ -104,9 +104,6 @@ def stack_history(kubectl: Kubectl, stack: str) -> list[dict[str, Any]]:
     assert listed.returncode == 0, listed.stderr
     history: list[dict[str, Any]] = json.loads(listed.stdout)
     return history
-
-
-SELECTOR = "app.kubernetes.io/name=database-operator"
 
 
 def all_operator_pods_gone(kubectl: Kubectl) -> bool:

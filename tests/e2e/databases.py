@@ -24,17 +24,23 @@ def database(name: str, namespace: str, **spec: Any) -> dict[str, Any]:
 
 
 def wait_ready(kubectl: Kubectl, name: str, namespace: str, timeout: float = 120) -> dict[str, Any]:
-    """Until status says Ready for the current generation; returns the Database."""
+    """Until status says Ready for the current generation; returns the Database. A timeout names the last
+    status seen."""
+    seen: dict[str, Any] = {}
 
     def ready() -> dict[str, Any] | None:
         db = kubectl.get("database", name, namespace)
         if db is None:
             return None
         status = db.get("status") or {}
+        seen.update(generation=db["metadata"]["generation"], status=status)
         current = status.get("observedGeneration") == db["metadata"]["generation"]
         return db if current and status.get("phase") == "Ready" and status.get("ready") else None
 
-    return wait_for(f"Database {namespace}/{name} to be Ready", ready, timeout=timeout)
+    try:
+        return wait_for(f"Database {namespace}/{name} to be Ready", ready, timeout=timeout)
+    except AssertionError as timed_out:
+        raise AssertionError(f"{timed_out}; last seen: {seen or 'no Database'}") from None
 
 
 def wait_statefulset(
