@@ -174,7 +174,8 @@ def server_env(ctx: DatabaseContext) -> list[EnvVarArgs]:
     (the replication account, over verified TLS); a PostgreSQL standby has its source in its own data directory.
     (Not PGSSLMODE: a replica made before TLS would then insist on verified TLS from a primary that, early in the
     rolling update, offers none, and never become ready for the update to reach the primary. Its libpq default,
-    `prefer`, uses TLS as soon as the primary offers it.)"""
+    `prefer`, uses TLS as soon as the primary offers it, and tls-reload moves it to verify-full once the primary
+    passes verification: tls.sh standby_tls.)"""
     env = [*pod_env(), *admin_env(ctx)]
     if mysql_family(ctx):
         return [
@@ -198,12 +199,19 @@ def tls_files_env() -> list[EnvVarArgs]:
 
 def tls_reload_env(ctx: DatabaseContext) -> list[EnvVarArgs]:
     """The tls-reload container's: the files, and the superuser, who makes the server reread them through the
-    local socket (psql's default socket directory is the server's, /var/run/postgresql)."""
+    local socket (psql's default socket directory is the server's, /var/run/postgresql). A replica made before TLS
+    is moved to verified TLS (tls.sh replication_tls): the CA's path the server reads, and for a PostgreSQL
+    standby the replication account, which checks first that the primary serves verified TLS."""
+    ca = EnvVarArgs(name="TLS_CA_FILE", value=tls.CA_FILE)
     if mysql_family(ctx):
-        # A replica made before TLS is moved to it (tls.sh replication_tls).
-        replication = EnvVarArgs(name="TLS_CA_FILE", value=tls.CA_FILE)
-        return [*tls_files_env(), secret_env("ADMIN_PASSWORD", ctx, "admin-password"), replication]
-    return [*tls_files_env(), secret_env("ADMIN_USER", ctx, "admin-username")]
+        return [*tls_files_env(), secret_env("ADMIN_PASSWORD", ctx, "admin-password"), ca]
+    return [
+        *tls_files_env(),
+        secret_env("ADMIN_USER", ctx, "admin-username"),
+        ca,
+        secret_env("REPLICATION_USER", ctx, "username", ctx.replication_secret_name),
+        secret_env("REPLICATION_PASSWORD", ctx, "password", ctx.replication_secret_name),
+    ]
 
 
 def tls_reload_command(ctx: DatabaseContext) -> list[str]:
