@@ -7,14 +7,14 @@ from pulumi_kubernetes.core.v1 import ConfigMap
 
 from database_program import engines
 from database_program.context import DatabaseContext
-from database_program.monitoring import exporter_queries
+from database_program.monitoring import exporter_files
 
 
 def config_map_data(ctx: DatabaseContext) -> dict[str, str]:
     return {
         ctx.engine.config_file: engines.render_config(ctx),
         **engines.pod_scripts(ctx),
-        **exporter_queries(ctx),
+        **exporter_files(ctx),
     }
 
 

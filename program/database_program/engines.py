@@ -174,7 +174,8 @@ def server_env(ctx: DatabaseContext) -> list[EnvVarArgs]:
     (the replication account, over verified TLS); a PostgreSQL standby has its source in its own data directory.
     (Not PGSSLMODE: a replica made before TLS would then insist on verified TLS from a primary that, early in the
     rolling update, offers none, and never become ready for the update to reach the primary. Its libpq default,
-    `prefer`, uses TLS as soon as the primary offers it.)"""
+    `prefer`, uses TLS as soon as the primary offers it, and tls-reload moves it to verify-full once the primary
+    passes verification: tls.sh standby_tls.)"""
     env = [*pod_env(), *admin_env(ctx)]
     if mysql_family(ctx):
         return [
@@ -198,12 +199,19 @@ def tls_files_env() -> list[EnvVarArgs]:
 
 def tls_reload_env(ctx: DatabaseContext) -> list[EnvVarArgs]:
     """The tls-reload container's: the files, and the superuser, who makes the server reread them through the
-    local socket (psql's default socket directory is the server's, /var/run/postgresql)."""
+    local socket (psql's default socket directory is the server's, /var/run/postgresql). A replica made before TLS
+    is moved to verified TLS (tls.sh replication_tls): the CA's path the server reads, and for a PostgreSQL
+    standby the replication account, which checks first that the primary serves verified TLS."""
+    ca = EnvVarArgs(name="TLS_CA_FILE", value=tls.CA_FILE)
     if mysql_family(ctx):
-        # A replica made before TLS is moved to it (tls.sh replication_tls).
-        replication = EnvVarArgs(name="TLS_CA_FILE", value=tls.CA_FILE)
-        return [*tls_files_env(), secret_env("ADMIN_PASSWORD", ctx, "admin-password"), replication]
-    return [*tls_files_env(), secret_env("ADMIN_USER", ctx, "admin-username")]
+        return [*tls_files_env(), secret_env("ADMIN_PASSWORD", ctx, "admin-password"), ca]
+    return [
+        *tls_files_env(),
+        secret_env("ADMIN_USER", ctx, "admin-username"),
+        ca,
+        secret_env("REPLICATION_USER", ctx, "username", ctx.replication_secret_name),
+        secret_env("REPLICATION_PASSWORD", ctx, "password", ctx.replication_secret_name),
+    ]
 
 
 def tls_reload_command(ctx: DatabaseContext) -> list[str]:
@@ -245,19 +253,32 @@ def pod_scripts(ctx: DatabaseContext) -> dict[str, str]:
     return {name: script(name) for name in names}
 
 
+EXPORTER_CONFIG_DIRECTORY = "/etc/exporter"
+"""Where the exporter container mounts its files from the `<name>-config` ConfigMap (monitoring.exporter_files)."""
+EXPORTER_CLIENT_FILE = "exporter-my.cnf"
+"""mysqld_exporter 0.15+'s client file (`--config.my-cnf`): the CA it verifies the server with. No password: the
+exporter takes that from MYSQLD_EXPORTER_PASSWORD."""
+
+
 def exporter_env(ctx: DatabaseContext) -> list[EnvVarArgs]:
     """The exporter's own account (monitoring grants only; from 127.0.0.1 only) in the form its version reads
     (stacks-config's `exporter.connection`); the password only from the Secret, composed into DATA_SOURCE_NAME by
-    Kubernetes' `$(VAR)` expansion, never on a command line."""
+    Kubernetes' `$(VAR)` expansion, never on a command line. Every form verifies the server against the Database's
+    CA (the `<name>-ca` ConfigMap at tls.CA_DIRECTORY) and the name it connects to, which the certificate holds."""
     address = f"127.0.0.1:{ctx.engine.port}"
     match ctx.engine.exporter.connection:
         case ExporterConnection.MYSQLD_FLAGS:
             return [secret_env("MYSQLD_EXPORTER_PASSWORD", ctx, "password", ctx.exporter_secret_name)]
         case ExporterConnection.DATA_SOURCE_NAME:
-            data_source = f"{EXPORTER_USERNAME}:$(EXPORTER_PASSWORD)@tcp({address})/?tls=skip-verify"
+            # 0.14 and older read a CA only from a my.cnf, which would have to hold the password too (they ignore
+            # the file when DATA_SOURCE_NAME is set). `tls=true` verifies against the system's CAs, which Go reads
+            # from SSL_CERT_FILE and SSL_CERT_DIR (in place of the image's): the Database's CA alone.
+            data_source = f"{EXPORTER_USERNAME}:$(EXPORTER_PASSWORD)@tcp({address})/?tls=true"
             return [
                 secret_env("EXPORTER_PASSWORD", ctx, "password", ctx.exporter_secret_name),
                 EnvVarArgs(name="DATA_SOURCE_NAME", value=data_source),
+                EnvVarArgs(name="SSL_CERT_FILE", value=tls.CA_FILE),
+                EnvVarArgs(name="SSL_CERT_DIR", value=tls.CA_DIRECTORY),
             ]
         case ExporterConnection.DATA_SOURCE_URI:
             return [
@@ -270,15 +291,23 @@ def exporter_env(ctx: DatabaseContext) -> list[EnvVarArgs]:
             ]
 
 
+def exporter_client_config(ctx: DatabaseContext) -> str | None:
+    """mysqld_exporter 0.15+'s my.cnf: its `[client]` ssl-ca makes it verify the server (a custom TLS
+    configuration; the driver checks the address it connects to, 127.0.0.1, against the certificate). Host, port
+    and user come from its flags, the password from its variable. None for the other connection forms."""
+    if ctx.engine.exporter.connection is not ExporterConnection.MYSQLD_FLAGS:
+        return None
+    return f"[client]\nssl-ca = {tls.CA_FILE}\n"
+
+
 def exporter_args(ctx: DatabaseContext) -> list[str]:
-    """Only mysqld_exporter 0.15+ takes the address and account as flags; older versions refuse them. Over the
-    pod's loopback the connection is encrypted but the certificate not verified: mysqld_exporter's flags and
-    DATA_SOURCE_NAME name no CA (postgres_exporter verifies)."""
+    """Only mysqld_exporter 0.15+ takes the address, account and client file as flags; older versions refuse
+    them."""
     if ctx.engine.exporter.connection is ExporterConnection.MYSQLD_FLAGS:
         return [
             f"--mysqld.address=127.0.0.1:{ctx.engine.port}",
             f"--mysqld.username={EXPORTER_USERNAME}",
-            "--tls.insecure-skip-verify",
+            f"--config.my-cnf={EXPORTER_CONFIG_DIRECTORY}/{EXPORTER_CLIENT_FILE}",
         ]
     return []
 

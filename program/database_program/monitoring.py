@@ -24,25 +24,32 @@ def metrics_enabled(ctx: DatabaseContext) -> bool:
 
 EXPORTER_QUERIES_FILE = "exporter-queries.yaml"
 """The key in the `<name>-config` ConfigMap of the exporter's custom queries (stacks-config's `exporter.queries`)."""
-EXPORTER_QUERIES_VOLUME = "exporter-queries"
-EXPORTER_QUERIES_DIRECTORY = "/etc/exporter"
+EXPORTER_FILES_VOLUME = "exporter-files"
 
 
-def exporter_queries(ctx: DatabaseContext) -> dict[str, str]:
-    """The custom queries file, for an exporter version that lacks a metric the status reads; none otherwise."""
-    queries = ctx.engine.exporter.queries
-    if not metrics_enabled(ctx) or queries is None:
+def exporter_files(ctx: DatabaseContext) -> dict[str, str]:
+    """The exporter's files in the `<name>-config` ConfigMap: the custom queries, for an exporter version that lacks
+    a metric the status reads, and mysqld_exporter 0.15+'s client file naming the CA; none otherwise."""
+    if not metrics_enabled(ctx):
         return {}
-    document = {name: query.model_dump(by_alias=True) for name, query in queries.items()}
-    return {EXPORTER_QUERIES_FILE: yaml.safe_dump(document, sort_keys=False)}
+    files: dict[str, str] = {}
+    queries = ctx.engine.exporter.queries
+    if queries is not None:
+        document = {name: query.model_dump(by_alias=True) for name, query in queries.items()}
+        files[EXPORTER_QUERIES_FILE] = yaml.safe_dump(document, sort_keys=False)
+    client_config = engines.exporter_client_config(ctx)
+    if client_config is not None:
+        files[engines.EXPORTER_CLIENT_FILE] = client_config
+    return files
 
 
-def exporter_queries_volume(ctx: DatabaseContext) -> VolumeArgs | None:
-    if not exporter_queries(ctx):
+def exporter_files_volume(ctx: DatabaseContext) -> VolumeArgs | None:
+    files = exporter_files(ctx)
+    if not files:
         return None
-    items = [KeyToPathArgs(key=EXPORTER_QUERIES_FILE, path=EXPORTER_QUERIES_FILE)]
+    items = [KeyToPathArgs(key=name, path=name) for name in files]
     return VolumeArgs(
-        name=EXPORTER_QUERIES_VOLUME, config_map=ConfigMapVolumeSourceArgs(name=ctx.config_map_name, items=items)
+        name=EXPORTER_FILES_VOLUME, config_map=ConfigMapVolumeSourceArgs(name=ctx.config_map_name, items=items)
     )
 
 
@@ -50,13 +57,14 @@ def exporter_container(ctx: DatabaseContext) -> ContainerArgs | None:
     if not metrics_enabled(ctx):
         return None
     env = engines.exporter_env(ctx)
-    # postgres_exporter verifies the server against the CA; mysqld_exporter cannot name one (engines.exporter_args).
-    mounts = [] if engines.mysql_family(ctx) else [tls.ca_mount()]
-    if exporter_queries(ctx):
-        path = f"{EXPORTER_QUERIES_DIRECTORY}/{EXPORTER_QUERIES_FILE}"
+    mounts = [tls.ca_mount()]  # every exporter verifies the server against the CA (engines.exporter_env)
+    files = exporter_files(ctx)
+    if EXPORTER_QUERIES_FILE in files:
+        path = f"{engines.EXPORTER_CONFIG_DIRECTORY}/{EXPORTER_QUERIES_FILE}"
         env.append(EnvVarArgs(name="PG_EXPORTER_EXTEND_QUERY_PATH", value=path))
+    if files:
         mounts.append(
-            VolumeMountArgs(name=EXPORTER_QUERIES_VOLUME, mount_path=EXPORTER_QUERIES_DIRECTORY, read_only=True)
+            VolumeMountArgs(name=EXPORTER_FILES_VOLUME, mount_path=engines.EXPORTER_CONFIG_DIRECTORY, read_only=True)
         )
     return ContainerArgs(
         name="metrics",

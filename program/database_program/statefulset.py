@@ -33,7 +33,7 @@ from database_program import engines, tls
 from database_program.availability import pod_anti_affinity
 from database_program.configmap import config_checksum
 from database_program.context import SKIP_AWAIT, DatabaseContext
-from database_program.monitoring import exporter_container, exporter_queries_volume
+from database_program.monitoring import exporter_container, exporter_files_volume
 from database_program.protection import statefulset_options
 from database_program.security import container_security_context, pod_security_context
 
@@ -125,9 +125,9 @@ def volumes(ctx: DatabaseContext) -> list[VolumeArgs]:
         VolumeArgs(name=name, empty_dir=EmptyDirVolumeSourceArgs()) for name in SCRATCH_DIRECTORIES[ctx.spec.engine]
     ]
     result += [*tls.volumes(ctx), tls.ca_volume(ctx)]
-    exporter_queries = exporter_queries_volume(ctx)
-    if exporter_queries is not None:
-        result.append(exporter_queries)
+    exporter_files = exporter_files_volume(ctx)
+    if exporter_files is not None:
+        result.append(exporter_files)
     return result
 
 

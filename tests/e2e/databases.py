@@ -149,9 +149,9 @@ def uid(kubectl: Kubectl, kind: str, name: str, namespace: str) -> str:
 
 
 def secrets_of(kubectl: Kubectl, name: str, namespace: str) -> dict[str, dict[str, str]]:
-    """The data of every Secret of the Database (credentials, replication, exporter, backup), byte for byte (base64
-    as stored)."""
-    secrets = ("credentials", "replication", "exporter", "backup")
+    """The data of every Secret of the Database (credentials, replication, exporter, backup; the CA with its key, and
+    the server certificate with its key), byte for byte (base64 as stored)."""
+    secrets = ("credentials", "replication", "exporter", "backup", "ca", "tls")
     found = {secret: kubectl.get("secret", f"{name}-{secret}", namespace) for secret in secrets}
     assert all(found.values()), f"a Secret of {name} is missing: {sorted(k for k, v in found.items() if not v)}"
     return {secret: dict(value["data"]) for secret, value in found.items() if value}

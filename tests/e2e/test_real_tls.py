@@ -5,15 +5,19 @@ replica, metrics and backups, serves every assertion:
   status.outputs.caConfigMap names) and the Service's name connects;
 - the replica copies and streams from the primary over verified TLS, the exporter reads the server (the replica's
   lag reaches the status) and a backup succeeds, all with TLS required;
+- mysqld_exporter verifies: as the pods run it (their metrics container's image and CA settings), it reads the
+  primary when it trusts the Database's CA and refuses the server when it trusts another CA;
 - a forced renewal (the renew-certificate annotation) gives a new certificate the server presents without a
   restart (the pod's restartCount and the server's start time unchanged) while a client that reconnects all
   along never fails."""
 
+import datetime
 import time
 from typing import Any
 
 import pytest
 
+from database_operator.server_tls import new_ca
 from tests.e2e.cluster import BackgroundLoop, Kubectl, wait_for
 from tests.e2e.databases import wait_ready
 from tests.e2e.test_real_databases import (  # noqa: F401 (fixtures)
@@ -26,7 +30,7 @@ from tests.e2e.test_real_databases import (  # noqa: F401 (fixtures)
     real_operator,
 )
 from tests.node.pods import pod as pod_manifest
-from tests.node.pods import with_volume
+from tests.node.pods import start, with_volume
 
 RENEW_ANNOTATION = "database.example.com/renew-certificate"
 
@@ -83,6 +87,32 @@ def server_facts(kubectl: Kubectl, ns: str, engine: str) -> tuple[int, float]:
     return int(status["restartCount"]), started
 
 
+def exporter_trusting(kubectl: Kubectl, ns: str, client: str, ca_config_map: str) -> tuple[str, str]:
+    """mysqld_exporter as the Database's pods run it (the metrics container's image and its CA settings, with
+    `tls=true`), trusting the ca.crt of `ca_config_map`, reading the primary by its name as the application user
+    (the exporter account logs in from 127.0.0.1 only): its `mysql_up` line after one scrape, and its log."""
+    template = (kubectl.get("statefulset", "shop", ns) or {})["spec"]["template"]["spec"]
+    [metrics] = [container for container in template["containers"] if container["name"] == "metrics"]
+    settings = {variable["name"]: variable.get("value") for variable in metrics["env"]}
+    assert str(settings["DATA_SOURCE_NAME"]).endswith("@tcp(127.0.0.1:3306)/?tls=true")
+    [ca_mount] = [mount for mount in metrics["volumeMounts"] if mount["name"] == "tls-ca"]
+    assert settings["SSL_CERT_FILE"] == f"{ca_mount['mountPath']}/ca.crt"
+    name = f"exporter-{ca_config_map}"
+    password = {"valueFrom": {"secretKeyRef": {"name": "shop-credentials", "key": "password"}}}
+    env = [
+        *({"name": key, "value": settings[key]} for key in ("SSL_CERT_FILE", "SSL_CERT_DIR")),
+        {"name": "APP_PASSWORD", **password},
+        {"name": "DATA_SOURCE_NAME", "value": f"app:$(APP_PASSWORD)@tcp(shop-0.shop-headless.{ns}.svc:3306)/?tls=true"},
+    ]
+    manifest = pod_manifest(name, metrics["image"], [], container={"env": env})
+    del manifest["spec"]["containers"][0]["command"]  # the image's entrypoint: the exporter
+    ca_volume = {"name": "ca", "configMap": {"name": ca_config_map}}
+    start(kubectl, ns, with_volume(manifest, ca_volume, ca_mount["mountPath"]))
+    address = (kubectl.get("pod", name, ns) or {})["status"]["podIP"]
+    scraped = in_client(kubectl, ns, client, f"curl -sf http://{address}:9104/metrics | grep '^mysql_up '\n")
+    return scraped.stdout.strip(), kubectl.run("logs", "-n", ns, name, check=False).stdout
+
+
 class Reconnecting(BackgroundLoop):
     """A client that connects (verifying) every half second until stopped; the failures it saw."""
 
@@ -132,6 +162,14 @@ def test_tls_is_required_verified_and_renewed_without_a_restart(
             stdin='MYSQL_PWD="$ADMIN_PASSWORD" mariadb -u root -e "SHOW SLAVE STATUS\\G"\n',
         ).stdout  # fmt: skip
         assert "Master_SSL_Verify_Server_Cert: Yes" in status and "Slave_IO_Running: Yes" in status
+        other_ca, _ = new_ca("other", namespace, datetime.datetime.now(datetime.UTC))
+        kubectl.apply(
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "other-ca"}, "data": {"ca.crt": other_ca}},
+            "-n", namespace,
+        )  # fmt: skip
+        assert exporter_trusting(kubectl, namespace, client, "shop-ca")[0] == "mysql_up 1"
+        up, log = exporter_trusting(kubectl, namespace, client, "other-ca")
+        assert up == "mysql_up 0" and "certificate signed by unknown authority" in log, log
     wait_for(
         "the replica's lag from its exporter",
         lambda: any(

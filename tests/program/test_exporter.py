@@ -1,6 +1,7 @@
 """The metrics exporter gets the server's address and account in the form its version reads: mysqld_exporter 0.15+
 by flags, 0.14 (the local node's) by one DATA_SOURCE_NAME, postgres_exporter by DATA_SOURCE_URI/USER/PASS; as
-stacks-config says (`exporter.connection`); always its own account (`exporter`), the password only from its Secret."""
+stacks-config says (`exporter.connection`); always its own account (`exporter`), the password only from its Secret;
+always verifying the server against the Database's CA (mounted from the `<name>-ca` ConfigMap)."""
 
 import re
 from dataclasses import replace
@@ -10,6 +11,7 @@ import pytest
 import yaml
 
 from database_api.profiles import load_stacks_config
+from database_program.engines import EXPORTER_CLIENT_FILE
 from database_program.monitoring import EXPORTER_QUERIES_FILE
 from tests.e2e.cluster import REPO
 from tests.program.conftest import ADMIN_PASSWORD, EXPORTER_PASSWORD, MakeContext, Rendered, render_context
@@ -55,21 +57,45 @@ def rendered_with(make_context: MakeContext, spec: dict[str, Any], config: str) 
 def test_mysqld_exporter_0_15_gets_flags_and_the_password_in_its_variable(
     make_context: MakeContext, spec: dict[str, Any]
 ) -> None:
-    arguments, environment = exporter_sees(rendered_with(make_context, spec, "stacks-config"))
-    assert arguments == ["--mysqld.address=127.0.0.1:3306", "--mysqld.username=exporter", "--tls.insecure-skip-verify"]
+    rendered = rendered_with(make_context, spec, "stacks-config")
+    arguments, environment = exporter_sees(rendered)
+    assert arguments == [
+        "--mysqld.address=127.0.0.1:3306",
+        "--mysqld.username=exporter",
+        f"--config.my-cnf=/etc/exporter/{EXPORTER_CLIENT_FILE}",
+    ]
     assert environment["MYSQLD_EXPORTER_PASSWORD"] == EXPORTER_PASSWORD
     assert "DATA_SOURCE_NAME" not in environment  # 0.15 ignores it
+    # Verified TLS: the client file's ssl-ca (0.15's config.go: a custom TLS configuration, tls=custom) is the
+    # mounted CA; no skip-verify anywhere; no password in the file (0.15 reads MYSQLD_EXPORTER_PASSWORD).
+    pod = rendered.get("StatefulSet", "orders")["spec"]["template"]["spec"]
+    mounts = {mount["name"]: mount["mountPath"] for mount in pod["containers"][1]["volumeMounts"]}
+    assert mounts == {"tls-ca": "/tls-ca", "exporter-files": "/etc/exporter"}
+    [volume] = [volume for volume in pod["volumes"] if volume["name"] == "exporter-files"]
+    assert volume["configMap"] == {
+        "name": "orders-config",
+        "items": [{"key": EXPORTER_CLIENT_FILE, "path": EXPORTER_CLIENT_FILE}],
+    }
+    client = rendered.get("ConfigMap", "orders-config")["data"][EXPORTER_CLIENT_FILE]
+    assert client == "[client]\nssl-ca = /tls-ca/ca.crt\n"
+    assert not any("skip" in argument for argument in arguments)
 
 
 def test_mysqld_exporter_0_14_gets_one_data_source_name_and_no_flag_it_would_refuse(
     make_context: MakeContext,
 ) -> None:
     """The local node's Debian mysqld_exporter 0.14 exits on an unknown flag."""
-    arguments, environment = exporter_sees(rendered_with(make_context, MARIADB, "stacks-config-local"))
+    rendered = rendered_with(make_context, MARIADB, "stacks-config-local")
+    arguments, environment = exporter_sees(rendered)
     assert arguments == []
-    # TLS (the server requires it); mysqld_exporter's DSN cannot name a CA, so over the pod's loopback unverified.
-    assert environment["DATA_SOURCE_NAME"] == f"exporter:{EXPORTER_PASSWORD}@tcp(127.0.0.1:3306)/?tls=skip-verify"
+    # Verified TLS: `tls=true` checks the server against Go's system CAs, which SSL_CERT_FILE/SSL_CERT_DIR make the
+    # mounted CA alone, and the address (127.0.0.1, in the certificate).
+    assert environment["DATA_SOURCE_NAME"] == f"exporter:{EXPORTER_PASSWORD}@tcp(127.0.0.1:3306)/?tls=true"
+    assert (environment["SSL_CERT_FILE"], environment["SSL_CERT_DIR"]) == ("/tls-ca/ca.crt", "/tls-ca")
+    pod = rendered.get("StatefulSet", "orders")["spec"]["template"]["spec"]
+    assert pod["containers"][1]["volumeMounts"] == [{"name": "tls-ca", "mountPath": "/tls-ca", "readOnly": True}]
     assert "MYSQLD_EXPORTER_PASSWORD" not in environment
+    assert EXPORTER_CLIENT_FILE not in rendered.get("ConfigMap", "orders-config")["data"]  # 0.14 would ignore it
 
 
 @pytest.mark.parametrize("config", ["stacks-config", "stacks-config-local"])
@@ -109,7 +135,7 @@ def test_no_query_file_where_none_is_needed(make_context: MakeContext, spec: dic
     rendered = rendered_with(make_context, spec, config)
     assert EXPORTER_QUERIES_FILE not in rendered.get("ConfigMap", "orders-config")["data"]
     pod = rendered.get("StatefulSet", "orders")["spec"]["template"]["spec"]
-    assert not any(volume["name"] == "exporter-queries" for volume in pod["volumes"])
+    assert not any(volume["name"] == "exporter-files" for volume in pod["volumes"])
     assert not any(
         "EXTEND_QUERY" in variable["name"] for container in pod["containers"] for variable in container["env"]
     )

@@ -96,8 +96,9 @@ def test_each_container_gets_only_the_passwords_of_its_own_job(
         engine: ["orders-credentials", *(["orders-replication"] if engine != "postgresql" else [])],
         "metrics": ["orders-exporter"],
         "backup": ["orders-backup"],
-        # MariaDB/MySQL: the admin makes the server reread its certificate (PostgreSQL: trusted on the local socket).
-        "tls-reload": ["orders-credentials"] if engine == "mysql" else [],
+        # MariaDB/MySQL: the admin makes the server reread its certificate (PostgreSQL: trusted on the local socket);
+        # a PostgreSQL standby made before TLS checks the primary serves verified TLS as the replication account.
+        "tls-reload": ["orders-credentials"] if engine == "mysql" else ["orders-replication"],
     }
     for pod in pods:
         for container in [*pod.get("initContainers", []), *pod["containers"]]:

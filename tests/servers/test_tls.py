@@ -3,22 +3,28 @@ that verify the Database's CA and name connect, replicas copy and stream over ve
 certificate is served without a restart (tls.sh watch, the tls-reload container's loop)."""
 
 import contextlib
+import datetime
 import os
+import re
 import subprocess
 import time
 from collections.abc import Iterator
 
 import pytest
 
+from database_operator.server_tls import new_ca
 from tests.servers.conftest import (
     ADMIN_PASSWORD,
     APP_PASSWORD,
     APP_USER,
+    REPLICATION_PASSWORD,
+    REPLICATION_USER,
     SCRIPTS,
     TLS_MATERIAL,
     Pod,
     Server,
     _as,
+    _own,
     server_certificate,
 )
 from tests.servers.test_replication import MakePod, eventually, replica, server, started
@@ -90,8 +96,9 @@ def primary(request: pytest.FixtureRequest, pods: MakePod) -> Pod:
 
 
 @contextlib.contextmanager
-def tls_watch(pod: Pod) -> Iterator[subprocess.Popen[str]]:
-    """tls.sh watch, as the pod's tls-reload container runs it, looking every second."""
+def tls_watch(pod: Pod, **overrides: str) -> Iterator[subprocess.Popen[str]]:
+    """tls.sh watch, as the pod's tls-reload container runs it, looking every second; `overrides`: its
+    environment's."""
     env = {
         "PATH": os.environ["PATH"],
         "SECRET_DIR": str(pod.tls_secret),
@@ -105,6 +112,9 @@ def tls_watch(pod: Pod) -> Iterator[subprocess.Popen[str]]:
         "PGHOST": str(pod.run_dir),
         "PGPORT": str(server(pod).port),
         "MYSQL_UNIX_PORT": str(pod.run_dir / "mysqld.sock"),
+        "REPLICATION_USER": REPLICATION_USER,
+        "REPLICATION_PASSWORD": REPLICATION_PASSWORD,
+        **overrides,
     }
     family = "postgresql" if pod.engine == "postgresql" else "mysql"
     command = [*_as(pod.user), "sh", str(SCRIPTS / "tls.sh"), "watch", family]
@@ -202,3 +212,45 @@ def test_a_mariadb_replica_made_before_tls_is_moved_to_verified_tls(pods: MakePo
             time.sleep(0.5)
     server(primary).sql("orders", "INSERT INTO notes VALUES (1, 'after the move')")
     eventually("a row over TLS", lambda: "after the move" in server(copy).sql("orders", "SELECT note FROM notes"))
+
+
+def test_a_postgresql_standby_made_before_tls_is_moved_to_verified_tls(pods: MakePod) -> None:
+    """An earlier version's standby streams with libpq's default `prefer` (TLS, not verified): its tls-reload loop
+    gives its primary_conninfo verify-full and the CA, never before the primary passes that verification (early in
+    the rolling update the primary serves no TLS yet: a standby that insisted would stop streaming, and the update,
+    which waits for it, would never reach the primary)."""
+    primary = started(pods("postgresql"))
+    server(primary).sql("orders", "CREATE TABLE notes (id int PRIMARY KEY, note text)")
+    standby = replica(pods, primary, 1)
+    copy = server(standby)
+    verifying_conninfo = copy.sql("postgres", "SHOW primary_conninfo").strip()
+    made_before_tls = re.sub(r" (sslmode|sslrootcert)=\S+", "", verifying_conninfo)
+    copy.sql("postgres", "ALTER SYSTEM SET primary_conninfo = '{}'".format(made_before_tls.replace("'", "''")))
+    copy.sql("postgres", "SELECT pg_reload_conf()")
+    receiver = "SELECT status, conninfo FROM pg_stat_wal_receiver"
+    eventually(
+        "streaming with prefer", lambda: re.match(r"streaming\t.* sslmode=prefer ", copy.sql("postgres", receiver))
+    )
+
+    # The primary fails verification (here: the loop trusts another CA): the standby is left as it is.
+    other = standby.root / "other-secret"
+    other.mkdir()
+    for name in ("tls.crt", "tls.key"):
+        (other / name).write_text((standby.tls_secret / name).read_text())
+    (other / "ca.crt").write_text(new_ca("other", "shop", datetime.datetime.now(datetime.UTC))[0])
+    _own(other, standby.user)
+    with tls_watch(standby, SECRET_DIR=str(other)) as loop:
+        time.sleep(3)  # three rounds
+        assert loop.poll() is None, output_of(loop)  # looking all along
+        assert "sslmode=prefer" in copy.sql("postgres", receiver), output_of(loop)
+
+    with tls_watch(standby) as loop:
+        deadline = time.monotonic() + 30
+        while not re.match(r"streaming\t.* sslmode=verify-full ", copy.sql("postgres", receiver)):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the standby still streams unverified; tls.sh said: {output_of(loop)}")
+            time.sleep(0.5)
+    assert "sslrootcert=" in copy.sql("postgres", "SHOW primary_conninfo")
+    server(primary).sql("orders", "INSERT INTO notes VALUES (1, 'after the move')")
+    eventually("a row over verified TLS", lambda: "after the move" in copy.sql("orders", "SELECT note FROM notes"))
+    assert REPLICATION_PASSWORD not in output_of(loop)
