@@ -23,7 +23,7 @@ def metrics_enabled(ctx: DatabaseContext) -> bool:
 
 
 EXPORTER_QUERIES_FILE = "exporter-queries.yaml"
-"""The key in the `<name>-config` ConfigMap of the exporter's custom queries (stacks-config's `exporter.queries`)."""
+"""The key of the exporter's custom queries (stacks-config's `exporter.queries`) in the pods' files ConfigMap."""
 EXPORTER_QUERIES_VOLUME = "exporter-queries"
 EXPORTER_QUERIES_DIRECTORY = "/etc/exporter"
 
@@ -37,13 +37,12 @@ def exporter_queries(ctx: DatabaseContext) -> dict[str, str]:
     return {EXPORTER_QUERIES_FILE: yaml.safe_dump(document, sort_keys=False)}
 
 
-def exporter_queries_volume(ctx: DatabaseContext) -> VolumeArgs | None:
+def exporter_queries_volume(ctx: DatabaseContext, pod_files: str) -> VolumeArgs | None:
+    """From the pods' files ConfigMap named `pod_files`."""
     if not exporter_queries(ctx):
         return None
     items = [KeyToPathArgs(key=EXPORTER_QUERIES_FILE, path=EXPORTER_QUERIES_FILE)]
-    return VolumeArgs(
-        name=EXPORTER_QUERIES_VOLUME, config_map=ConfigMapVolumeSourceArgs(name=ctx.config_map_name, items=items)
-    )
+    return VolumeArgs(name=EXPORTER_QUERIES_VOLUME, config_map=ConfigMapVolumeSourceArgs(name=pod_files, items=items))
 
 
 def exporter_container(ctx: DatabaseContext) -> ContainerArgs | None:
