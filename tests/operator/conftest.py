@@ -186,6 +186,20 @@ class FakeKube:
         found = self.objects.get((plural, namespace, name))
         return found["metadata"] if found else None
 
+    async def list_metadata(
+        self, api_version: str, plural: str, namespace: str | None, label_selector: str = ""
+    ) -> list[dict[str, Any]]:
+        wanted = dict(part.split("=") for part in label_selector.split(",")) if label_selector else {}
+        return [
+            found["metadata"]
+            for (kind, ns, _), found in sorted(self.objects.items())
+            if kind == plural and ns == namespace and wanted.items() <= (found["metadata"].get("labels") or {}).items()
+        ]
+
+    async def delete_config_map(self, namespace: str, name: str) -> None:
+        self.actions.append(("delete-config-map", name, None))
+        self.objects.pop(("configmaps", namespace, name), None)
+
     async def list_database_names(self, namespace: str) -> list[str]:
         return [name for (ns, name) in self.databases if ns == namespace]
 

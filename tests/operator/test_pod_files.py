@@ -1,0 +1,104 @@
+"""Old pod files ConfigMaps (`<name>-config-<hash>`, kept by Pulumi for the old pods) go once the rollout is over,
+never while a pod or the StatefulSet could still mount them, and never behind a failed or running operation."""
+
+import asyncio
+from typing import Any
+
+import kopf
+import pytest
+
+from database_operator.apply import apply_database
+from database_operator.observe import observe_owned_object
+from database_operator.pod_files import prune_pod_files
+from database_operator.runtime import DatabaseTracker, Runtime
+from tests.operator.conftest import FakeKube, MakeDatabase, managed_by
+
+OLD, NEW = "orders-config-0123456789", "orders-config-abcdef0123"
+
+
+def statefulset(current: str, update: str, mounts: str) -> dict[str, Any]:
+    volumes = [
+        {"name": "scripts", "configMap": {"name": mounts}},
+        {"name": "tls-ca", "configMap": {"name": "orders-ca"}},
+    ]
+    return {
+        "kind": "StatefulSet",
+        "metadata": {"name": "orders", "namespace": "shop", "generation": 2},
+        "spec": {"template": {"spec": {"volumes": volumes}}},
+        "status": {"observedGeneration": 2, "currentRevision": current, "updateRevision": update},
+    }
+
+
+def pod(index: int, revision: str) -> dict[str, Any]:
+    return {"metadata": {"name": f"orders-{index}", "labels": {"controller-revision-hash": revision}}, "status": {}}
+
+
+def config_map(name: str, instance: str = "orders") -> dict[str, Any]:
+    labels = {"app.kubernetes.io/instance": instance, "app.kubernetes.io/managed-by": "database-operator"}
+    return {"metadata": {"name": name, "namespace": "shop", "labels": labels}}
+
+
+@pytest.fixture
+def tracker(runtime: Runtime, kube: FakeKube, database: MakeDatabase) -> DatabaseTracker:
+    asyncio.run(apply_database(runtime, database(), retry=0))  # a successful `up` of generation 1
+    tracker = runtime.trackers[("shop", "orders")]
+    for name in (OLD, NEW, "orders-config", "orders-ca", "orders-backup", "orders-config-extra"):
+        kube.objects[("configmaps", "shop", name)] = config_map(name)
+    kube.objects[("configmaps", "shop", "billing-config-0123456789")] = config_map(
+        "billing-config-0123456789", "billing"
+    )
+    kube.actions.clear()
+    return tracker
+
+
+def prune(runtime: Runtime, tracker: DatabaseTracker, kube: FakeKube) -> list[str]:
+    asyncio.run(prune_pod_files(runtime, tracker, 1))
+    return [name for verb, name, _ in kube.actions if verb == "delete-config-map"]
+
+
+def test_after_a_complete_rollout_only_the_mounted_one_stays(
+    runtime: Runtime, kube: FakeKube, tracker: DatabaseTracker
+) -> None:
+    tracker.statefulset = statefulset("rev-b", "rev-b", mounts=NEW)
+    tracker.pods = {"orders-0": pod(0, "rev-b"), "orders-1": pod(1, "rev-b")}
+    # The legacy `<name>-config` goes too; the CA, the backup script and other names are not pod files.
+    assert prune(runtime, tracker, kube) == ["orders-config", OLD]
+
+
+def test_nothing_goes_while_a_pod_of_the_old_revision_remains(
+    runtime: Runtime, kube: FakeKube, tracker: DatabaseTracker
+) -> None:
+    tracker.statefulset = statefulset("rev-a", "rev-b", mounts=NEW)
+    tracker.pods = {"orders-0": pod(0, "rev-a"), "orders-1": pod(1, "rev-b")}
+    assert prune(runtime, tracker, kube) == []
+    # The controller has marked the rollout done, but a pod of the old revision is still there (the watch says).
+    tracker.statefulset = statefulset("rev-b", "rev-b", mounts=NEW)
+    assert prune(runtime, tracker, kube) == []
+
+
+def test_nothing_goes_while_an_operation_runs_or_after_one_failed(
+    runtime: Runtime, kube: FakeKube, tracker: DatabaseTracker
+) -> None:
+    """A running or failed `up` may have created a ConfigMap the StatefulSet does not name yet: its state has it."""
+    tracker.statefulset = statefulset("rev-b", "rev-b", mounts=NEW)
+    tracker.pods = {"orders-0": pod(0, "rev-b")}
+
+    async def during_operation() -> None:
+        async with tracker.operation:
+            await prune_pod_files(runtime, tracker, 1)
+
+    asyncio.run(during_operation())
+    assert asyncio.run(prune_pod_files(runtime, tracker, 2)) is None  # generation 2 not (yet) applied
+    assert kube.actions == []
+
+
+def test_its_deletion_is_not_drift(runtime: Runtime, kube: FakeKube, tracker: DatabaseTracker) -> None:
+    tracker.statefulset = statefulset("rev-b", "rev-b", mounts=NEW)
+    tracker.pods = {"orders-0": pod(0, "rev-b")}
+    prune(runtime, tracker, kube)
+    deleted = {**config_map(OLD), "kind": "ConfigMap"}
+    deleted["metadata"]["managedFields"] = managed_by(("pulumi-kubernetes-5f2a", None))
+    observe_owned_object(runtime, "DELETED", kopf.Body(deleted))
+    assert not tracker.drift_suspected
+    observe_owned_object(runtime, "DELETED", kopf.Body({**config_map(NEW), "kind": "ConfigMap"}))
+    assert tracker.drift_suspected  # one the operator did not prune: drift as before
