@@ -6,7 +6,10 @@ stops the rollout for good. The watcher daemon deletes such a pod once it has be
 `unwedge_after_seconds`; the StatefulSet makes it again from the new template, on the same claim (a pod's deletion
 never touches its PersistentVolumeClaim). The rollout would replace that pod anyway: this only lets it.
 
-Never a pod of the update revision (deleting it would bring back the same template), never one already going.
+Never a pod of the update revision (deleting it would bring back the same template), never one already going, and
+nothing while a pod of the update revision is not Ready: the new template may be the broken one (a bad setting
+just applied), and the StatefulSet rightly holds the old pods back; deleting a struggling old pod then would only
+make it broken too.
 The primary only when no other pod is Ready: otherwise failover (failover.py, after failover_after_seconds, much
 shorter) promotes a ready replica and deletes the old primary's pod itself, which comes back from the new template;
 deleting it here as well would race that. With no ready pod there is nothing to fail over to, and the primary's pod
@@ -60,7 +63,7 @@ def stuck_pods(
 ) -> tuple[list[StuckPod], float | None]:
     """The pods to delete now, and the seconds until the next one would be due (None: none is waiting)."""
     revision = update_revision(statefulset)
-    if revision is None:
+    if revision is None or any(pod_revision(pod) == revision and not pod_ready(pod) for pod in pods.values()):
         return [], None
     ready_elsewhere = {name for name, pod in pods.items() if pod_ready(pod)}
     stuck: list[StuckPod] = []

@@ -53,6 +53,14 @@ def test_never_a_pod_of_the_update_revision_however_long_it_fails() -> None:
     assert stuck(rolling(), pod(0, "old"), pod(1, "new", ready=False, for_seconds=3600)) == []
 
 
+def test_no_old_pod_is_replaced_while_the_new_template_fails() -> None:
+    """A bad setting just applied: its pod (orders-2) crash-loops, and an old pod having trouble of its own must not
+    be made broken too; the StatefulSet holds the rollout, as it should, until the spec is fixed."""
+    pods = (pod(0, "old"), pod(1, "old", ready=False, for_seconds=600), pod(2, "new", ready=False))
+    assert stuck(rolling(), *pods) == []
+    assert stuck(rolling(update="fixed"), *pods) == ["orders-1", "orders-2"]  # fixed: both are out of date
+
+
 def test_never_a_ready_pod_nor_one_already_going() -> None:
     assert stuck(rolling(), pod(0, "old"), pod(1, "old"), pod(2, "old", ready=False, deleting=True)) == []
 
@@ -71,7 +79,7 @@ def test_the_primary_is_left_to_failover_while_a_replica_is_ready() -> None:
 def test_the_primary_is_deleted_when_nothing_could_take_over() -> None:
     # One replica (the case seen: a bad parameter, then the fix), or no pod ready to be promoted.
     assert stuck(rolling(), pod(0, "old", ready=False)) == ["orders-0"]
-    assert stuck(rolling(), pod(0, "old", ready=False), pod(1, "new", ready=False)) == ["orders-0"]
+    assert stuck(rolling(), pod(0, "old", ready=False), pod(1, "other", ready=False)) == ["orders-0", "orders-1"]
 
 
 @pytest.fixture
