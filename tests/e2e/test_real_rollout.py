@@ -40,7 +40,6 @@ LOGGING = {"enabled": True, "logging": True}  # a new configuration file: a new 
 @pytest.fixture(scope="module")
 def rollout_operator(
     cluster_env: dict[str, str],
-    kubectl: Kubectl,
     real_node: None,  # noqa: F811
     operator: OperatorProcess,
     tmp_path_factory: pytest.TempPathFactory,
