@@ -4,7 +4,8 @@ Each content of a Database's pod files is its own immutable ConfigMap `<name>-co
 (program/database_program/configmap.py), which Pulumi leaves behind when the content changes: pods of the old
 revision mount it until the rollout has replaced them. Once the StatefulSet's rollout is complete (every pod of the
 revision its template makes, and the template is what the last successful `up` applied), only the ConfigMap the
-template names is in use, and the others go. The old `<name>-config` of a version before this one goes the same way.
+template names is in use, and the others go. The old `<name>-config` of a version before this one goes the same
+way (legacy_pod_files).
 
 Never while a stack operation runs or after one that failed: the `up` of a new content creates its ConfigMap before
 the StatefulSet names it, and a ConfigMap in the stack's state that is gone would break the pods made next.
@@ -24,6 +25,15 @@ MANAGED_BY_OPERATOR = "app.kubernetes.io/managed-by=database-operator"
 def is_pod_files(database: str, config_map: str) -> bool:
     """`<database>-config-<10 hex digits>`, or the `<database>-config` of a version before them."""
     return re.fullmatch(rf"{re.escape(database)}-config(-[0-9a-f]{{10}})?", config_map) is not None
+
+
+def legacy_pod_files(database: str, statefulset: Mapping[str, Any] | None) -> tuple[str, ...]:
+    """The `<name>-config` of a version before the hashed names, while the live pods still mount it: the `up` to
+    the hashed name would replace it, and Pulumi deletes what it replaces (its state holds no `retain_on_delete`
+    for it), under the old pods. So it is dropped from the stack's state first (Stacks.up's `forget`) and left to
+    the pruning here, after the rollout. Empty once the StatefulSet names a hashed one."""
+    legacy = f"{database}-config"
+    return (legacy,) if statefulset is not None and legacy in mounted(statefulset) else ()
 
 
 def rolled_out(statefulset: Mapping[str, Any], pods: Mapping[str, Mapping[str, Any]]) -> bool:

@@ -26,7 +26,7 @@ from database_api.names import CONFIG_NAMESPACE
 from database_api.network import OperatorPeers
 from database_api.profiles import DeletionPolicy
 from database_operator.automation import OperatorStack, OperatorWorkspace, cli_environment, quiet_program_server
-from database_operator.engine_events import resource_step
+from database_operator.engine_events import StackEvents, resource_step
 from database_operator.file_backend import FileBackend, directory
 from database_operator.guard import protection_refusal
 from database_operator.operation import Operation
@@ -50,6 +50,8 @@ from database_operator.stack_names import PROJECT, stack_name
 from database_operator.state_backend import check_backend
 from database_operator.toolchain import check_toolchain
 from database_program.program import declare_from_stack_config
+
+CONFIG_MAP_TYPE = "kubernetes:core/v1:ConfigMap"
 
 logger = logging.getLogger(__name__)
 NO_DEPLOYMENT = "no previous deployment"
@@ -371,15 +373,20 @@ class Stacks:
 
     # -- operations -------------------------------------------------------------------------------------
 
-    def up(self, request: StackInput, refresh: bool = False) -> OperationResult:
+    def up(self, request: StackInput, refresh: bool = False, forget: tuple[str, ...] = ()) -> OperationResult:
         """Configure the stack with `request` and create or update the Database's objects. With refresh, live
-        objects are read first: a StatefulSet re-created around its pods (storage growth) is created again."""
+        objects are read first: a StatefulSet re-created around its pods (storage growth) is created again.
+        The ConfigMaps named (by logical name) in `forget` are first dropped from the state, under the same lock:
+        Pulumi then leaves the objects to the operator instead of deleting them (pod_files.legacy_pod_files)."""
         started = time.monotonic()
+
+        def operation(stack: OperatorStack) -> StackEvents:
+            for name in forget:
+                stack.forget(f"urn:pulumi:{stack.name.rsplit('/', 1)[-1]}::{PROJECT}::{CONFIG_MAP_TYPE}::{name}")
+            return stack.up_from_events(refresh=refresh)
+
         events = self._run(
-            request.stack,
-            "up",
-            lambda stack: stack.up_from_events(refresh=refresh),
-            lambda s: self._configure(s, request, s.name in self._created),
+            request.stack, "up", operation, lambda s: self._configure(s, request, s.name in self._created)
         )
         return _finished("up", started, events.changes, outputs=events.plain_outputs)
 

@@ -62,8 +62,12 @@ class FakeStacks:
     applied: dict[str, StackInput] = field(default_factory=dict)
     """The configuration each stack's workspace holds: the last one `up` was given."""
 
-    def up(self, request: StackInput, refresh: bool = False) -> OperationResult:
+    forgotten: list[tuple[str, ...]] = field(default_factory=list)
+    """What each `up` was told to drop from the state first (Stacks.up's `forget`)."""
+
+    def up(self, request: StackInput, refresh: bool = False, forget: tuple[str, ...] = ()) -> OperationResult:
         self.calls.append(("up", request, refresh))
+        self.forgotten.append(forget)
         self.applied[request.stack] = request
         return self._next(self.up_results, result("up", create=6))
 

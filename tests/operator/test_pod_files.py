@@ -11,7 +11,7 @@ from database_operator.apply import apply_database
 from database_operator.observe import observe_owned_object
 from database_operator.pod_files import prune_pod_files
 from database_operator.runtime import DatabaseTracker, Runtime
-from tests.operator.conftest import FakeKube, MakeDatabase, managed_by
+from tests.operator.conftest import FakeKube, FakeStacks, MakeDatabase, managed_by
 
 OLD, NEW = "orders-config-0123456789", "orders-config-abcdef0123"
 
@@ -90,6 +90,17 @@ def test_nothing_goes_while_an_operation_runs_or_after_one_failed(
     asyncio.run(during_operation())
     assert asyncio.run(prune_pod_files(runtime, tracker, 2)) is None  # generation 2 not (yet) applied
     assert kube.actions == []
+
+
+def test_the_legacy_config_map_the_pods_mount_is_taken_from_pulumi_before_the_up(
+    runtime: Runtime, kube: FakeKube, stacks: FakeStacks, tracker: DatabaseTracker, database: MakeDatabase
+) -> None:
+    """After an upgrade from `<name>-config`: Pulumi would delete it under the old pods when it replaces it."""
+    tracker.statefulset = statefulset("rev-a", "rev-a", mounts="orders-config")
+    asyncio.run(apply_database(runtime, database(generation=2, replicas=2), retry=0))
+    tracker.statefulset = statefulset("rev-a", "rev-b", mounts=NEW)
+    asyncio.run(apply_database(runtime, database(generation=3, replicas=3), retry=0))
+    assert stacks.forgotten[-2:] == [("orders-config",), ()]
 
 
 def test_its_deletion_is_not_drift(runtime: Runtime, kube: FakeKube, tracker: DatabaseTracker) -> None:
