@@ -6,10 +6,11 @@ stops the rollout for good. The watcher daemon deletes such a pod once it has be
 `unwedge_after_seconds`; the StatefulSet makes it again from the new template, on the same claim (a pod's deletion
 never touches its PersistentVolumeClaim). The rollout would replace that pod anyway: this only lets it.
 
-Never a pod of the update revision (deleting it would bring back the same template), never one already going, and
-nothing while a pod of the update revision is not Ready: the new template may be the broken one (a bad setting
-just applied), and the StatefulSet rightly holds the old pods back; deleting a struggling old pod then would only
-make it broken too.
+Never a pod of the update revision (deleting it would bring back the same template), never one already going, never
+one below a rollout's partition (the StatefulSet would make it again from the old template), and nothing while a
+pod of the update revision is not Ready: the new template may be the broken one (a bad setting just applied), and
+the StatefulSet rightly holds the old pods back; deleting a struggling old pod then would only make it broken too.
+
 The primary only when no other pod is Ready: otherwise failover (failover.py, after failover_after_seconds, much
 shorter) promotes a ready replica and deletes the old primary's pod itself, which comes back from the new template;
 deleting it here as well would race that. With no ready pod there is nothing to fail over to, and the primary's pod
@@ -46,6 +47,13 @@ def update_revision(statefulset: Mapping[str, Any]) -> str | None:
     return status.get("updateRevision") or None
 
 
+def _partition(statefulset: Mapping[str, Any]) -> int:
+    """Pods below this ordinal stay on the current revision (a partitioned rollout): one deleted there comes back
+    from the old template, so it is not out of date in the sense that matters here."""
+    strategy = (statefulset.get("spec") or {}).get("updateStrategy") or {}
+    return int((strategy.get("rollingUpdate") or {}).get("partition") or 0)
+
+
 def pod_revision(pod: Mapping[str, Any]) -> str | None:
     return ((pod.get("metadata") or {}).get("labels") or {}).get(REVISION_LABEL)
 
@@ -66,10 +74,13 @@ def stuck_pods(
     if revision is None or any(pod_revision(pod) == revision and not pod_ready(pod) for pod in pods.values()):
         return [], None
     ready_elsewhere = {name for name, pod in pods.items() if pod_ready(pod)}
+    partition = _partition(statefulset)
     stuck: list[StuckPod] = []
     waits: list[float] = []
     for name, pod in sorted(pods.items()):
         if pod_revision(pod) in (None, revision) or (pod.get("metadata") or {}).get("deletionTimestamp"):
+            continue
+        if int(name.rsplit("-", 1)[-1]) < partition:
             continue
         if pod_ready(pod) or (name == primary and ready_elsewhere - {name}):
             continue

@@ -15,9 +15,12 @@ NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 AFTER = 60.0
 
 
-def rolling(update: str = "new", current: str = "old", generation: int = 2, observed: int = 2) -> dict[str, Any]:
+def rolling(
+    update: str = "new", current: str = "old", generation: int = 2, observed: int = 2, partition: int = 0
+) -> dict[str, Any]:
     return {
         "metadata": {"name": "orders", "namespace": "shop", "generation": generation},
+        "spec": {"updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": partition}}},
         "status": {"observedGeneration": observed, "currentRevision": current, "updateRevision": update},
     }
 
@@ -63,6 +66,11 @@ def test_no_old_pod_is_replaced_while_the_new_template_fails() -> None:
 
 def test_never_a_ready_pod_nor_one_already_going() -> None:
     assert stuck(rolling(), pod(0, "old"), pod(1, "old"), pod(2, "old", ready=False, deleting=True)) == []
+
+
+def test_not_below_the_partition_of_a_partitioned_rollout() -> None:
+    """There the StatefulSet would make the pod again from the old template: deleting it would change nothing."""
+    assert stuck(rolling(partition=1), pod(0, "old", ready=False), pod(1, "old", ready=False)) == ["orders-1"]
 
 
 def test_nothing_while_the_statefulset_status_lags_its_spec() -> None:
