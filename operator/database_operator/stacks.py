@@ -145,6 +145,12 @@ class DriftCheck:
     """The `up --refresh` that re-applied the configuration, if the drift was corrected."""
 
 
+def _forget_config_maps(stack: OperatorStack, names: tuple[str, ...]) -> None:
+    """Drop the ConfigMaps of these logical names from the stack's state (OperatorStack.forget)."""
+    for name in names:
+        stack.forget(f"urn:pulumi:{stack.name.rsplit('/', 1)[-1]}::{PROJECT}::{CONFIG_MAP_TYPE}::{name}")
+
+
 class Stacks:
     """Creates, updates, previews and destroys the stacks. One instance per operator process."""
 
@@ -381,8 +387,7 @@ class Stacks:
         started = time.monotonic()
 
         def operation(stack: OperatorStack) -> StackEvents:
-            for name in forget:
-                stack.forget(f"urn:pulumi:{stack.name.rsplit('/', 1)[-1]}::{PROJECT}::{CONFIG_MAP_TYPE}::{name}")
+            _forget_config_maps(stack, forget)
             return stack.up_from_events(refresh=refresh)
 
         events = self._run(
@@ -391,12 +396,17 @@ class Stacks:
         return _finished("up", started, events.changes, outputs=events.plain_outputs)
 
     def check_drift(
-        self, stack_id: str, fallback: StackInput | None, correct: Callable[[Mapping[str, Any]], bool]
+        self,
+        stack_id: str,
+        fallback: StackInput | None,
+        correct: Callable[[Mapping[str, Any]], bool],
+        forget: tuple[str, ...] = (),
     ) -> DriftCheck:
         """Compare the live objects with the configuration last applied (the workspace's own, never a newer
         spec that was not applied) by `preview --refresh`; if they differ and `correct(applied spec)`, re-apply
         that same configuration by `up --refresh`. Both in one operation, under the stack's lock: nothing can
-        be applied in between. `fallback` configures a workspace that has no configuration (it was lost)."""
+        be applied in between. `fallback` configures a workspace that has no configuration (it was lost);
+        `forget` as for `up`, before the correction (after an operator upgrade the new program is drift)."""
         started = time.monotonic()
         steps: list[ResourceStep] = []
 
@@ -406,6 +416,7 @@ class Stacks:
             if not found.changed or not correct(self._configured_spec(stack)):
                 return DriftCheck(found)
             corrected = time.monotonic()
+            _forget_config_maps(stack, forget)
             events = stack.up_from_events(refresh=True)
             return DriftCheck(found, _finished("up", corrected, events.changes, outputs=events.plain_outputs))
 

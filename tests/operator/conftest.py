@@ -72,9 +72,14 @@ class FakeStacks:
         return self._next(self.up_results, result("up", create=6))
 
     def check_drift(
-        self, stack: str, fallback: StackInput | None, correct: Callable[[Mapping[str, Any]], bool]
+        self,
+        stack: str,
+        fallback: StackInput | None,
+        correct: Callable[[Mapping[str, Any]], bool],
+        forget: tuple[str, ...] = (),
     ) -> DriftCheck:
         """Like Stacks.check_drift: the preview's result is queued; a correction re-applies the last `up`."""
+        self.forgotten.append(forget)
         applied = self.applied.get(stack) or fallback
         assert applied is not None, "a drift check of a stack never applied, with no fallback"
         self.calls.append(("check_drift", applied, True))

@@ -8,6 +8,7 @@ import kopf
 import pytest
 
 from database_operator.apply import apply_database
+from database_operator.drift import check_drift
 from database_operator.observe import observe_owned_object
 from database_operator.pod_files import prune_pod_files
 from database_operator.runtime import DatabaseTracker, Runtime
@@ -101,6 +102,15 @@ def test_the_legacy_config_map_the_pods_mount_is_taken_from_pulumi_before_the_up
     tracker.statefulset = statefulset("rev-a", "rev-b", mounts=NEW)
     asyncio.run(apply_database(runtime, database(generation=3, replicas=3), retry=0))
     assert stacks.forgotten[-2:] == [("orders-config",), ()]
+
+
+def test_so_is_it_before_a_drift_correction(
+    runtime: Runtime, stacks: FakeStacks, tracker: DatabaseTracker, database: MakeDatabase
+) -> None:
+    """After an operator upgrade the new program is drift: its correction would replace `<name>-config` too."""
+    tracker.statefulset = statefulset("rev-a", "rev-a", mounts="orders-config")
+    asyncio.run(check_drift(runtime, tracker, database()))
+    assert stacks.forgotten[-1] == ("orders-config",)
 
 
 def test_its_deletion_is_not_drift(runtime: Runtime, kube: FakeKube, tracker: DatabaseTracker) -> None:

@@ -620,6 +620,16 @@ def test_a_drift_correction_re_applies_the_configuration_last_applied(stacks: St
     assert fake_stack.applied_specs[-1]["replicas"] == 3
 
 
+def test_a_drift_correction_after_an_upgrade_leaves_the_old_pods_config_map_alone(
+    stacks: Stacks, fake_stack: FakeStack
+) -> None:
+    """The new program's hashed ConfigMap shows as drift; the correction must not delete `<name>-config`."""
+    stacks.up(REQUEST)
+    stacks.check_drift(REQUEST.stack, None, lambda _: True, forget=("orders-config",))
+    urn = "urn:pulumi:shop.orders::database::kubernetes:core/v1:ConfigMap::orders-config"
+    assert fake_stack.calls[-3:] == ["preview refresh=True", f"forget {urn}", "up --refresh"]
+
+
 def test_a_drift_check_follows_the_applied_spec_s_drift_policy(stacks: Stacks, fake_stack: FakeStack) -> None:
     stacks.up(dataclasses.replace(REQUEST, spec={**REQUEST.spec, "driftPolicy": "Report"}))
     policies: list[object] = []
