@@ -11,10 +11,12 @@ Never while a stack operation runs or after one that failed: the `up` of a new c
 the StatefulSet names it, and a ConfigMap in the stack's state that is gone would break the pods made next.
 """
 
+import asyncio
 import re
 from collections.abc import Mapping
 from typing import Any
 
+from database_operator.precheck import drop_from_record
 from database_operator.runtime import DatabaseTracker, Runtime
 from database_operator.status import reconciled
 from database_operator.unwedge import pod_revision, update_revision
@@ -71,6 +73,9 @@ async def prune_pod_files(rt: Runtime, tracker: DatabaseTracker, generation: int
         return
     selector = f"app.kubernetes.io/instance={tracker.name},{MANAGED_BY_OPERATOR}"
     listed = await rt.kube.list_metadata("v1", "configmaps", tracker.namespace, selector)
-    for name in unused(tracker.name, [item.get("name", "") for item in listed], statefulset):
+    pruned = unused(tracker.name, [item.get("name", "") for item in listed], statefulset)
+    for name in pruned:
         tracker.pruned_config_maps.add(name)
         await rt.kube.delete_config_map(tracker.namespace, name)
+    if pruned:
+        await asyncio.to_thread(drop_from_record, rt, tracker, "ConfigMap", pruned)

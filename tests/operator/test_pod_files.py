@@ -2,6 +2,7 @@
 never while a pod or the StatefulSet could still mount them, and never behind a failed or running operation."""
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import kopf
@@ -11,6 +12,7 @@ from database_operator.apply import apply_database
 from database_operator.drift import check_drift
 from database_operator.observe import observe_owned_object
 from database_operator.pod_files import prune_pod_files
+from database_operator.precheck import load_record, record_owned_objects
 from database_operator.runtime import DatabaseTracker, Runtime
 from tests.operator.conftest import FakeKube, FakeStacks, MakeDatabase, managed_by
 
@@ -58,12 +60,18 @@ def prune(runtime: Runtime, tracker: DatabaseTracker, kube: FakeKube) -> list[st
 
 
 def test_after_a_complete_rollout_only_the_mounted_one_stays(
-    runtime: Runtime, kube: FakeKube, tracker: DatabaseTracker
+    runtime: Runtime, kube: FakeKube, stacks: FakeStacks, tracker: DatabaseTracker, tmp_path: Path
 ) -> None:
+    stacks.settings_dir = tmp_path
     tracker.statefulset = statefulset("rev-b", "rev-b", mounts=NEW)
     tracker.pods = {"orders-0": pod(0, "rev-b"), "orders-1": pod(1, "rev-b")}
+    asyncio.run(record_owned_objects(runtime, tracker, drift_checked=False))  # as the last `up` left them
     # The legacy `<name>-config` goes too; the CA, the backup script and other names are not pod files.
     assert prune(runtime, tracker, kube) == ["orders-config", OLD]
+    # Nor is their disappearance drift for the pre-check: they leave the record of the Database's objects.
+    record = load_record(runtime, tracker)
+    assert record is not None and {"ConfigMap/orders-config", f"ConfigMap/{OLD}"}.isdisjoint(record.objects)
+    assert f"ConfigMap/{NEW}" in record.objects
 
 
 def test_nothing_goes_while_a_pod_of_the_old_revision_remains(
