@@ -21,6 +21,7 @@ from database_operator.gate import APPROVAL_ANNOTATION, Decision, approval_requi
 from database_operator.ownership import foreign_objects
 from database_operator.passwords import SECRET_OF_PASSWORD, config_key
 from database_operator.plan import build_plan, plan_id, plan_status
+from database_operator.pod_files import legacy_pod_files
 from database_operator.precheck import record_owned_objects
 from database_operator.runtime import DatabaseTracker, Runtime
 from database_operator.server_tls import RENEW_ANNOTATION, SECRET_OF_TLS, TLS_KEYS
@@ -331,7 +332,8 @@ async def apply_database(
         return
 
     refresh = await grow_volumes(rt, tracker, body, request, claims)
-    result = await run_stack_operation(rt, tracker, body, retry, "up", lambda: rt.stacks.up(request, refresh))
+    forget = legacy_pod_files(name, tracker.statefulset)
+    result = await run_stack_operation(rt, tracker, body, retry, "up", lambda: rt.stacks.up(request, refresh, forget))
     await record_owned_objects(rt, tracker, drift_checked=False)
     tracker.applied_generation = generation
     status = succeeded_status(tracker, result, generation)

@@ -116,6 +116,15 @@ class OperatorStack(auto.Stack):
         recorded them. `Stack.refresh_config` would also read every value back, decrypting the secrets."""
         self._run_pulumi_cmd_sync(["config", "refresh", "--force"])
 
+    def forget(self, urn: str) -> None:
+        """Drop one resource from the stack's state and leave the object itself alone (`pulumi state delete`).
+        One the state does not hold (an earlier attempt dropped it already) is not an error."""
+        try:
+            self._run_pulumi_cmd_sync(["state", "delete", urn, "--yes"])
+        except auto.CommandError as error:
+            if "No such resource" not in str(error):
+                raise
+
     def destroy_unprotected(self) -> auto.DestroyResult:
         """Lift `protect` from every resource (database_program.protection), then destroy the stack: only for a
         Database being deleted. The Automation API has no call for `pulumi state unprotect`."""

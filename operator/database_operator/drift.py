@@ -20,6 +20,7 @@ from database_operator.apply import stack_input, with_live_passwords
 from database_operator.guard import ProtectionRefused
 from database_operator.passwords import CredentialsMissing
 from database_operator.plan import plan_id
+from database_operator.pod_files import legacy_pod_files
 from database_operator.precheck import forget_record, record_owned_objects
 from database_operator.runtime import DatabaseTracker, Runtime
 from database_operator.settings_file import configured_value
@@ -67,8 +68,11 @@ async def check_drift(rt: Runtime, tracker: DatabaseTracker, body: kopf.Body) ->
     stack = stack_name(tracker.namespace, tracker.name)
     try:
         fallback = await _lost_workspace_input(rt, tracker, body)
+        forget = legacy_pod_files(tracker.name, tracker.statefulset)
         check = await rt.run_operation(
-            tracker, lambda: rt.stacks.check_drift(stack, fallback, corrects_drift), background=True
+            tracker,
+            lambda: rt.stacks.check_drift(stack, fallback, corrects_drift, forget),
+            background=True,
         )
     except (StackError, ApiException) as error:
         logger.warning("drift check of %s/%s failed: %s", tracker.namespace, tracker.name, error)

@@ -161,6 +161,10 @@ class Kube:
         """Delete a pod (its StatefulSet makes it again); one already gone is not an error."""
         await _unless_missing(client.CoreV1Api(self._api).delete_namespaced_pod(name, namespace))
 
+    async def delete_config_map(self, namespace: str, name: str) -> None:
+        """Delete a ConfigMap; one already gone is not an error."""
+        await _unless_missing(client.CoreV1Api(self._api).delete_namespaced_config_map(name, namespace))
+
     async def exec_in_pod(
         self, namespace: str, pod: str, container: str, command: list[str], timeout: float
     ) -> ExecResult | None:

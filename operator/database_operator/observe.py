@@ -20,10 +20,12 @@ from database_operator.certificate_renewal import renew_certificate, renewal_due
 from database_operator.drift import check_drift
 from database_operator.failover import ensure_role, reconcile_primary
 from database_operator.instances import instances, pod_ready, replication_lag
+from database_operator.pod_files import prune_pod_files
 from database_operator.primary import current_primary, role
 from database_operator.runtime import DatabaseTracker, Runtime
 from database_operator.stack_names import stack_name
 from database_operator.status import BackupJob, backup_status, finished_backup_job, readiness, readiness_status
+from database_operator.unwedge import unwedge_rollout
 
 INSTANCE_LABEL = "app.kubernetes.io/instance"
 COMPONENT_LABEL = "app.kubernetes.io/component"
@@ -59,6 +61,9 @@ def observe_owned_object(rt: Runtime, event_type: str | None, body: kopf.Body) -
         tracker.observe_readiness()
     if event_type is None or tracker.operation.locked():
         return  # the initial listing, or an object our own operation is changing
+    if event_type == "DELETED" and body.get("kind") == "ConfigMap" and body.metadata.name in tracker.pruned_config_maps:
+        tracker.pruned_config_maps.discard(body.metadata.name or "")
+        return  # an old pod files ConfigMap the operator pruned (pod_files.py)
     if event_type == "DELETED" or written_by_someone_else(body):
         tracker.suspect_drift()
 
@@ -140,17 +145,21 @@ async def watch_database(rt: Runtime, body: kopf.Body, stopped: kopf.DaemonStopp
     interval = rt.settings.drift_interval_seconds
     next_poll = time.monotonic() + interval
     failover_due: float | None = None
+    unwedge_due: float | None = None
     while not stopped:
-        wake = next_poll if failover_due is None else min(next_poll, failover_due)
+        wake = min(t for t in (next_poll, failover_due, unwedge_due) if t is not None)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(tracker.poke.wait(), timeout=max(0.0, wake - time.monotonic()))
         tracker.poke.clear()
         if not body.metadata.get("deletionTimestamp"):
             wait = await reconcile_primary(rt, tracker, body)
             failover_due = None if wait is None else time.monotonic() + wait
+            wait = await unwedge_rollout(rt, tracker, body)
+            unwedge_due = None if wait is None else time.monotonic() + wait
         due = time.monotonic() >= next_poll
         if due:
             next_poll = time.monotonic() + interval
+        statefulset_changed = tracker.readiness_changed
         if tracker.readiness_changed:
             tracker.readiness_changed = False
             await write_readiness(rt, tracker, body)
@@ -163,6 +172,8 @@ async def watch_database(rt: Runtime, body: kopf.Body, stopped: kopf.DaemonStopp
         deployed = tracker.applied_generation == body.metadata.get("generation")
         if not deployed or body.metadata.get("deletionTimestamp"):
             continue
+        if statefulset_changed or due:  # a rollout's end shows on the StatefulSet
+            await prune_pod_files(rt, tracker, body.metadata.get("generation"))
         # The server certificate's age is the one thing no object change shows: looked at every interval.
         settings = rt.stacks.stack_settings_file(stack_name(tracker.namespace, tracker.name))
         if due and renewal_due(settings, datetime.now(UTC)):

@@ -109,6 +109,16 @@ def load_record(rt: Runtime, tracker: DatabaseTracker) -> Record | None:
         return None
 
 
+def drop_from_record(rt: Runtime, tracker: DatabaseTracker, kind: str, names: Iterable[str]) -> None:
+    """Objects the operator deleted itself (old pod files ConfigMaps: pod_files.py) leave the record: their
+    disappearance is not drift."""
+    record = load_record(rt, tracker)
+    if record is None:
+        return
+    objects = {key: version for key, version in record.objects.items() if key not in {f"{kind}/{n}" for n in names}}
+    write_atomically(_record_path(rt, tracker), json.dumps({"objects": objects, "checkedAt": record.checked_at}), 0o600)
+
+
 def forget_record(rt: Runtime, tracker: DatabaseTracker) -> None:
     """The next pre-check hands the Database to Pulumi."""
     _record_path(rt, tracker).unlink(missing_ok=True)

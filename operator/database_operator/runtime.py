@@ -60,6 +60,8 @@ class DatabaseTracker:
     """A failover found no replica to promote and said so (once, until one is promoted)."""
     followed: dict[str, float] = field(default_factory=dict)
     """When (monotonic) each replica that did not replicate was last told to follow the primary."""
+    pruned_config_maps: set[str] = field(default_factory=set)
+    """Old pod files ConfigMaps the operator deleted (pod_files.py): their deletion is not drift."""
 
     def suspect_drift(self) -> None:
         self.drift_suspected = True

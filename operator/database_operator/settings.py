@@ -62,6 +62,11 @@ class OperatorSettings:
     """How long the primary may be not ready before a replica is promoted (`DBOP_FAILOVER_AFTER`): long enough
     not to fail over for a blip, short enough that writes resume within seconds."""
 
+    unwedge_after_seconds: float = 60.0
+    """How long a pod of an old StatefulSet revision may be not ready during a rollout before it is deleted, so
+    that the StatefulSet makes it again from the new template (`DBOP_UNWEDGE_AFTER`; unwedge.py): a StatefulSet
+    never replaces a not-ready pod by itself, and the rollout would wait for it forever."""
+
     retry_base_seconds: float = 5.0
     """First delay after a transient failure; doubles each attempt (`DBOP_RETRY_BASE`)."""
 
@@ -199,6 +204,7 @@ def load_settings() -> OperatorSettings:
         shutdown_grace_seconds=_number("DBOP_SHUTDOWN_GRACE", 10),
         peering_lifetime_seconds=int(_number("DBOP_PEERING_LIFETIME", 15)),
         failover_after_seconds=_number("DBOP_FAILOVER_AFTER", 5),
+        unwedge_after_seconds=_number("DBOP_UNWEDGE_AFTER", 60),
         retry_base_seconds=_number("DBOP_RETRY_BASE", 5),
         retry_max_seconds=_number("DBOP_RETRY_MAX", 300),
         retry_budget=int(_number("DBOP_RETRY_BUDGET", 8)),

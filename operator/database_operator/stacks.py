@@ -26,7 +26,7 @@ from database_api.names import CONFIG_NAMESPACE
 from database_api.network import OperatorPeers
 from database_api.profiles import DeletionPolicy
 from database_operator.automation import OperatorStack, OperatorWorkspace, cli_environment, quiet_program_server
-from database_operator.engine_events import resource_step
+from database_operator.engine_events import StackEvents, resource_step
 from database_operator.file_backend import FileBackend, directory
 from database_operator.guard import protection_refusal
 from database_operator.operation import Operation
@@ -50,6 +50,8 @@ from database_operator.stack_names import PROJECT, stack_name
 from database_operator.state_backend import check_backend
 from database_operator.toolchain import check_toolchain
 from database_program.program import declare_from_stack_config
+
+CONFIG_MAP_TYPE = "kubernetes:core/v1:ConfigMap"
 
 logger = logging.getLogger(__name__)
 NO_DEPLOYMENT = "no previous deployment"
@@ -141,6 +143,12 @@ class DriftCheck:
     """The `preview --refresh`: its changes are the drift."""
     corrected: OperationResult | None = None
     """The `up --refresh` that re-applied the configuration, if the drift was corrected."""
+
+
+def _forget_config_maps(stack: OperatorStack, names: tuple[str, ...]) -> None:
+    """Drop the ConfigMaps of these logical names from the stack's state (OperatorStack.forget)."""
+    for name in names:
+        stack.forget(f"urn:pulumi:{stack.name.rsplit('/', 1)[-1]}::{PROJECT}::{CONFIG_MAP_TYPE}::{name}")
 
 
 class Stacks:
@@ -371,25 +379,34 @@ class Stacks:
 
     # -- operations -------------------------------------------------------------------------------------
 
-    def up(self, request: StackInput, refresh: bool = False) -> OperationResult:
+    def up(self, request: StackInput, refresh: bool = False, forget: tuple[str, ...] = ()) -> OperationResult:
         """Configure the stack with `request` and create or update the Database's objects. With refresh, live
-        objects are read first: a StatefulSet re-created around its pods (storage growth) is created again."""
+        objects are read first: a StatefulSet re-created around its pods (storage growth) is created again.
+        The ConfigMaps named (by logical name) in `forget` are first dropped from the state, under the same lock:
+        Pulumi then leaves the objects to the operator instead of deleting them (pod_files.legacy_pod_files)."""
         started = time.monotonic()
+
+        def operation(stack: OperatorStack) -> StackEvents:
+            _forget_config_maps(stack, forget)
+            return stack.up_from_events(refresh=refresh)
+
         events = self._run(
-            request.stack,
-            "up",
-            lambda stack: stack.up_from_events(refresh=refresh),
-            lambda s: self._configure(s, request, s.name in self._created),
+            request.stack, "up", operation, lambda s: self._configure(s, request, s.name in self._created)
         )
         return _finished("up", started, events.changes, outputs=events.plain_outputs)
 
     def check_drift(
-        self, stack_id: str, fallback: StackInput | None, correct: Callable[[Mapping[str, Any]], bool]
+        self,
+        stack_id: str,
+        fallback: StackInput | None,
+        correct: Callable[[Mapping[str, Any]], bool],
+        forget: tuple[str, ...] = (),
     ) -> DriftCheck:
         """Compare the live objects with the configuration last applied (the workspace's own, never a newer
         spec that was not applied) by `preview --refresh`; if they differ and `correct(applied spec)`, re-apply
         that same configuration by `up --refresh`. Both in one operation, under the stack's lock: nothing can
-        be applied in between. `fallback` configures a workspace that has no configuration (it was lost)."""
+        be applied in between. `fallback` configures a workspace that has no configuration (it was lost);
+        `forget` as for `up`, before the correction (after an operator upgrade the new program is drift)."""
         started = time.monotonic()
         steps: list[ResourceStep] = []
 
@@ -399,6 +416,7 @@ class Stacks:
             if not found.changed or not correct(self._configured_spec(stack)):
                 return DriftCheck(found)
             corrected = time.monotonic()
+            _forget_config_maps(stack, forget)
             events = stack.up_from_events(refresh=True)
             return DriftCheck(found, _finished("up", corrected, events.changes, outputs=events.plain_outputs))
 

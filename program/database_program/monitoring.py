@@ -23,12 +23,12 @@ def metrics_enabled(ctx: DatabaseContext) -> bool:
 
 
 EXPORTER_QUERIES_FILE = "exporter-queries.yaml"
-"""The key in the `<name>-config` ConfigMap of the exporter's custom queries (stacks-config's `exporter.queries`)."""
+"""The key of the exporter's custom queries (stacks-config's `exporter.queries`) in the pods' files ConfigMap."""
 EXPORTER_FILES_VOLUME = "exporter-files"
 
 
 def exporter_files(ctx: DatabaseContext) -> dict[str, str]:
-    """The exporter's files in the `<name>-config` ConfigMap: the custom queries, for an exporter version that lacks
+    """The exporter's files in the pods' files ConfigMap: the custom queries, for an exporter version that lacks
     a metric the status reads, and mysqld_exporter 0.15+'s client file naming the CA; none otherwise."""
     if not metrics_enabled(ctx):
         return {}
@@ -43,14 +43,13 @@ def exporter_files(ctx: DatabaseContext) -> dict[str, str]:
     return files
 
 
-def exporter_files_volume(ctx: DatabaseContext) -> VolumeArgs | None:
+def exporter_files_volume(ctx: DatabaseContext, pod_files: str) -> VolumeArgs | None:
+    """From the pods' files ConfigMap named `pod_files`."""
     files = exporter_files(ctx)
     if not files:
         return None
     items = [KeyToPathArgs(key=name, path=name) for name in files]
-    return VolumeArgs(
-        name=EXPORTER_FILES_VOLUME, config_map=ConfigMapVolumeSourceArgs(name=ctx.config_map_name, items=items)
-    )
+    return VolumeArgs(name=EXPORTER_FILES_VOLUME, config_map=ConfigMapVolumeSourceArgs(name=pod_files, items=items))
 
 
 def exporter_container(ctx: DatabaseContext) -> ContainerArgs | None:

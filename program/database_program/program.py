@@ -10,7 +10,7 @@ from database_api.profiles import EngineProfile, EnvironmentProfile, StacksConfi
 from database_api.spec import resolve_spec
 from database_program.availability import declare_disruption_budget
 from database_program.backup import declare_backup_cron_job, declare_backup_script, declare_backup_volume
-from database_program.configmap import declare_config_map
+from database_program.configmap import declare_config_map, pod_files_name
 from database_program.context import Credentials, DatabaseContext, RestoreSource, ServerTls
 from database_program.monitoring import declare_service_monitor
 from database_program.network import declare_network_policy
@@ -40,7 +40,7 @@ def declare_database(ctx: DatabaseContext) -> dict[str, Any]:
         "readOnlyService": read_only_service.metadata.name,
         "headlessService": ctx.headless_service_name,
         "statefulSet": statefulset.metadata.name,
-        "configMap": ctx.config_map_name,
+        "configMap": pod_files_name(ctx),
         "secret": ctx.secret_name,
         "caConfigMap": ca_config_map.metadata.name,
         "backupCronJob": None,

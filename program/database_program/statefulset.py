@@ -31,7 +31,7 @@ from pulumi_kubernetes.meta.v1 import LabelSelectorArgs, ObjectMetaArgs
 from database_api.profiles import ComputeResources, Engine, ResourceRequirements
 from database_program import engines, tls
 from database_program.availability import pod_anti_affinity
-from database_program.configmap import config_checksum
+from database_program.configmap import pod_files_name
 from database_program.context import SKIP_AWAIT, DatabaseContext
 from database_program.monitoring import exporter_container, exporter_files_volume
 from database_program.protection import statefulset_options
@@ -88,10 +88,10 @@ def volume_mounts(ctx: DatabaseContext) -> list[VolumeMountArgs]:
     ]
 
 
-def _scripts_volume(ctx: DatabaseContext, name: str, scripts: dict[str, str]) -> VolumeArgs:
-    """Scripts from the ConfigMap, executable."""
+def _scripts_volume(name: str, pod_files: str, scripts: dict[str, str]) -> VolumeArgs:
+    """Scripts from the pods' files ConfigMap, executable."""
     items = [KeyToPathArgs(key=key, path=key, mode=SCRIPT_MODE) for key in scripts]
-    return VolumeArgs(name=name, config_map=ConfigMapVolumeSourceArgs(name=ctx.config_map_name, items=items))
+    return VolumeArgs(name=name, config_map=ConfigMapVolumeSourceArgs(name=pod_files, items=items))
 
 
 def _pod_info_volume() -> VolumeArgs:
@@ -104,12 +104,14 @@ def _pod_info_volume() -> VolumeArgs:
 
 
 def volumes(ctx: DatabaseContext) -> list[VolumeArgs]:
+    # One name for all three, so a pod sees one content: the one its template was made with (configmap.py).
+    pod_files = pod_files_name(ctx)
     config = ConfigMapVolumeSourceArgs(
-        name=ctx.config_map_name, items=[KeyToPathArgs(key=ctx.engine.config_file, path=ctx.engine.config_file)]
+        name=pod_files, items=[KeyToPathArgs(key=ctx.engine.config_file, path=ctx.engine.config_file)]
     )
     result = [
         VolumeArgs(name=CONFIG_VOLUME, config_map=config),
-        _scripts_volume(ctx, SCRIPTS_VOLUME, engines.pod_scripts(ctx)),
+        _scripts_volume(SCRIPTS_VOLUME, pod_files, engines.pod_scripts(ctx)),
         _pod_info_volume(),
     ]
     if ctx.restore is not None:
@@ -125,7 +127,7 @@ def volumes(ctx: DatabaseContext) -> list[VolumeArgs]:
         VolumeArgs(name=name, empty_dir=EmptyDirVolumeSourceArgs()) for name in SCRATCH_DIRECTORIES[ctx.spec.engine]
     ]
     result += [*tls.volumes(ctx), tls.ca_volume(ctx)]
-    exporter_files = exporter_files_volume(ctx)
+    exporter_files = exporter_files_volume(ctx, pod_files)
     if exporter_files is not None:
         result.append(exporter_files)
     return result
@@ -219,9 +221,8 @@ def declare_statefulset(ctx: DatabaseContext) -> StatefulSet:
             selector=LabelSelectorArgs(match_labels=ctx.selector_labels),
             pod_management_policy="OrderedReady",
             template=PodTemplateSpecArgs(
-                metadata=ObjectMetaArgs(
-                    labels=ctx.labels, annotations={"database.example.com/config-checksum": config_checksum(ctx)}
-                ),
+                # A changed content is a new ConfigMap name in the volumes: that rolls the pods.
+                metadata=ObjectMetaArgs(labels=ctx.labels),
                 spec=PodSpecArgs(
                     init_containers=[bootstrap_container(ctx)],
                     containers=containers,

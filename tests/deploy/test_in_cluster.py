@@ -166,7 +166,7 @@ def test_lifecycle_create_scale_update_delete(in_cluster: Kubectl, namespace: st
 
     in_cluster.run("patch", "db", "app", "-n", namespace, "--type=merge", "-p", '{"spec":{"version":"8.4"}}')
     wait_image(in_cluster, "app", namespace, "mysql:8.4")
-    wait_ready(in_cluster, "app", namespace)
+    pod_files = wait_ready(in_cluster, "app", namespace)["status"]["outputs"]["configMap"]
     stack = f"{namespace}.app"
     pod = operator_pods(in_cluster)[0]["metadata"]["name"]
     workspaces = "/var/lib/database-operator/workspaces"
@@ -177,7 +177,7 @@ def test_lifecycle_create_scale_update_delete(in_cluster: Kubectl, namespace: st
     for kind, name in [
         ("statefulset", "app"),
         ("service", "app"),
-        ("configmap", "app-config"),
+        ("configmap", pod_files),
         ("secret", "app-credentials"),
     ]:
         wait_for(

@@ -106,7 +106,8 @@ def test_a_database_backup_runs_the_backup_now_and_a_new_database_restores_it(ku
     assert volume["persistentVolumeClaim"] == {"claimName": "source-backup", "readOnly": True}
     [bootstrap] = [c for c in pod["initContainers"] if c["name"] == "bootstrap"]  # loads it before the server
     assert {"name": "RESTORE_FILE", "value": "/restore/first.dump"} in bootstrap["env"]
-    config = kubectl.get("configmap", "copy-config", namespace)
+    [pod_files] = [v["configMap"]["name"] for v in pod["volumes"] if v["name"] == "scripts"]
+    config = kubectl.get("configmap", pod_files, namespace)
     assert config is not None and "pg_restore" in config["data"]["restore-postgresql.sh"]
     restored = wait_ready(kubectl, "copy", namespace)
     assert restored["status"]["restoredFrom"] == {

@@ -50,12 +50,12 @@ def webhooks_registered(kubectl: Kubectl) -> bool:
 
 
 def force_drift_check(kubectl: Kubectl, name: str, namespace: str, done: Callable[[], T | None]) -> T:
-    """Edit the Database's ConfigMap out of band (the watches report it as possible drift) until `done`: an
-    operator that has just started may list the objects after an edit and so never see it."""
+    """Edit the Database's headless Service out of band (the watches report it as possible drift) until `done`:
+    an operator that has just started may list the objects after an edit and so never see it."""
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         marker = json.dumps({"metadata": {"annotations": {"e2e.example.com/edited": uuid.uuid4().hex}}})
-        kubectl.run("patch", "configmap", f"{name}-config", "-n", namespace, "--type=merge", "-p", marker)
+        kubectl.run("patch", "service", f"{name}-headless", "-n", namespace, "--type=merge", "-p", marker)
         try:
             return wait_for("the drift check's outcome", done, timeout=15)
         except AssertionError:

@@ -14,17 +14,20 @@ def test_deleted_statefulset_is_recreated(kubectl: Kubectl, namespace: str) -> N
     assert "DriftCorrected" in event_reasons(kubectl, "drift", namespace)
 
 
-def test_edited_config_map_is_reverted(kubectl: Kubectl, namespace: str) -> None:
+def test_the_pods_files_cannot_be_edited_and_come_back_when_deleted(kubectl: Kubectl, namespace: str) -> None:
+    """The pods' files ConfigMap is immutable (a pod runs what its template was made with); deleted, it is drift."""
     kubectl.apply(database("edited", namespace))
-    wait_ready(kubectl, "edited", namespace)
+    pod_files = wait_ready(kubectl, "edited", namespace)["status"]["outputs"]["configMap"]
     patch = '{"data":{"database.cnf":"[mysqld]\\nmax_connections = 5\\n"}}'
-    kubectl.run("patch", "configmap", "edited-config", "-n", namespace, "--type=merge", "-p", patch)
+    refused = kubectl.run("patch", "configmap", pod_files, "-n", namespace, "--type=merge", "-p", patch, check=False)
+    assert refused.returncode != 0 and "immutable" in refused.stderr
+    kubectl.run("delete", "configmap", pod_files, "-n", namespace, "--wait=true")
 
-    def reverted() -> bool:
-        config = kubectl.get("configmap", "edited-config", namespace)
+    def made_again() -> bool:
+        config = kubectl.get("configmap", pod_files, namespace)
         return config is not None and "max_connections = 100" in config["data"]["database.cnf"]
 
-    wait_for("the ConfigMap to be reverted", reverted, timeout=90)
+    wait_for("the ConfigMap to be made again", made_again, timeout=90)
     wait_for("a DriftCorrected event", lambda: "DriftCorrected" in event_reasons(kubectl, "edited", namespace))
 
 

@@ -35,7 +35,8 @@ def test_create_gives_objects_and_a_ready_status(
     service = kubectl.get("service", "shop", namespace)
     assert service is not None and service["spec"]["ports"][0]["port"] == port
     assert kubectl.get("service", "shop-headless", namespace)["spec"]["clusterIP"] == "None"
-    config = kubectl.get("configmap", "shop-config", namespace)
+    [pod_files] = [v["configMap"]["name"] for v in sts["spec"]["template"]["spec"]["volumes"] if v["name"] == "config"]
+    config = kubectl.get("configmap", pod_files, namespace)
     assert config is not None and "max_connections = 100" in config["data"][config_key]
     secret = kubectl.get("secret", "shop-credentials", namespace)
     assert secret is not None
@@ -92,7 +93,7 @@ def test_changes_reach_the_objects(kubectl: Kubectl, namespace: str) -> None:
 
 def test_delete_removes_objects_and_stack(kubectl: Kubectl, namespace: str, state_dir: Path) -> None:
     kubectl.apply(database("gone", namespace, backup={"enabled": True}))
-    wait_ready(kubectl, "gone", namespace)
+    pod_files = wait_ready(kubectl, "gone", namespace)["status"]["outputs"]["configMap"]
     stack = f"{namespace}.gone"
     assert (state_dir / "workspaces" / stack).exists()
 
@@ -101,7 +102,7 @@ def test_delete_removes_objects_and_stack(kubectl: Kubectl, namespace: str, stat
         ("statefulset", "gone"),
         ("service", "gone"),
         ("service", "gone-headless"),
-        ("configmap", "gone-config"),
+        ("configmap", pod_files),
         ("secret", "gone-credentials"),
         ("cronjob", "gone-backup"),
         ("pvc", "gone-backup"),

@@ -62,15 +62,24 @@ class FakeStacks:
     applied: dict[str, StackInput] = field(default_factory=dict)
     """The configuration each stack's workspace holds: the last one `up` was given."""
 
-    def up(self, request: StackInput, refresh: bool = False) -> OperationResult:
+    forgotten: list[tuple[str, ...]] = field(default_factory=list)
+    """What each `up` was told to drop from the state first (Stacks.up's `forget`)."""
+
+    def up(self, request: StackInput, refresh: bool = False, forget: tuple[str, ...] = ()) -> OperationResult:
         self.calls.append(("up", request, refresh))
+        self.forgotten.append(forget)
         self.applied[request.stack] = request
         return self._next(self.up_results, result("up", create=6))
 
     def check_drift(
-        self, stack: str, fallback: StackInput | None, correct: Callable[[Mapping[str, Any]], bool]
+        self,
+        stack: str,
+        fallback: StackInput | None,
+        correct: Callable[[Mapping[str, Any]], bool],
+        forget: tuple[str, ...] = (),
     ) -> DriftCheck:
         """Like Stacks.check_drift: the preview's result is queued; a correction re-applies the last `up`."""
+        self.forgotten.append(forget)
         applied = self.applied.get(stack) or fallback
         assert applied is not None, "a drift check of a stack never applied, with no fallback"
         self.calls.append(("check_drift", applied, True))
@@ -185,6 +194,20 @@ class FakeKube:
     async def read_metadata(self, api_version: str, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
         found = self.objects.get((plural, namespace, name))
         return found["metadata"] if found else None
+
+    async def list_metadata(
+        self, api_version: str, plural: str, namespace: str | None, label_selector: str = ""
+    ) -> list[dict[str, Any]]:
+        wanted = dict(part.split("=") for part in label_selector.split(",")) if label_selector else {}
+        return [
+            found["metadata"]
+            for (kind, ns, _), found in sorted(self.objects.items())
+            if kind == plural and ns == namespace and wanted.items() <= (found["metadata"].get("labels") or {}).items()
+        ]
+
+    async def delete_config_map(self, namespace: str, name: str) -> None:
+        self.actions.append(("delete-config-map", name, None))
+        self.objects.pop(("configmaps", namespace, name), None)
 
     async def list_database_names(self, namespace: str) -> list[str]:
         return [name for (ns, name) in self.databases if ns == namespace]

@@ -159,6 +159,9 @@ class FakeStack:
     def cancel(self) -> None:
         self.calls.append("cancel")
 
+    def forget(self, urn: str) -> None:
+        self.calls.append(f"forget {urn}")
+
     def restore_settings(self) -> None:
         """`pulumi config refresh --force`: the settings file becomes the last update's."""
         self.calls.append("restore settings")
@@ -205,6 +208,27 @@ def test_up_configures_the_stack_and_keeps_secret_outputs_out(stacks: Stacks, fa
     assert len(fake_stack.password("adminPassword")) >= 32
     assert fake_stack.password("userPassword") != fake_stack.password("adminPassword")
     assert fake_stack.calls == ["up"]  # no CLI run besides `up` itself
+
+
+def test_an_up_drops_the_config_maps_it_is_told_to_forget_from_the_state_first(
+    stacks: Stacks, fake_stack: FakeStack
+) -> None:
+    """The `<name>-config` of an older version, which the old pods mount: Pulumi must not delete it (pod_files.py)."""
+    stacks.up(REQUEST, forget=("orders-config",))
+    urn = "urn:pulumi:shop.orders::database::kubernetes:core/v1:ConfigMap::orders-config"
+    assert fake_stack.calls == [f"forget {urn}", "up"]
+
+
+def test_forgetting_what_the_state_no_longer_holds_is_no_error(mocker: MockerFixture) -> None:
+    """An `up` cut short after its `state delete` runs it again: the resource is gone from the state by then."""
+    stack = OperatorStack.__new__(OperatorStack)
+    missing = auto.CommandError(auto.CommandResult(stdout="", stderr='error: No such resource "urn" exists', code=1))
+    run = mocker.patch.object(OperatorStack, "_run_pulumi_cmd_sync", side_effect=missing)
+    stack.forget("urn")
+    assert run.call_args.args[0] == ["state", "delete", "urn", "--yes"]
+    run.side_effect = auto.CommandError(auto.CommandResult(stdout="", stderr="error: the stack is locked", code=1))
+    with pytest.raises(auto.CommandError):
+        stack.forget("urn")
 
 
 def test_passwords_are_generated_once(stacks: Stacks, fake_stack: FakeStack) -> None:
@@ -594,6 +618,16 @@ def test_a_drift_correction_re_applies_the_configuration_last_applied(stacks: St
     assert check.found.changed and check.corrected is not None
     assert fake_stack.calls[-2:] == ["preview refresh=True", "up --refresh"]
     assert fake_stack.applied_specs[-1]["replicas"] == 3
+
+
+def test_a_drift_correction_after_an_upgrade_leaves_the_old_pods_config_map_alone(
+    stacks: Stacks, fake_stack: FakeStack
+) -> None:
+    """The new program's hashed ConfigMap shows as drift; the correction must not delete `<name>-config`."""
+    stacks.up(REQUEST)
+    stacks.check_drift(REQUEST.stack, None, lambda _: True, forget=("orders-config",))
+    urn = "urn:pulumi:shop.orders::database::kubernetes:core/v1:ConfigMap::orders-config"
+    assert fake_stack.calls[-3:] == ["preview refresh=True", f"forget {urn}", "up --refresh"]
 
 
 def test_a_drift_check_follows_the_applied_spec_s_drift_policy(stacks: Stacks, fake_stack: FakeStack) -> None:

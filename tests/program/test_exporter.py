@@ -72,11 +72,12 @@ def test_mysqld_exporter_0_15_gets_flags_and_the_password_in_its_variable(
     mounts = {mount["name"]: mount["mountPath"] for mount in pod["containers"][1]["volumeMounts"]}
     assert mounts == {"tls-ca": "/tls-ca", "exporter-files": "/etc/exporter"}
     [volume] = [volume for volume in pod["volumes"] if volume["name"] == "exporter-files"]
+    pod_files = rendered.get("ConfigMap", "orders-config")
     assert volume["configMap"] == {
-        "name": "orders-config",
+        "name": pod_files["metadata"]["name"],
         "items": [{"key": EXPORTER_CLIENT_FILE, "path": EXPORTER_CLIENT_FILE}],
     }
-    client = rendered.get("ConfigMap", "orders-config")["data"][EXPORTER_CLIENT_FILE]
+    client = pod_files["data"][EXPORTER_CLIENT_FILE]
     assert client == "[client]\nssl-ca = /tls-ca/ca.crt\n"
     assert not any("skip" in argument for argument in arguments)
 
@@ -118,9 +119,10 @@ def test_postgres_exporter_0_11_gets_the_lag_query_it_lacks_from_the_config_map(
     [mount] = [mount for mount in pod["containers"][1]["volumeMounts"] if mount["name"] != "tls-ca"]
     [volume] = [volume for volume in pod["volumes"] if volume["name"] == mount["name"]]
     [item] = volume["configMap"]["items"]
-    assert volume["configMap"]["name"] == "orders-config" and mount["readOnly"] is True
+    config_map = rendered.get("ConfigMap", "orders-config")
+    assert volume["configMap"]["name"] == config_map["metadata"]["name"] and mount["readOnly"] is True
     assert environment["PG_EXPORTER_EXTEND_QUERY_PATH"] == f"{mount['mountPath']}/{item['path']}"
-    queries = yaml.safe_load(rendered.get("ConfigMap", "orders-config")["data"][item["key"]])
+    queries = yaml.safe_load(config_map["data"][item["key"]])
     [[column]] = [list(metric) for metric in queries["pg_replication"]["metrics"]]
     assert f"pg_replication_{column}" == "pg_replication_lag_seconds"
     assert "pg_last_xact_replay_timestamp()" in queries["pg_replication"]["query"]

@@ -56,15 +56,15 @@ def test_service_monitor_only_where_the_api_exists(render: RenderSpec) -> None:
 
 
 def test_outputs_name_every_object_and_the_endpoint(render: RenderSpec) -> None:
-    outputs = render(MYSQL, name="billing", namespace="team-a").outputs
-    assert outputs == {
+    rendered = render(MYSQL, name="billing", namespace="team-a")
+    assert rendered.outputs == {
         "endpoint": "billing.team-a.svc:3306",
         "service": "billing",
         "readOnlyEndpoint": "billing-ro.team-a.svc:3306",
         "readOnlyService": "billing-ro",
         "headlessService": "billing-headless",
         "statefulSet": "billing",
-        "configMap": "billing-config",
+        "configMap": rendered.get("ConfigMap", "billing-config")["metadata"]["name"],
         "secret": "billing-credentials",
         "caConfigMap": "billing-ca",
         "backupCronJob": None,

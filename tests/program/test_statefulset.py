@@ -1,7 +1,10 @@
 """The StatefulSet: image, data directory, config path, probes, resources, storage, security."""
 
+import re
+
 import pytest
 
+from database_program.configmap import pod_files_options
 from database_program.engines import script
 from tests.program.conftest import Rendered, RenderSpec
 
@@ -125,13 +128,28 @@ def test_up_does_not_wait_for_pods_or_volumes(render: RenderSpec) -> None:
         assert rendered.get(kind, name)["metadata"]["annotations"]["pulumi.com/skipAwait"] == "true", (kind, name)
 
 
-def test_a_config_change_rolls_the_pods(render: RenderSpec) -> None:
-    def checksum(environment: str) -> str:
-        template = render({**MYSQL, "environment": environment}).get("StatefulSet", "orders")["spec"]["template"]
-        return template["metadata"]["annotations"]["database.example.com/config-checksum"]
+def test_a_config_change_rolls_the_pods_onto_a_new_immutable_config_map(render: RenderSpec) -> None:
+    """The pods mount one ConfigMap, named by a hash of its content and never changed: a changed configuration is
+    a new name in the pod template (a roll), and a pod of the old template keeps mounting its own files."""
 
-    assert checksum("development") != checksum("staging")
-    assert checksum("development") == checksum("development")
+    def mounted(environment: str) -> tuple[set[str], dict[str, object]]:
+        rendered = render({**MYSQL, "environment": environment})
+        volumes = rendered.get("StatefulSet", "orders")["spec"]["template"]["spec"]["volumes"]
+        names = {v["configMap"]["name"] for v in volumes if "configMap" in v and v["name"] in ("config", "scripts")}
+        return names, rendered.get("ConfigMap", "orders-config")
+
+    [development], config_map = mounted("development")
+    assert config_map["metadata"]["name"] == development and config_map["immutable"] is True
+    assert config_map["metadata"]["labels"]["app.kubernetes.io/component"] == "config"
+    assert re.fullmatch(r"orders-config-[0-9a-f]{10}", development)
+    [staging], _ = mounted("staging")
+    assert staging != development
+    assert mounted("development")[0] == {development}
+
+
+def test_pulumi_never_deletes_a_pods_files_config_map() -> None:
+    """Replaced by a new content, the old one stays for the old pods (the operator prunes it after the roll)."""
+    assert pod_files_options().retain_on_delete is True
 
 
 @pytest.mark.parametrize(
