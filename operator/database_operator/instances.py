@@ -31,6 +31,17 @@ def pod_ready(pod: Mapping[str, Any]) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
+def missing_configuration(pod: Mapping[str, Any]) -> str | None:
+    """Why a container of the pod cannot be created because something it reads is gone, e.g. `secret
+    "shop-credentials" not found` (the kubelet's CreateContainerConfigError); None when nothing is missing."""
+    status = pod.get("status") or {}
+    for container in [*(status.get("initContainerStatuses") or []), *(status.get("containerStatuses") or [])]:
+        waiting = (container.get("state") or {}).get("waiting") or {}
+        if waiting.get("reason") == "CreateContainerConfigError":
+            return str(waiting.get("message") or "CreateContainerConfigError")
+    return None
+
+
 def bootstrap_failure(pod: Mapping[str, Any]) -> str | None:
     """The bootstrap init container's termination message while it has not succeeded: which step failed."""
     statuses = (pod.get("status") or {}).get("initContainerStatuses") or []

@@ -8,8 +8,10 @@ trackers' collections as copies: the watch handlers change them while it awaits.
 
 import asyncio
 import contextlib
+import logging
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 import kopf
 
@@ -19,7 +21,7 @@ from database_operator import events
 from database_operator.certificate_renewal import renew_certificate, renewal_due
 from database_operator.drift import check_drift
 from database_operator.failover import ensure_role, reconcile_primary
-from database_operator.instances import instances, pod_ready, replication_lag
+from database_operator.instances import instances, missing_configuration, pod_ready, replication_lag
 from database_operator.pod_files import prune_pod_files
 from database_operator.primary import current_primary, role
 from database_operator.runtime import DatabaseTracker, Runtime
@@ -31,6 +33,8 @@ INSTANCE_LABEL = "app.kubernetes.io/instance"
 COMPONENT_LABEL = "app.kubernetes.io/component"
 # pulumi-kubernetes writes with server-side apply under field managers named pulumi-kubernetes-<id>.
 PULUMI_FIELD_MANAGER = "pulumi-kubernetes"
+
+logger = logging.getLogger(__name__)
 
 
 def _tracker_for(rt: Runtime, body: kopf.Body) -> DatabaseTracker | None:
@@ -82,7 +86,18 @@ async def observe_database_pod(rt: Runtime, event_type: str | None, body: kopf.B
         tracker.pods[name] = {"metadata": dict(body.metadata), "status": dict(body.status)}
         if rt.trackers.get((tracker.namespace, tracker.name)) is tracker:
             await ensure_role(rt, tracker, name, tracker.pods[name])
+        _suspect_a_missing_object(tracker, name, tracker.pods[name])
     tracker.observe_instances()
+
+
+def _suspect_a_missing_object(tracker: DatabaseTracker, name: str, pod: dict[str, Any]) -> None:
+    """A pod that cannot start because a Secret or ConfigMap it reads is gone: drift, checked at once. The
+    operator never lists Secrets (least privilege), so a deleted Secret shows here, when a pod needs it, or else
+    at the full refresh (precheck.py); Pulumi then makes it again from the stack's settings, byte for byte."""
+    missing = missing_configuration(pod)
+    if missing is not None and not tracker.operation.locked() and not tracker.drift_suspected:
+        logger.info("%s/%s: pod %s cannot start (%s): drift check", tracker.namespace, tracker.name, name, missing)
+        tracker.suspect_drift()
 
 
 def _exporter_port(rt: Runtime, body: kopf.Body) -> int | None:

@@ -3,8 +3,9 @@ Debian packages under `localhost/`): the operator's own StatefulSet, bootstrap, 
 
 For PostgreSQL and MariaDB: apply -> Ready with the real readiness probe; a client pod connects through the
 `<name>` Service with the Secret's application user, creates a table, inserts and reads rows; the primary pod
-deleted comes back Ready with the rows, and so does the Database deleted under `deletionPolicy: Retain` and
-created again (same volume, same passwords); its `storage.size` grown, the claim grows and the pod keeps running.
+deleted with its credentials Secret comes back Ready with the rows and the same Secret, and so does the Database
+deleted under `deletionPolicy: Retain` and created again (same volume, same passwords); its `storage.size` grown,
+the claim grows and the pod keeps running.
 Three pods: every replica has the primary's rows, `<name>-ro` serves them and refuses writes, the exporters
 report the server up and a replica's lag, which the operator shows as the replicas' `lagSeconds` in the status;
 scaled to 1 and back to 3, the replicas catch up. An on-demand backup
@@ -120,6 +121,10 @@ def test_a_database_runs_serves_its_application_and_survives_losing_its_pod_and_
         "1\tone\n2\ttwo\n"
     )
 
+    # Its credentials Secret deleted too, by mistake: the new pod cannot start without it, the operator sees that
+    # at once (it never lists Secrets), and Pulumi makes the Secret again from the stack's settings, byte for byte.
+    credentials = kubectl.get("secret", "shop-credentials", namespace)["data"]  # type: ignore[index]
+    kubectl.run("delete", "secret", "shop-credentials", "-n", namespace)
     uid = kubectl.get("pod", "shop-0", namespace)["metadata"]["uid"]  # type: ignore[index]
     kubectl.run("delete", "pod", "shop-0", "-n", namespace, "--wait=true", "--timeout=110s")
     wait_for("a new primary pod", lambda: (kubectl.get("pod", "shop-0", namespace) or {}).get("metadata", {})
@@ -130,6 +135,7 @@ def test_a_database_runs_serves_its_application_and_survives_losing_its_pod_and_
         "the rows through the Service again", lambda: rows_or_none(kubectl, namespace, client, engine, "shop")
     )
     assert rows == "1\tone\n2\ttwo\n"
+    assert kubectl.get("secret", "shop-credentials", namespace)["data"] == credentials  # type: ignore[index]
 
     # Deleted under Retain and created again: the same volume, the bootstrap leaves it alone, the same passwords.
     password = kubectl.get("secret", "shop-credentials", namespace)["data"]["password"]  # type: ignore[index]

@@ -217,3 +217,35 @@ def test_the_status_says_why_a_pods_bootstrap_failed(init_status: dict[str, Any]
     [instance] = instances({"orders-0": pod}, {}, "orders-0")
     assert instance.get("bootstrapFailure") == failure
     assert instance["ready"] is False
+
+
+def waiting_for(body: kopf.Body, reason: str, message: str) -> kopf.Body:
+    """The pod with its server container waiting, as the kubelet reports it."""
+    waiting = {"name": "server", "state": {"waiting": {"reason": reason, "message": message}}}
+    return kopf.Body({**body, "status": {**body["status"], "containerStatuses": [waiting]}})
+
+
+def test_a_pod_that_cannot_start_without_a_deleted_secret_gets_a_drift_check(
+    runtime: Runtime, tracker: DatabaseTracker
+) -> None:
+    """The operator never lists Secrets: a deleted one shows when a pod needs it, and Pulumi makes it again."""
+    observe(runtime, pod(0), waiting_for(pod(1, ready=False), "ContainerCreating", ""))
+    assert not tracker.drift_suspected
+    observe(
+        runtime, waiting_for(pod(1, ready=False), "CreateContainerConfigError", 'secret "orders-credentials" not found')
+    )
+    assert tracker.drift_suspected
+
+
+def test_a_pod_waiting_for_a_secret_during_an_operation_is_left_to_it(
+    runtime: Runtime, tracker: DatabaseTracker
+) -> None:
+    """Our own `up` may create a pod a moment before the Secret it reads."""
+
+    async def during_operation() -> None:
+        async with tracker.operation:
+            body = waiting_for(pod(1, ready=False), "CreateContainerConfigError", 'secret "orders-tls" not found')
+            await observe_database_pod(runtime, "MODIFIED", body)
+
+    asyncio.run(during_operation())
+    assert not tracker.drift_suspected
