@@ -10,7 +10,8 @@ than the full-refresh interval gets a drift check. Pulumi alone computes and cor
 trigger checks at once (observe.py).
 
 What versions cannot show is left to the full refresh: Secrets (never listed: the operator reads them one by
-one), anything outside the listed kinds, and changes made between a check's refresh and its record.
+one; a deleted one a pod needs shows sooner, when the pod cannot start: observe.py), anything outside the listed
+kinds, and changes made between a check's refresh and its record.
 """
 
 import asyncio
