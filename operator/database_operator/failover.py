@@ -55,6 +55,15 @@ def _deleting(pod: dict[str, Any]) -> bool:
     return bool(pod["metadata"].get("deletionTimestamp"))
 
 
+async def delete_pod(rt: Runtime, tracker: DatabaseTracker, name: str) -> None:
+    """Delete a pod (never its volume: the StatefulSet makes it again) and see it as leaving at once, before the
+    watch says so: the roll (roll.py), which may look again meanwhile, never takes a second pod down."""
+    await rt.kube.delete_pod(tracker.namespace, name)
+    pod = tracker.pods.get(name)
+    if pod is not None:
+        pod["metadata"] = {**pod["metadata"], "deletionTimestamp": pod["metadata"].get("deletionTimestamp") or "now"}
+
+
 async def _step(
     rt: Runtime, tracker: DatabaseTracker, engine: Engine, pod: str, *words: str, timeout: float = STEP_TIMEOUT_SECONDS
 ) -> ExecResult | None:
@@ -115,6 +124,13 @@ async def _positions(
     return positions
 
 
+async def promotable(rt: Runtime, tracker: DatabaseTracker, engine: Engine, target: str) -> bool:
+    """Whether a switchover to `target` could promote a replica now (asked before the primary is fenced)."""
+    primary = current_primary(tracker.name, tracker.status)
+    candidates = sorted(name for name, pod in tracker.pods.items() if name != primary and not _deleting(pod))
+    return choose(await _positions(rt, tracker, engine, candidates), target).pod is not None
+
+
 async def change_primary(
     rt: Runtime, tracker: DatabaseTracker, body: kopf.Body, engine: Engine, target: str | None = None
 ) -> bool:
@@ -151,7 +167,7 @@ async def change_primary(
         return False
     await ensure_role(rt, tracker, new, pods[new])
     if old in pods:
-        await rt.kube.delete_pod(tracker.namespace, old)  # it comes back a replica: its bootstrap rejoins it
+        await delete_pod(rt, tracker, old)  # it comes back a replica: its bootstrap rejoins it
     for pod in candidates:
         if pod != new:
             await _step(rt, tracker, engine, pod, "follow")

@@ -21,6 +21,7 @@ from database_operator.drift import check_drift
 from database_operator.failover import ensure_role, reconcile_primary
 from database_operator.instances import instances, pod_ready, replication_lag
 from database_operator.primary import current_primary, role
+from database_operator.roll import roll_pods
 from database_operator.runtime import DatabaseTracker, Runtime
 from database_operator.stack_names import stack_name
 from database_operator.status import BackupJob, backup_status, finished_backup_job, readiness, readiness_status
@@ -148,6 +149,8 @@ async def watch_database(rt: Runtime, body: kopf.Body, stopped: kopf.DaemonStopp
         if not body.metadata.get("deletionTimestamp"):
             wait = await reconcile_primary(rt, tracker, body)
             failover_due = None if wait is None else time.monotonic() + wait
+            if wait is None:  # no failover pending: the roll's next step (roll.py), if any
+                await roll_pods(rt, tracker, body)
         due = time.monotonic() >= next_poll
         if due:
             next_poll = time.monotonic() + interval

@@ -3,7 +3,9 @@ scenarios: a writer inserts numbered rows through `<name>` and records which com
 
 1. the primary's server process is killed (SIGKILL, from the host), again each time it restarts, for 8 s,
 2. then the new primary's pod and its volume are deleted,
-3. then a planned switchover moves the primary to a replica;
+3. then a planned switchover moves the primary to a replica,
+4. then a rolling update (a new pod template) restarts the replicas one at a time, switches over to an updated one
+   and restarts the old primary last (roll.py);
 
 each time a replica is promoted (`status.currentPrimary`, an Event and the PrimaryAvailable condition name old and
 new), writes succeed again through `<name>`, every acknowledged row is on the new primary (synchronous
@@ -11,6 +13,7 @@ replication, as production has it: this operator runs development with it on thr
 and the old primary comes back as a replica with every row. The failover time (the writes' outage: the longest
 pause between acknowledged writes) is printed, never asserted."""
 
+import json
 import time
 from collections.abc import Iterator
 
@@ -27,6 +30,9 @@ from tests.e2e.test_real_databases import (  # noqa: F401 (real_node: a fixture)
 )
 
 READY_TIMEOUT = 300
+# The pod template's change of the rolling update: another CPU limit than development's 500m.
+NEW_RESOURCES = {"spec": {"resources": {"requests": {"cpu": "100m", "memory": "256Mi"},
+                                        "limits": {"cpu": "600m", "memory": "512Mi"}}}}  # fmt: skip
 SWITCHOVER = "database.example.com/switchover-to"
 
 
@@ -127,4 +133,21 @@ def test_a_replica_takes_over_and_no_acknowledged_write_is_lost(kubectl: Kubectl
 
     primary, first = survive(kubectl, namespace, client, engine, first, f"a switchover to {target}", switch_over)
     assert primary == target
+
+    # A rolling update (a new pod template): the replicas first, then a switchover to an updated replica, then the
+    # old primary, which comes back as a replica; the writer loses nothing (survive's checks).
+    def update_the_template() -> None:
+        kubectl.run("patch", "database", "ha", "-n", namespace, "--type=merge", "-p", json.dumps(NEW_RESOURCES))
+
+    old, (primary, first) = primary, survive(kubectl, namespace, client, engine, first, "a rolling update",
+                                             update_the_template)  # fmt: skip
+    rolled = [e["message"] for e in kubectl.events(namespace, "ha") if e["reason"] == "RollingUpdate"]
+    replicas = [f"ha-{i}" for i in range(3) if f"ha-{i}" != old]
+    assert all(any(message.startswith(f"deleting pod {pod} ") for message in rolled) for pod in replicas), rolled
+    assert any(message.startswith(f"switching over to {primary} ") for message in rolled), rolled
+    assert not any(message.startswith(f"deleting pod {old} ") for message in rolled), rolled  # no restart in place
+    revision = (kubectl.get("statefulset", "ha", namespace) or {})["status"]["updateRevision"]
+    for pod in ("ha-0", "ha-1", "ha-2"):
+        labels = (kubectl.get("pod", pod, namespace) or {})["metadata"]["labels"]
+        assert labels["controller-revision-hash"] == revision, f"{pod} still runs an older template"
     print(f"{engine}: the failover test took {time.monotonic() - started:.0f} s")
