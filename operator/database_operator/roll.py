@@ -119,8 +119,10 @@ async def roll_pods(rt: Runtime, tracker: DatabaseTracker, body: kopf.Body) -> N
         # StatefulSet controller would have restarted it (its data is its own: nothing is lost, writes pause).
         if await promotable(rt, tracker, engine, step.pod):
             events.normal(body, "RollingUpdate", f"switching over to {step.pod} before updating: {step.reason}")
-            if await change_primary(rt, tracker, body, engine, step.pod):
-                return
+            # A switchover that fails has said so (Event, condition) and is the failover's business from there:
+            # the fenced primary is never restarted here on top of it.
+            await change_primary(rt, tracker, body, engine, step.pod)
+            return
         events.warning(body, "RollingUpdate", f"no replica could take over from {primary}; restarting it in place")
         step = Step(Action.DELETE, primary, step.reason)
     if step.action is Action.DELETE:
