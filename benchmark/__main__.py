@@ -5,7 +5,8 @@ Ready; then a one-field change (replicas) to the StatefulSet updated; operator C
 peak memory; the CPU cost per hour of the 50 idle, in-sync Databases, drift checks included. The floor, in
 the same run: server-side apply (kubectl) of the very manifests the operator produced, into a fresh namespace.
 Then, on a real node (the same cluster started again with one), apply -> first successful query for each engine
-against the same server started bare (real_pods.py). Prints tables, writes JSON and a PNG chart.
+against the same server started bare, and the failover time: the primary's server killed -> writes through
+`<name>` again (real_pods.py). Prints tables, writes JSON and a PNG chart.
 """
 
 import argparse
@@ -24,8 +25,16 @@ from typing import Any
 
 from benchmark import noise
 from benchmark.process import Received, Usage, cpu_seconds, rss_bytes
-from benchmark.real_pods import VERSIONS, first_queries
-from benchmark.report import FirstQuery, Result, write_chart, write_first_query_table, write_table
+from benchmark.real_pods import VERSIONS, failover_times, first_queries
+from benchmark.report import (
+    Failover,
+    FirstQuery,
+    Result,
+    write_chart,
+    write_failover_table,
+    write_first_query_table,
+    write_table,
+)
 from benchmark.watch import (
     DATABASE_FIELDS,
     STATEFULSET_FIELDS,
@@ -35,7 +44,9 @@ from benchmark.watch import (
     statefulset_scaled_to,
     watching,
 )
+from database_operator.settings import OperatorSettings
 from tests.e2e.cluster import REPO, Kubectl, OperatorProcess, toolchain_bin, wait_for
+from tests.e2e.ha import synchronous_stacks_config
 
 CLUSTER = str(REPO / "toolchain" / "cluster.sh")
 # A cluster of its own (state and ports), so the benchmark never meets the demo's or the tests' objects; the
@@ -326,14 +337,21 @@ def kwok_rounds(args: argparse.Namespace, sizes: list[int]) -> tuple[list[Result
     return results, summary
 
 
-def real_rounds(args: argparse.Namespace) -> list[FirstQuery]:
-    """Databases that really run, on the real node, with the locally built images: apply -> first query."""
+def real_rounds(args: argparse.Namespace) -> tuple[list[FirstQuery], list[Failover]]:
+    """Databases that really run, on the real node, with the locally built images: apply -> first query, then the
+    failover time. Replication is synchronous, as in production (a lone primary is never synchronous)."""
     kubectl = started_cluster(cluster_env(DBOP_NODE="real"))
-    stacks_config = str(REPO / "stacks-config-local")
+    overlay = Path(kubectl.env["DBOP_CLUSTER_DIR"]) / "stacks-config-sync"
+    overlay.mkdir(parents=True, exist_ok=True)
+    stacks_config = str(synchronous_stacks_config(overlay))
     operator = operator_process(kubectl, args.drift_interval, DATABASE_STACKS_CONFIG=stacks_config)
     operator.start()
     try:
-        return [first_queries(kubectl, engine, args.real_rounds) for engine in VERSIONS]
+        first = [first_queries(kubectl, engine, args.real_rounds) for engine in VERSIONS if args.real_rounds]
+        failovers = [
+            failover_times(kubectl, engine, args.failover_rounds) for engine in VERSIONS if args.failover_rounds
+        ]
+        return first, failovers
     finally:
         stopped(operator, kubectl, args.out / "operator-real.log")
 
@@ -345,6 +363,9 @@ def main() -> None:
     parser.add_argument("--drift-interval", type=float, default=120, help="DBOP_DRIFT_INTERVAL during the run")
     parser.add_argument("--noise", type=int, default=1000, help="unrelated Pods (and as many ConfigMaps) churned")
     parser.add_argument("--real-rounds", type=int, default=5, help="Databases per engine on the real node (0: none)")
+    parser.add_argument(
+        "--failover-rounds", type=int, default=3, help="failovers per engine on the real node (0: none)"
+    )
     parser.add_argument("--out", type=Path, default=REPO / "benchmark-results", help="where JSON and PNG go")
     args = parser.parse_args()
     # Stopped from outside (SIGTERM), the clean-up still runs: the operator stopped, the cluster removed.
@@ -360,10 +381,15 @@ def main() -> None:
         document |= {"results": [result.as_json() for result in results], "summary": summary}
         write_chart(results, args.out / f"benchmark-{stamp}.png")
         tables.append(write_table(results, summary))
-    if args.real_rounds > 0:
-        first = real_rounds(args)
-        document["real_pods"] = [result.as_json() for result in first]
-        tables.append(write_first_query_table(first))
+    if args.real_rounds > 0 or args.failover_rounds > 0:
+        first, failovers = real_rounds(args)
+        if first:
+            document["real_pods"] = [result.as_json() for result in first]
+            tables.append(write_first_query_table(first))
+        if failovers:
+            document["failover"] = [result.as_json() for result in failovers]
+            failover_after = float(os.environ.get("DBOP_FAILOVER_AFTER", OperatorSettings.failover_after_seconds))
+            tables.append(write_failover_table(failovers, failover_after))
     (args.out / f"benchmark-{stamp}.json").write_text(json.dumps(document, indent=2))
     print("\n\n".join(tables))
     print(f"wrote {args.out / f'benchmark-{stamp}.json'}" + (" and .png" if sizes else ""))

@@ -5,6 +5,10 @@ user of its `<name>-credentials` Secret, through the `<name>` Service. The floor
 the same image on a claim of the same StorageClass, which initialises the server (initdb / mariadb-install-db)
 and starts it, behind a Service of its own; from its apply to the first query that succeeds with its password
 through that Service. Both are asked the same way, from one client pod, every POLL_SECONDS.
+
+The failover time: a Database of three pods, synchronous replication, a writer inserting a row every 0.2 s through
+`<name>`; the primary's server killed (again each time it restarts, for KILL_SECONDS) until a replica is promoted;
+the writes' outage, from the last write acknowledged before the kill to the first one after the change of primary.
 """
 
 import base64
@@ -15,14 +19,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from benchmark.report import FirstQuery
+from benchmark.report import Failover, FirstQuery
 from database_api.names import credentials_secret_name
-from tests.e2e.cluster import Kubectl
+from tests.e2e.cluster import Kubectl, wait_for
+from tests.e2e.databases import CLIENT_IMAGE, client_pod, query, wait_ready
+from tests.e2e.ha import Writer, current_primary, kill_server, write_outage
 from tests.node.pods import SLEEPER, claim, pod, start, with_claim, with_volume
 
 VERSIONS = {"postgresql": "15", "mariadb": "10.11"}
 IMAGES = {"postgresql": "localhost/postgresql:15", "mariadb": "localhost/mariadb:10.11"}
-CLIENT_IMAGE = "localhost/debian-tools:12"
 POLL_SECONDS = 0.5
 TIMEOUT_SECONDS = 300
 FLOOR_USER = "app"
@@ -45,6 +50,7 @@ FLOOR_SCRIPTS = {
 }
 PORTS = {"postgresql": 5432, "mariadb": 3306}
 FLOOR_DATABASES = {"postgresql": "postgres", "mariadb": ""}  # MariaDB: the user's session needs none
+KILL_SECONDS = 8  # longer than the operator's default failover delay (5 s) and the readiness probe's period
 
 
 @dataclass(frozen=True)
@@ -63,12 +69,18 @@ def query_command(engine: str, host: str, login: Login) -> list[str]:
     return ["sh", "-c", f"{client} 'select 1'"]
 
 
-def database(name: str, namespace: str, engine: str) -> dict[str, Any]:
+def database(name: str, namespace: str, engine: str, replicas: int = 1) -> dict[str, Any]:
     return {
         "apiVersion": "database.example.com/v1",
         "kind": "Database",
         "metadata": {"name": name, "namespace": namespace},
-        "spec": {"type": engine, "version": VERSIONS[engine], "storage": {"size": "1Gi"}, "deletionPolicy": "Delete"},
+        "spec": {
+            "type": engine,
+            "version": VERSIONS[engine],
+            "storage": {"size": "1Gi"},
+            "deletionPolicy": "Delete",
+            "replicas": replicas,
+        },
     }
 
 
@@ -177,3 +189,67 @@ def first_queries(kubectl: Kubectl, engine: str, rounds: int) -> FirstQuery:
     for name in (namespace, floor):
         kubectl.run("delete", "namespace", name, "--wait=false")
     return result
+
+
+def failover_times(kubectl: Kubectl, engine: str, rounds: int) -> Failover:
+    """One Database of three pods of `engine`; `rounds` times, its primary's server killed while a writer writes,
+    each round's outage measured once a replica took over, and the old primary back as a replica (the Database
+    Ready) before the next."""
+    namespace, name = f"bench-ha-{engine}-{uuid.uuid4().hex[:6]}", "ha"
+    kubectl.run("create", "namespace", namespace)
+    kubectl.apply(database(name, namespace, engine, replicas=3))
+    wait_ready(kubectl, name, namespace, timeout=TIMEOUT_SECONDS)
+    client = client_pod(kubectl, namespace, name)
+    query(kubectl, namespace, client, engine, name, "CREATE TABLE t (id int PRIMARY KEY)")
+    result, first = Failover(engine=engine, seconds=[]), 1
+    for index in range(rounds):
+        outage, first = one_failover(kubectl, namespace, client, engine, name, first)
+        result.seconds.append(outage)
+        print(f"{engine} failover {index + 1}/{rounds}: writes stopped for {outage:.1f}s", flush=True)
+    kubectl.run("delete", "database", name, "-n", namespace, "--wait=true", "--timeout=110s")
+    kubectl.run("delete", "namespace", namespace, "--wait=false")
+    return result
+
+
+def one_failover(
+    kubectl: Kubectl, namespace: str, client: str, engine: str, name: str, first: int
+) -> tuple[float, int]:
+    """The primary's server killed while the writer writes from row `first` on: the writes' outage, and the next
+    row's number once the old primary is back as a replica (the Database Ready)."""
+    old = current_primary(kubectl, namespace, name)
+    assert old is not None, f"{namespace}/{name} has no primary in its status"
+    writer = Writer(kubectl, namespace, client, engine, name, first)
+    time.sleep(2)
+    kill_server(kubectl, namespace, old, engine, KILL_SECONDS)
+
+    def taken_over() -> str | None:
+        primary = current_primary(kubectl, namespace, name)
+        return primary if primary != old else None
+
+    new = wait_for(f"a replica of {namespace}/{name} to take over from {old}", taken_over, timeout=TIMEOUT_SECONDS)
+    changed_at = time.time()
+    # The old primary was fenced before the change was recorded: a newer row is the new primary's.
+    before = newest_row(kubectl, namespace, client, engine, name) or 0
+
+    def written_again() -> bool:
+        row = newest_row(kubectl, namespace, client, engine, name)
+        return row is not None and row > before
+
+    wait_for(f"a write through {name} again", written_again, timeout=120)
+    time.sleep(2)
+    written = writer.stop()
+    outage = write_outage(written, changed_at)
+    assert outage is not None, f"{engine}: no write acknowledged after {old} -> {new}: {written[-10:]}"
+    print(f"{engine}: {old} -> {new}", flush=True)
+    wait_ready(kubectl, name, namespace, timeout=TIMEOUT_SECONDS)  # the old primary rejoined as a replica
+    return outage, max(number for _, number, _ in written) + 1
+
+
+def newest_row(kubectl: Kubectl, namespace: str, client: str, engine: str, name: str) -> int | None:
+    """The highest number written, read through `name` (the writer's own results are read only once it stops);
+    None while nothing answers there."""
+    try:
+        found = query(kubectl, namespace, client, engine, name, "SELECT max(id) FROM t").strip()
+    except AssertionError:
+        return None
+    return int(found) if found.isdigit() else 0

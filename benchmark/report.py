@@ -143,3 +143,31 @@ def write_first_query_table(results: list[FirstQuery]) -> str:
         "a Service; no-volume: the same on an emptyDir"
     )
     return "\n".join(lines)
+
+
+@dataclass
+class Failover:
+    """Real pods of one engine, three per Database, synchronous replication: each round's writes' outage, in
+    seconds, from the last write acknowledged before the primary's server was killed to the first one after a
+    replica took over."""
+
+    engine: str
+    seconds: list[float]
+
+    def as_json(self) -> dict[str, Any]:
+        return {**asdict(self), **spread(self.seconds)}
+
+
+def write_failover_table(results: list[Failover], failover_after: float) -> str:
+    lines = [f"{'real pods: primary killed -> writes again':<46} {'p50':>7} {'min':>7} {'max':>7}"]
+    for result in results:
+        name = f"{result.engine} ({len(result.seconds)}x)"
+        lines.append(
+            f"{name:<46} {percentile(result.seconds, 0.5):>6.1f}s {min(result.seconds):>6.1f}s "
+            f"{max(result.seconds):>6.1f}s"
+        )
+    lines.append(
+        f"a Database of three pods, synchronous replication, failover after {failover_after:.0f} s not ready "
+        "(DBOP_FAILOVER_AFTER); a write through <name> every 0.2 s: the longest pause between acknowledged ones"
+    )
+    return "\n".join(lines)

@@ -15,6 +15,8 @@ class Phase(StrEnum):
     FAILED = "Failed"
     DELETING = "Deleting"
     AWAITING_APPROVAL = "AwaitingApproval"
+    UPDATING = "Updating"
+    """Pods still run an older template: the operator is rolling them (operator/database_operator/roll.py)."""
 
 
 class PlanState(StrEnum):

@@ -55,6 +55,15 @@ def _deleting(pod: dict[str, Any]) -> bool:
     return bool(pod["metadata"].get("deletionTimestamp"))
 
 
+async def delete_pod(rt: Runtime, tracker: DatabaseTracker, name: str) -> None:
+    """Delete a pod (never its volume: the StatefulSet makes it again) and see it as leaving at once, before the
+    watch says so: the roll (roll.py), which may look again meanwhile, never takes a second pod down."""
+    await rt.kube.delete_pod(tracker.namespace, name)
+    pod = tracker.pods.get(name)
+    if pod is not None:
+        pod["metadata"] = {**pod["metadata"], "deletionTimestamp": pod["metadata"].get("deletionTimestamp") or "now"}
+
+
 async def _step(
     rt: Runtime, tracker: DatabaseTracker, engine: Engine, pod: str, *words: str, timeout: float = STEP_TIMEOUT_SECONDS
 ) -> ExecResult | None:
@@ -115,30 +124,47 @@ async def _positions(
     return positions
 
 
+async def promotable(rt: Runtime, tracker: DatabaseTracker, engine: Engine, target: str) -> bool:
+    """Whether a switchover to `target` could promote a replica now (asked before the primary is fenced)."""
+    primary = current_primary(tracker.name, tracker.status)
+    candidates = sorted(name for name, pod in tracker.pods.items() if name != primary and not _deleting(pod))
+    return choose(await _positions(rt, tracker, engine, candidates), target).pod is not None
+
+
+async def _refused(rt: Runtime, tracker: DatabaseTracker, body: kopf.Body, primary: str, reason: str) -> None:
+    """Said once (an Event and the condition) until a replica is promoted again."""
+    if not tracker.failover_refused:
+        tracker.failover_refused = True
+        events.warning(body, "FailoverRefused", f"{primary} and no replica was promoted: {reason}")
+        await _condition(rt, tracker, body, False, "NoPromotableReplica", f"{primary}; {reason}")
+
+
 async def change_primary(
     rt: Runtime, tracker: DatabaseTracker, body: kopf.Body, engine: Engine, target: str | None = None
 ) -> bool:
     """Fail over (target None: the old primary is down) or switch over to `target`; whether a replica was made
-    primary. Nothing is promoted when no replica can be shown to have everything the others have."""
+    primary. Nothing is promoted when no replica can be shown to have everything the others have, and the old
+    primary is not fenced unless one could be promoted just before: a fence with nobody to take over would stop
+    the writes for good instead of until the primary is back (a replica that cannot say its position, e.g. an
+    engine whose steps ha-mysql.sh does not speak)."""
     planned = target is not None
     kind, done = ("switchover", "SwitchedOver") if planned else ("failover", "FailedOver")
     old = current_primary(tracker.name, tracker.status)
     pods = dict(tracker.pods)
+    candidates = sorted(name for name, pod in pods.items() if name != old and not _deleting(pod))
     if old in pods:
+        before = choose(await _positions(rt, tracker, engine, candidates), target)
+        if before.pod is None:
+            await _refused(rt, tracker, body, f"primary {old} is left as it is", before.reason)
+            return False
         await rt.kube.patch_pod_metadata(tracker.namespace, old, {"labels": {ROLE_LABEL: "fenced"}})
         fenced = await _step(rt, tracker, engine, old, "fence", timeout=FENCE_TIMEOUT_SECONDS)
         last = fenced_at(engine, fenced.stdout) if fenced is not None and _succeeded(fenced) else None
         if planned and last is not None:
             await _step(rt, tracker, engine, str(target), "catch-up", last)  # its last write, before promoting
-    candidates = sorted(name for name, pod in pods.items() if name != old and not _deleting(pod))
     choice = choose(await _positions(rt, tracker, engine, candidates), target)
     if choice.pod is None:
-        if not tracker.failover_refused:
-            tracker.failover_refused = True
-            events.warning(
-                body, "FailoverRefused", f"primary {old} is fenced and no replica was promoted: {choice.reason}"
-            )
-            await _condition(rt, tracker, body, False, "NoPromotableReplica", f"{old} fenced; {choice.reason}")
+        await _refused(rt, tracker, body, f"primary {old} is fenced", choice.reason)
         return False
     new = choice.pod
     tracker.failover_refused = False
@@ -151,7 +177,7 @@ async def change_primary(
         return False
     await ensure_role(rt, tracker, new, pods[new])
     if old in pods:
-        await rt.kube.delete_pod(tracker.namespace, old)  # it comes back a replica: its bootstrap rejoins it
+        await delete_pod(rt, tracker, old)  # it comes back a replica: its bootstrap rejoins it
     for pod in candidates:
         if pod != new:
             await _step(rt, tracker, engine, pod, "follow")

@@ -24,6 +24,7 @@ from database_operator.failover import ensure_role, reconcile_primary
 from database_operator.instances import instances, missing_configuration, pod_ready, replication_lag
 from database_operator.pod_files import prune_pod_files
 from database_operator.primary import current_primary, role
+from database_operator.roll import roll_pods
 from database_operator.runtime import DatabaseTracker, Runtime
 from database_operator.stack_names import stack_name
 from database_operator.status import BackupJob, backup_status, finished_backup_job, readiness, readiness_status
@@ -167,10 +168,12 @@ async def watch_database(rt: Runtime, body: kopf.Body, stopped: kopf.DaemonStopp
             await asyncio.wait_for(tracker.poke.wait(), timeout=max(0.0, wake - time.monotonic()))
         tracker.poke.clear()
         if not body.metadata.get("deletionTimestamp"):
-            wait = await reconcile_primary(rt, tracker, body)
-            failover_due = None if wait is None else time.monotonic() + wait
-            wait = await unwedge_rollout(rt, tracker, body)
-            unwedge_due = None if wait is None else time.monotonic() + wait
+            failover_wait = await reconcile_primary(rt, tracker, body)
+            failover_due = None if failover_wait is None else time.monotonic() + failover_wait
+            unwedge_wait = await unwedge_rollout(rt, tracker, body)
+            unwedge_due = None if unwedge_wait is None else time.monotonic() + unwedge_wait
+            if failover_wait is None:  # no failover pending: the roll's next step (roll.py), if any
+                await roll_pods(rt, tracker, body)
         due = time.monotonic() >= next_poll
         if due:
             next_poll = time.monotonic() + interval

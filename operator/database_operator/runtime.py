@@ -137,17 +137,20 @@ class Runtime:
     async def _hold_for(
         self, tracker: DatabaseTracker, operation: Callable[[], T], background: bool, started: asyncio.Event
     ) -> T:
-        async with tracker.operation, self.operations.slot(background):
-            started.set()
-            running = asyncio.get_running_loop().run_in_executor(self.executor, operation)
-            # Only the caller's task is ever cancelled, never this one once started (see run_operation); the
-            # loop guards against a cancellation from outside all the same (e.g. loop shutdown).
-            while True:
-                try:
-                    return await asyncio.shield(running)
-                except asyncio.CancelledError:
-                    if running.done():
-                        raise
+        try:
+            async with tracker.operation, self.operations.slot(background):
+                started.set()
+                running = asyncio.get_running_loop().run_in_executor(self.executor, operation)
+                # Only the caller's task is ever cancelled, never this one once started (see run_operation); the
+                # loop guards against a cancellation from outside all the same (e.g. loop shutdown).
+                while True:
+                    try:
+                        return await asyncio.shield(running)
+                    except asyncio.CancelledError:
+                        if running.done():
+                            raise
+        finally:
+            tracker.poke.set()  # the watcher looks again once the lock is free: a roll waits for it (roll.py)
 
     async def write_status(self, tracker: DatabaseTracker, changes: dict[str, Any]) -> None:
         """Patch what differs from what the API server has confirmed. The changes count at once for what this

@@ -116,6 +116,8 @@ class Readiness:
     ready: int
     current: bool
     """The StatefulSet controller has seen the latest StatefulSet spec and rolled every pod to it."""
+    outdated: int = 0
+    """Pods that run an older template of the latest spec (a roll goes on)."""
 
     @property
     def all_ready(self) -> bool:
@@ -128,8 +130,11 @@ def readiness(statefulset: Mapping[str, Any] | None) -> Readiness | None:
     spec, status = statefulset.get("spec") or {}, statefulset.get("status") or {}
     desired = int(spec.get("replicas", 1))
     generation = statefulset.get("metadata", {}).get("generation")
-    current = status.get("observedGeneration") == generation and int(status.get("updatedReplicas") or 0) >= desired
-    return Readiness(desired=desired, ready=int(status.get("readyReplicas") or 0), current=current)
+    observed = status.get("observedGeneration") == generation
+    updated = int(status.get("updatedReplicas") or 0)
+    outdated = max(0, int(status.get("replicas") or 0) - updated) if observed else 0
+    ready = int(status.get("readyReplicas") or 0)
+    return Readiness(desired=desired, ready=ready, current=observed and updated >= desired, outdated=outdated)
 
 
 def reconciled(conditions: list[dict[str, Any]], generation: int | None) -> bool:
@@ -150,6 +155,8 @@ def phase(conditions: list[dict[str, Any]], live: Readiness | None, generation: 
         return Phase.CREATING if conditions or live else Phase.PENDING
     if live.all_ready and reconciled(conditions, generation):
         return Phase.READY
+    if live.outdated and reconciled(conditions, generation):
+        return Phase.UPDATING
     return Phase.PARTIALLY_READY if live.ready > 0 else Phase.CREATING
 
 
@@ -167,6 +174,9 @@ def readiness_status(
         reason, message = "NoStatefulSet", "the StatefulSet does not exist yet"
     elif not applied:
         reason, message = "Reconciling", f"the spec is being applied; {live.ready}/{live.desired} replicas ready"
+    elif live.outdated and not ready:
+        reason = Phase.UPDATING.value
+        message = f"{live.outdated} pods run an older template; {live.ready}/{live.desired} replicas ready"
     else:
         reason = "AllReplicasReady" if ready else "ReplicasNotReady"
         message = f"{live.ready}/{live.desired} replicas ready"

@@ -4,6 +4,7 @@ from pulumi_kubernetes.apps.v1 import (
     StatefulSet,
     StatefulSetPersistentVolumeClaimRetentionPolicyArgs,
     StatefulSetSpecArgs,
+    StatefulSetUpdateStrategyArgs,
 )
 from pulumi_kubernetes.core.v1 import (
     ConfigMapVolumeSourceArgs,
@@ -220,6 +221,9 @@ def declare_statefulset(ctx: DatabaseContext) -> StatefulSet:
             service_name=ctx.headless_service_name,
             selector=LabelSelectorArgs(match_labels=ctx.selector_labels),
             pod_management_policy="OrderedReady",
+            # The operator rolls the pods (operator/database_operator/roll.py): replicas first, then a switchover,
+            # then the old primary; the controller's RollingUpdate would restart the primary wherever it falls.
+            update_strategy=StatefulSetUpdateStrategyArgs(type="OnDelete"),
             template=PodTemplateSpecArgs(
                 # A changed content is a new ConfigMap name in the volumes: that rolls the pods.
                 metadata=ObjectMetaArgs(labels=ctx.labels),

@@ -3,7 +3,8 @@
 import math
 
 from benchmark.real_pods import FLOOR_PASSWORD, Login, floor_objects, query_command
-from benchmark.report import FirstQuery, write_first_query_table
+from benchmark.report import Failover, FirstQuery, write_failover_table, write_first_query_table
+from tests.e2e.ha import write_outage
 
 
 def test_the_first_query_table_gives_each_engine_its_p50_spread_and_ratio_to_the_floor() -> None:
@@ -40,3 +41,21 @@ def test_the_floor_is_the_bare_server_on_a_claim_or_an_empty_dir_behind_a_servic
     bare, _ = floor_objects("db-0", "postgresql", on_claim=False)
     assert bare["spec"]["volumes"] == [{"name": "data", "emptyDir": {}}]
     assert "initdb -D /data/db -U app" in bare["spec"]["containers"][0]["command"][-1]
+
+
+def test_the_failover_time_is_the_longest_pause_between_acknowledged_writes_up_to_the_first_after_the_change() -> None:
+    written = [("ok", 1, 100.0), ("ok", 2, 100.3), ("fail", 3, 102.0), ("fail", 4, 105.0), ("ok", 5, 107.3),
+               ("ok", 6, 107.6), ("ok", 7, 120.0)]  # fmt: skip
+    # The change of primary was seen at 106: the outage runs from the last write before (100.3) to 107.3; the
+    # later pause (107.6 -> 120) is not the failover's.
+    assert write_outage(written, changed_at=106.0) == 7.0
+    assert write_outage(written, changed_at=121.0) is None  # nothing acknowledged after the change
+
+
+def test_the_failover_table_gives_each_engine_its_p50_and_spread_and_states_the_delay() -> None:
+    table = write_failover_table([Failover("postgresql", [9.0, 7.0, 8.0]), Failover("mariadb", [12.5])], 5.0)
+    lines = table.splitlines()
+    assert lines[1].split() == ["postgresql", "(3x)", "8.0s", "7.0s", "9.0s"]
+    assert lines[2].split() == ["mariadb", "(1x)", "12.5s", "12.5s", "12.5s"]
+    assert "failover after 5 s not ready" in table
+    assert Failover("mariadb", [3.0, 1.0]).as_json()["p50"] == 1.0

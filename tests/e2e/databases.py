@@ -8,7 +8,9 @@ import uuid
 from typing import Any
 
 from tests.e2e.cluster import REPO, Kubectl, OperatorProcess, wait_for
+from tests.node.pods import pod as pod_manifest
 
+CLIENT_IMAGE = "localhost/debian-tools:12"
 BACKUP = {"enabled": True, "schedule": "0 3 * * *", "retention": "3d"}
 # `database-operator preview`'s exit codes.
 NO_CHANGES, ERROR, CHANGES = 0, 1, 2
@@ -179,3 +181,27 @@ def assert_stack_continued(updates: list[int], history: list[dict[str, Any]]) ->
     assert latest["kind"] == "update" and latest["result"] == "succeeded"
     assert latest["resourceChanges"].get("update", 0) >= 1
     assert "create" not in latest["resourceChanges"]
+
+
+def client_pod(kubectl: Kubectl, namespace: str, database_name: str) -> str:
+    """A pod with the engine clients and the application user's password from the Database's Secret."""
+    name = f"client-{database_name}"
+    secret = f"{database_name}-credentials"
+    password = {"valueFrom": {"secretKeyRef": {"name": secret, "key": "password"}}}
+    env = [{"name": "PGPASSWORD", **password}, {"name": "MYSQL_PWD", **password}]
+    kubectl.apply(pod_manifest(name, CLIENT_IMAGE, ["sleep", "infinity"], container={"env": env}), "-n", namespace)
+    kubectl.run("wait", "-n", namespace, "--for=condition=Ready", f"pod/{name}", "--timeout=110s")
+    return name
+
+
+def query(kubectl: Kubectl, namespace: str, client: str, engine: str, host: str, sql: str) -> str:
+    """SQL as the application user through `host`: `<name>`, `<name>-ro` or one pod, `<name>-N.<name>-headless`;
+    rows as tab-separated lines."""
+    service = host.rsplit(".", maxsplit=1)[-1]
+    database_name = service.removesuffix("-ro").removesuffix("-headless").replace("-", "_")
+    if engine == "postgresql":
+        command = ["psql", "-h", host, "-U", "app", "-d", database_name, "-X", "-A", "-t", "-F", "\t"]
+        command += ["-v", "ON_ERROR_STOP=1", "-c", sql]
+    else:
+        command = ["mariadb", "-h", host, "-u", "app", "-N", "-B", database_name, "-e", sql]
+    return kubectl.run("exec", "-n", namespace, client, "--", *command).stdout

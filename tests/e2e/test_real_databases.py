@@ -28,12 +28,11 @@ from database_api.names import REPLICA_ROLE
 from database_operator.instances import replication_lag
 from tests.e2e.cluster import REPO, Kubectl, OperatorProcess, wait_for
 from tests.e2e.conftest import stepping_in
-from tests.e2e.databases import wait_ready
+from tests.e2e.databases import CLIENT_IMAGE, client_pod, query, wait_ready
 from tests.node.pods import pod as pod_manifest
 from tests.node.pods import with_claim
 
 VERSIONS = {"postgresql": "15", "mariadb": "10.11"}
-CLIENT_IMAGE = "localhost/debian-tools:12"
 READY_TIMEOUT = 240
 
 
@@ -81,30 +80,6 @@ def database(name: str, namespace: str, engine: str, **spec: Any) -> dict[str, A
         "metadata": {"name": name, "namespace": namespace},
         "spec": {"type": engine, "version": VERSIONS[engine], "storage": {"size": "1Gi"}, **spec},
     }
-
-
-def client_pod(kubectl: Kubectl, namespace: str, database_name: str) -> str:
-    """A pod with the engine clients and the application user's password from the Database's Secret."""
-    name = f"client-{database_name}"
-    secret = f"{database_name}-credentials"
-    password = {"valueFrom": {"secretKeyRef": {"name": secret, "key": "password"}}}
-    env = [{"name": "PGPASSWORD", **password}, {"name": "MYSQL_PWD", **password}]
-    kubectl.apply(pod_manifest(name, CLIENT_IMAGE, ["sleep", "infinity"], container={"env": env}), "-n", namespace)
-    kubectl.run("wait", "-n", namespace, "--for=condition=Ready", f"pod/{name}", "--timeout=110s")
-    return name
-
-
-def query(kubectl: Kubectl, namespace: str, client: str, engine: str, host: str, sql: str) -> str:
-    """SQL as the application user through `host`: `<name>`, `<name>-ro` or one pod, `<name>-N.<name>-headless`;
-    rows as tab-separated lines."""
-    service = host.rsplit(".", maxsplit=1)[-1]
-    database_name = service.removesuffix("-ro").removesuffix("-headless").replace("-", "_")
-    if engine == "postgresql":
-        command = ["psql", "-h", host, "-U", "app", "-d", database_name, "-X", "-A", "-t", "-F", "\t"]
-        command += ["-v", "ON_ERROR_STOP=1", "-c", sql]
-    else:
-        command = ["mariadb", "-h", host, "-u", "app", "-N", "-B", database_name, "-e", sql]
-    return kubectl.run("exec", "-n", namespace, client, "--", *command).stdout
 
 
 def describe(kubectl: Kubectl, namespace: str, pod: str) -> str:

@@ -138,6 +138,8 @@ def test_a_failover_fences_then_promotes_the_most_advanced_replica(
     primary_fails(tracker, runtime, body)
     assert reconcile(runtime, tracker, body) is None
     assert kube.actions == [
+        ("exec", "orders-1", "position"),  # someone could take over, or the primary is not fenced
+        ("exec", "orders-2", "position"),
         ("patch-pod", "orders-0", {"labels": {"database.example.com/role": "fenced"}}),  # out of the Service first
         ("exec", "orders-0", "fence"),
         ("exec", "orders-1", "position"),
@@ -160,6 +162,19 @@ def test_a_failover_fences_then_promotes_the_most_advanced_replica(
     wait = reconcile(runtime, tracker, body)
     assert wait is not None and wait > runtime.settings.failover_after_seconds
     assert [step for _, step in kube.execs].count("promote") == 1
+
+
+def test_a_primary_is_not_fenced_when_no_replica_could_take_over(
+    runtime: Runtime, tracker: DatabaseTracker, body: kopf.Body, kube: FakeKube
+) -> None:
+    """Replicas that cannot say their position (down, or an engine the pod scripts do not speak): fencing the
+    primary would stop the writes until a human came, instead of until it is back."""
+    kube.exec_answers = {("orders-1", "position"): None, ("orders-2", "position"): None}
+    primary_fails(tracker, runtime, body)
+    assert reconcile(runtime, tracker, body) is not None  # looks again later
+    assert kube.actions == [("exec", "orders-1", "position"), ("exec", "orders-2", "position")]
+    condition = next(c for c in kube.status()["conditions"] if c["type"] == "PrimaryAvailable")
+    assert condition["reason"] == "NoPromotableReplica" and "orders-0 is left as it is" in condition["message"]
 
 
 def test_a_not_ready_primary_is_not_failed_over_before_the_delay(
@@ -224,7 +239,7 @@ def test_a_switchover_waits_for_the_target_to_have_the_last_write(
     }
     reconcile(runtime, tracker, body)
     steps = [(pod, step) for pod, step in kube.execs]
-    assert steps[:3] == [("orders-0", "fence"), ("orders-1", "catch-up 0/5000000"), ("orders-1", "position")]
+    assert steps[2:5] == [("orders-0", "fence"), ("orders-1", "catch-up 0/5000000"), ("orders-1", "position")]
     assert ("orders-1", "promote") in steps
     assert kube.status()["currentPrimary"] == "orders-1"
     assert kube.actions[-1] == ("remove-annotation", "orders", "database.example.com/switchover-to")

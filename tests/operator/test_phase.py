@@ -23,3 +23,11 @@ READY = Readiness(desired=1, ready=1, current=True)
 def test_phase_follows_the_reconciled_state(succeeded: bool, reason: str, expected: Phase) -> None:
     conditions = set_condition([], "Reconciled", succeeded, reason, "", 1)
     assert phase(conditions, READY, 1) is expected
+
+
+def test_a_roll_in_progress_is_updating_until_every_pod_runs_the_latest_template_and_is_ready() -> None:
+    conditions = set_condition([], "Reconciled", True, Reconcile.APPLIED, "", 1)
+    rolling = Readiness(desired=3, ready=2, current=False, outdated=1)
+    assert phase(conditions, rolling, 1) is Phase.UPDATING
+    assert phase(conditions, Readiness(desired=3, ready=2, current=False), 1) is Phase.PARTIALLY_READY
+    assert phase(conditions, Readiness(desired=3, ready=3, current=True), 1) is Phase.READY
