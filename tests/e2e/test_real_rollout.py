@@ -21,6 +21,7 @@ import pytest
 from tests.e2e.cluster import REPO, Kubectl, OperatorProcess, wait_for
 from tests.e2e.conftest import stepping_in
 from tests.e2e.databases import wait_ready
+from tests.e2e.ha import server_processes
 from tests.e2e.test_real_databases import (  # noqa: F401 (real_node: a fixture)
     READY_TIMEOUT,
     query,
@@ -29,7 +30,6 @@ from tests.e2e.test_real_databases import (  # noqa: F401 (real_node: a fixture)
     rows_or_none,
     serving,
 )
-from tests.e2e.test_real_failover import server_processes
 
 UNWEDGE_AFTER = 10
 # A container cannot even start in 1 MiB: every container of the new pod fails, as with a setting the server refuses.
