@@ -39,12 +39,15 @@ def legacy_pod_files(database: str, statefulset: Mapping[str, Any] | None) -> tu
 
 
 def rolled_out(statefulset: Mapping[str, Any], pods: Mapping[str, Mapping[str, Any]]) -> bool:
-    """Every pod of the Database is of the revision the StatefulSet's current template makes."""
+    """Every pod of the Database is of the revision the StatefulSet's current template makes: as many as it wants
+    by its count, and each the watch has seen. Not `status.currentRevision`: under the OnDelete strategy (the
+    operator rolls the pods, roll.py) the StatefulSet controller never moves it on."""
     revision = update_revision(statefulset)
     status = statefulset.get("status") or {}
+    wanted = int((statefulset.get("spec") or {}).get("replicas", 1))
     return (
         revision is not None
-        and status.get("currentRevision") == revision
+        and int(status.get("updatedReplicas") or 0) >= wanted
         and all(pod_revision(pod) == revision for pod in pods.values())
     )
 

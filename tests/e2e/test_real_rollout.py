@@ -77,6 +77,13 @@ def files_config_maps(kubectl: Kubectl, namespace: str) -> set[str]:
     return {name.split("/")[1] for name in listed if name.startswith("configmap/shop-config")}
 
 
+def revision_of(kubectl: Kubectl, namespace: str, pod: str) -> str | None:
+    """The StatefulSet revision the pod was made from."""
+    labels = ((kubectl.get("pod", pod, namespace) or {}).get("metadata") or {}).get("labels") or {}
+    revision: str | None = labels.get("controller-revision-hash")
+    return revision
+
+
 def restarts(pod: dict[str, Any]) -> int:
     [server] = [s for s in pod["status"]["containerStatuses"] if s["name"] == "postgresql"]
     return int(server["restartCount"])
@@ -96,6 +103,7 @@ def test_a_broken_rollout_holds_old_pods_on_their_own_files_and_a_fix_completes_
     first = kubectl.get("pod", "shop-0", namespace)
     assert first is not None
     old_files = pod_files(first)
+    old_revision = revision_of(kubectl, namespace, "shop-0")
 
     # 1. The broken change: the StatefulSet replaces shop-1 and waits for it for ever.
     patch(kubectl, namespace, {"resources": NO_MEMORY, "monitoring": LOGGING})
@@ -103,10 +111,13 @@ def test_a_broken_rollout_holds_old_pods_on_their_own_files_and_a_fix_completes_
     def rolled_and_stuck() -> dict[str, Any] | None:
         sts = kubectl.get("statefulset", "shop", namespace) or {}
         status = sts.get("status") or {}
-        pod = kubectl.get("pod", "shop-1", namespace) or {}
-        revision = (pod.get("metadata") or {}).get("labels", {}).get("controller-revision-hash")
-        held = status.get("updateRevision") not in (None, status.get("currentRevision"))
-        return sts if held and revision == status.get("updateRevision") and not ready(pod) else None
+        pod = kubectl.get("pod", "shop-1", namespace)
+        held = status.get("updateRevision") != old_revision
+        return (
+            sts
+            if held and revision_of(kubectl, namespace, "shop-1") == status.get("updateRevision") and not ready(pod)
+            else None
+        )
 
     statefulset = wait_for("shop-1 of the new revision, failing", rolled_and_stuck, timeout=120)
     new_files = pod_files(statefulset["spec"]["template"])
@@ -132,7 +143,8 @@ def test_a_broken_rollout_holds_old_pods_on_their_own_files_and_a_fix_completes_
     reasons = [event.get("reason") for event in kubectl.events(namespace, "shop")]
     assert "StuckPodReplaced" in reasons
     final = kubectl.get("statefulset", "shop", namespace)
-    assert final is not None and final["status"]["currentRevision"] == final["status"]["updateRevision"]
+    assert final is not None and final["status"]["updatedReplicas"] == 2
+    assert {revision_of(kubectl, namespace, f"shop-{i}") for i in (0, 1)} == {final["status"]["updateRevision"]}
     assert wait_for("the rows", lambda: rows_or_none(kubectl, namespace, client, "postgresql", "shop")) == rows
     mounted = pod_files(final["spec"]["template"])
     wait_for("the old pods' files ConfigMap to go", lambda: files_config_maps(kubectl, namespace) == {mounted})

@@ -20,15 +20,17 @@ OLD, NEW = "orders-config-0123456789", "orders-config-abcdef0123"
 
 
 def statefulset(current: str, update: str, mounts: str) -> dict[str, Any]:
+    """Two pods; the controller counts both updated once `current` is `update`."""
     volumes = [
         {"name": "scripts", "configMap": {"name": mounts}},
         {"name": "tls-ca", "configMap": {"name": "orders-ca"}},
     ]
+    status = {"observedGeneration": 2, "currentRevision": current, "updateRevision": update}
     return {
         "kind": "StatefulSet",
         "metadata": {"name": "orders", "namespace": "shop", "generation": 2},
-        "spec": {"template": {"spec": {"volumes": volumes}}},
-        "status": {"observedGeneration": 2, "currentRevision": current, "updateRevision": update},
+        "spec": {"replicas": 2, "template": {"spec": {"volumes": volumes}}},
+        "status": {**status, "updatedReplicas": 2 if current == update else 1},
     }
 
 
