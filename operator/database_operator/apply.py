@@ -2,6 +2,7 @@
 preview it into a plan that waits for approval), report the result."""
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -16,7 +17,7 @@ from database_api.profiles import UpdatePolicy
 from database_api.spec import DatabaseSpec, SpecError, checked_spec, parse_spec, update_violations
 from database_api.status import PlanState
 from database_operator import events
-from database_operator.backups import BackupNotReady, resolve_restore
+from database_operator.backups import BackupNotReady, dump_to_load, resolve_restore
 from database_operator.gate import APPROVAL_ANNOTATION, Decision, approval_required, decide
 from database_operator.ownership import foreign_objects
 from database_operator.passwords import SECRET_OF_PASSWORD, config_key
@@ -268,6 +269,14 @@ async def propose_plan(
         events.normal(body, "PlanReady", message)
 
 
+async def apply_again(rt: Runtime, body: kopf.Body) -> None:
+    """The same spec applied again from the Database's watch: a certificate to renew (certificate_renewal.py), a
+    restored Database's backup mount to drop (backups.restore_mount_left). A failure is in its status already
+    (apply_database reports it), and the watch tries again later."""
+    with contextlib.suppress(kopf.TemporaryError, kopf.PermanentError):
+        await apply_database(rt, body, retry=0)
+
+
 async def apply_database(
     rt: Runtime, body: kopf.Body, retry: int, approval_changed: bool = False, resumed: bool = False
 ) -> None:
@@ -283,7 +292,9 @@ async def apply_database(
     tracker = rt.tracker(namespace, name, dict(body.status))
     try:
         restored_from = await resolve_restore(rt, namespace, body.spec, tracker.status.get("restoredFrom"))
-        request = stack_input(rt, namespace, name, body.spec, restored_from, body.metadata.uid)
+        request = stack_input(
+            rt, namespace, name, body.spec, dump_to_load(restored_from, tracker.status), body.metadata.uid
+        )
         request = replace(request, tls_renewal=body.metadata.annotations.get(RENEW_ANNOTATION))
     except SpecError as error:
         await record_failure(
@@ -309,7 +320,7 @@ async def apply_database(
         and tracker.status.get("appliedConfiguration") == id_
         and reconciled(tracker.status.get("conditions", []), generation)
     ):
-        tracker.applied_generation = generation  # in sync as far as the spec goes: no `up`
+        tracker.applied(generation)  # in sync as far as the spec goes: no `up`
         return
     outcome = decide(gated, id_, plan, body.metadata.annotations.get(APPROVAL_ANNOTATION))
     if approval_changed and outcome.refused_approval:
@@ -335,7 +346,7 @@ async def apply_database(
     forget = legacy_pod_files(name, tracker.statefulset)
     result = await run_stack_operation(rt, tracker, body, retry, "up", lambda: rt.stacks.up(request, refresh, forget))
     await record_owned_objects(rt, tracker, drift_checked=False)
-    tracker.applied_generation = generation
+    tracker.applied(generation)
     status = succeeded_status(tracker, result, generation)
     status["appliedConfiguration"] = id_
     if restored_from:

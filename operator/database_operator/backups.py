@@ -21,6 +21,7 @@ from database_api.status import RestoredFrom
 from database_operator import events
 from database_operator.runtime import Runtime
 from database_operator.status import finished_backup_job, now
+from database_program.statefulset import RESTORE_VOLUME
 
 BACKUP_LABEL = f"{GROUP}/backup"
 """On a Job: the DatabaseBackup it takes."""
@@ -192,3 +193,20 @@ async def resolve_restore(
     if phase != BackupPhase.SUCCEEDED.value:
         raise BackupNotReady(f"DatabaseBackup {wanted} is {phase}")
     return RestoredFrom(backup=wanted, volume=status["volume"], artifact=status["artifact"]).model_dump(by_alias=True)
+
+
+def dump_to_load(restored_from: Mapping[str, Any] | None, status: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The dump the pods still mount: only until the Database's first primary has been ready (status.currentPrimary).
+    Its bootstrap loads and verifies the dump before the server may start, and no pod initialises an empty volume
+    after that (a replica copies the primary). Then the pods stop mounting the source's backup volume, which may go
+    with its own Database, and the restored Database never depends on it again."""
+    return restored_from if restored_from and "currentPrimary" not in status else None
+
+
+def restore_mount_left(status: Mapping[str, Any], statefulset: Mapping[str, Any] | None) -> bool:
+    """A restored Database whose pod template still mounts the source's backup volume though the dump is loaded:
+    an `up` drops it (dump_to_load)."""
+    if statefulset is None or not status.get("restoredFrom") or dump_to_load(status["restoredFrom"], status):
+        return False
+    volumes = ((statefulset.get("spec") or {}).get("template") or {}).get("spec", {}).get("volumes") or []
+    return any(volume.get("name") == RESTORE_VOLUME for volume in volumes)

@@ -18,7 +18,9 @@ import kopf
 from database_api.names import PRIMARY_ROLE
 from database_api.profiles import Engine
 from database_operator import events
-from database_operator.certificate_renewal import renew_certificate, renewal_due
+from database_operator.apply import apply_again
+from database_operator.backups import restore_mount_left
+from database_operator.certificate_renewal import renewal_due
 from database_operator.drift import check_drift
 from database_operator.failover import ensure_role, reconcile_primary
 from database_operator.instances import instances, missing_configuration, pod_ready, replication_lag
@@ -154,6 +156,17 @@ async def write_backup_status(rt: Runtime, tracker: DatabaseTracker, body: kopf.
     await rt.write_status(tracker, changes)
 
 
+async def unmount_loaded_restore(rt: Runtime, tracker: DatabaseTracker, body: kopf.Body, due: bool) -> None:
+    """A restored Database whose dump is loaded (its first primary was ready) is applied again without the source's
+    backup volume: once per StatefulSet version, or again at the next interval if that `up` failed."""
+    if not restore_mount_left(tracker.status, tracker.statefulset):
+        return
+    version = (tracker.statefulset or {}).get("metadata", {}).get("resourceVersion")
+    if due or version != tracker.unmount_tried_on:
+        tracker.unmount_tried_on = version
+        await apply_again(rt, body)
+
+
 async def watch_database(rt: Runtime, body: kopf.Body, stopped: kopf.DaemonStopped) -> None:
     """Per-Database loop: write readiness and backup status as watches report them, the instances' lag every
     drift interval; check drift when a watch or the pre-check (precheck.py) suspects it, after a short debounce."""
@@ -192,10 +205,11 @@ async def watch_database(rt: Runtime, body: kopf.Body, stopped: kopf.DaemonStopp
             continue
         if statefulset_changed or due:  # a rollout's end shows on the StatefulSet
             await prune_pod_files(rt, tracker, body.metadata.get("generation"))
+        await unmount_loaded_restore(rt, tracker, body, due)
         # The server certificate's age is the one thing no object change shows: looked at every interval.
         settings = rt.stacks.stack_settings_file(stack_name(tracker.namespace, tracker.name))
         if due and renewal_due(settings, datetime.now(UTC)):
-            await renew_certificate(rt, body)
+            await apply_again(rt, body)
         if tracker.drift_suspected:
             await asyncio.sleep(rt.settings.drift_debounce_seconds)
             tracker.drift_suspected = False

@@ -58,10 +58,19 @@ class DatabaseTracker:
     """When (monotonic) the primary was first seen not ready: a failover is due failover_after_seconds later."""
     failover_refused: bool = False
     """A failover found no replica to promote and said so (once, until one is promoted)."""
+    unmount_tried_on: str | None = None
+    """The StatefulSet's resourceVersion when an `up` last dropped the restore mount (backups.restore_mount_left):
+    not tried again on the same StatefulSet but at the next interval, so a failing `up` does not repeat at once."""
     followed: dict[str, float] = field(default_factory=dict)
     """When (monotonic) each replica that did not replicate was last told to follow the primary."""
     pruned_config_maps: set[str] = field(default_factory=set)
     """Old pod files ConfigMaps the operator deleted (pod_files.py): their deletion is not drift."""
+
+    def applied(self, generation: int | None) -> None:
+        """The spec of `generation` is deployed: the watcher looks again at what waited for that (the pods' old
+        files, a restored Database's backup mount); the end of the operation alone woke it a moment too early."""
+        self.applied_generation = generation
+        self.poke.set()
 
     def suspect_drift(self) -> None:
         self.drift_suspected = True

@@ -281,6 +281,8 @@ class Stacks:
 
         def configure(document: dict[str, Any]) -> None:
             document["config"].update({f"{CONFIG_NAMESPACE}:{key}": value for key, value in plain.items()})
+            if request.restore is None:  # loaded (backups.dump_to_load): the pods no longer mount it
+                document["config"].pop(f"{CONFIG_NAMESPACE}:restore", None)
             self._passwords.fill_missing(document, stack, new_stack, request.live_passwords, request.data_volumes)
             adoptable = self._adoptable_tls(document, stack, new_stack, request.live_passwords)
             lifetime = timedelta(days=int(request.environment_profile.get("serverCertificateDays", 90)))

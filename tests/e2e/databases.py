@@ -205,3 +205,13 @@ def query(kubectl: Kubectl, namespace: str, client: str, engine: str, host: str,
     else:
         command = ["mariadb", "-h", host, "-u", "app", "-N", "-B", database_name, "-e", sql]
     return kubectl.run("exec", "-n", namespace, client, "--", *command).stdout
+
+
+def mounts(kubectl: Kubectl, name: str, namespace: str, volume: str) -> bool:
+    """Whether the StatefulSet's template or any of its pods has the volume."""
+    statefulset = kubectl.get("statefulset", name, namespace) or {}
+    pods = json.loads(
+        kubectl.run("get", "pods", "-n", namespace, "-l", f"app.kubernetes.io/instance={name}", "-o", "json").stdout
+    )["items"]
+    templates = [statefulset.get("spec", {}).get("template", {}).get("spec", {}), *(p["spec"] for p in pods)]
+    return any(v["name"] == volume for spec in templates for v in spec.get("volumes") or [])

@@ -14,6 +14,7 @@ from tests.e2e.databases import (
     database,
     database_backup,
     event_reasons,
+    mounts,
     wait_ready,
     wait_statefulset,
 )
@@ -83,6 +84,16 @@ def test_backup_jobs_set_last_backup_and_a_failure_sets_and_clears_backup_failed
     assert database_status(kubectl, "nightly", namespace)["lastBackup"] == completed(later)
 
 
+def first_template(kubectl: Kubectl, name: str, namespace: str) -> dict[str, Any] | None:
+    """The pod template of the StatefulSet's first revision (its history keeps it after later changes)."""
+    listed = json.loads(kubectl.run("get", "controllerrevisions", "-n", namespace, "-o", "json").stdout)["items"]
+    owned = [r for r in listed if any(o["name"] == name for o in r["metadata"].get("ownerReferences") or [])]
+    first: dict[str, Any] | None = (
+        min(owned, key=lambda r: r["revision"])["data"]["spec"]["template"]["spec"] if owned else None
+    )
+    return first
+
+
 def test_a_database_backup_runs_the_backup_now_and_a_new_database_restores_it(kubectl: Kubectl, namespace: str) -> None:
     kubectl.apply(database("source", namespace, type="postgresql", version="16", backup=BACKUP))
     wait_ready(kubectl, "source", namespace)
@@ -100,8 +111,8 @@ def test_a_database_backup_runs_the_backup_now_and_a_new_database_restores_it(ku
     wait_for("the Database's lastBackup", lambda: database_status(kubectl, "source", namespace).get("lastBackup"))
 
     kubectl.apply(database("copy", namespace, type="postgresql", version="16", restore={"backup": "first"}))
-    sts, _ = wait_statefulset(kubectl, "copy", namespace)
-    pod = sts["spec"]["template"]["spec"]
+    wait_statefulset(kubectl, "copy", namespace)
+    pod = wait_for("the StatefulSet's first template", lambda: first_template(kubectl, "copy", namespace))
     [volume] = [v for v in pod["volumes"] if v["name"] == "restore"]
     assert volume["persistentVolumeClaim"] == {"claimName": "source-backup", "readOnly": True}
     [bootstrap] = [c for c in pod["initContainers"] if c["name"] == "bootstrap"]  # loads it before the server
@@ -115,6 +126,8 @@ def test_a_database_backup_runs_the_backup_now_and_a_new_database_restores_it(ku
         "volume": "source-backup",
         "artifact": "/backups/first.dump",
     }
+    # Loaded once its first primary was ready: then no pod mounts the source's backup volume any more.
+    wait_for("copy's pods to stop mounting source-backup", lambda: not mounts(kubectl, "copy", namespace, "restore"))
 
     waiting = condition(kubectl.get("database", "later", namespace) or {}, "Reconciled")
     assert waiting["reason"] == "WaitingForBackup" and "DatabaseBackup second" in waiting["message"]

@@ -28,7 +28,7 @@ from database_api.names import REPLICA_ROLE
 from database_operator.instances import replication_lag
 from tests.e2e.cluster import REPO, Kubectl, OperatorProcess, wait_for
 from tests.e2e.conftest import stepping_in
-from tests.e2e.databases import CLIENT_IMAGE, client_pod, query, wait_ready
+from tests.e2e.databases import CLIENT_IMAGE, client_pod, mounts, query, wait_ready
 from tests.node.pods import pod as pod_manifest
 from tests.node.pods import with_claim
 
@@ -299,6 +299,18 @@ def test_a_backup_restores_and_a_corrupt_one_never_becomes_ready(kubectl: Kubect
     assert copy["status"]["restoredFrom"]
     copy_client = client_pod(kubectl, namespace, "copy")
     assert query(kubectl, namespace, copy_client, engine, "copy", "SELECT id, note FROM notes") == "1\tbacked up\n"
+
+    # Loaded, so no pod mounts the source's backup volume any more; the pod made again without it keeps the rows.
+    def unmounted() -> bool:
+        return not mounts(kubectl, "copy", namespace, "restore")
+
+    wait_for("copy's pods to stop mounting source-backup", unmounted, timeout=READY_TIMEOUT)
+    wait_ready(kubectl, "copy", namespace, timeout=READY_TIMEOUT)
+    rows = wait_for(
+        "the rows from the pod made without the dump",
+        lambda: rows_or_none(kubectl, namespace, copy_client, engine, "copy"),
+    )
+    assert rows == "1\tbacked up\n"
 
     # Keep the first half only: what a backup volume may hold after a disk fault.
     _on_backup_volume(kubectl, namespace, "source-backup", f"truncate -s $(($(wc -c < {artifact}) / 2)) {artifact}")

@@ -17,6 +17,7 @@ from database_operator.backups import (
     observe_on_demand_job,
     on_demand_job,
     resolve_restore,
+    restore_mount_left,
     start_backup,
     status_from_job,
 )
@@ -231,3 +232,31 @@ def test_a_restored_database_waits_for_its_backup_then_loads_it(
     [(_, request, _)] = stacks.calls
     assert request.restore == {"claim": "orders-backup", "file": "before-migration.sql.gz"}
     assert kube.status()["restoredFrom"]["backup"] == "before-migration"
+
+
+def statefulset_mounting(*volumes: str) -> dict[str, Any]:
+    return {"spec": {"template": {"spec": {"volumes": [{"name": volume} for volume in volumes]}}}}
+
+
+def test_once_the_first_primary_was_ready_the_pods_no_longer_mount_the_source_backup_volume(
+    runtime: Runtime, stacks: FakeStacks, kube: FakeKube, database: MakeDatabase
+) -> None:
+    """The dump is loaded before the first primary's server may start: after that the restored Database never
+    depends on the source's backup volume, which may go with its own Database."""
+    kube.database_backups[("shop", "before-migration")] = {"status": SUCCEEDED}
+    body = database(restore={"backup": "before-migration"})
+    asyncio.run(apply_database(runtime, body, retry=0))
+    status = kube.status()
+    assert restore_mount_left(status, statefulset_mounting("data", "restore")) is False  # not loaded yet
+
+    status["currentPrimary"] = "orders-0"  # recorded by the watch once orders-0 was ready
+    assert restore_mount_left(status, statefulset_mounting("data", "restore")) is True
+    assert restore_mount_left(status, statefulset_mounting("data")) is False
+    assert restore_mount_left({"currentPrimary": "orders-0"}, statefulset_mounting("restore")) is False  # no restore
+
+    tracker = runtime.trackers[("shop", "orders")]
+    tracker.status["currentPrimary"] = "orders-0"
+    asyncio.run(apply_database(runtime, database(restore={"backup": "before-migration"}, generation=2), retry=0))
+    request = stacks.calls[-1][1]
+    assert request.restore is None
+    assert kube.status()["restoredFrom"]["backup"] == "before-migration"  # still what it was made from

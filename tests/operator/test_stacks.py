@@ -538,6 +538,14 @@ def test_the_database_uid_reaches_the_program_and_the_plan_id(stacks: Stacks, fa
     assert dataclasses.replace(REQUEST, uid="u-1").configuration != REQUEST.configuration
 
 
+def test_a_loaded_restore_leaves_the_configuration(stacks: Stacks, fake_stack: FakeStack) -> None:
+    """Once the dump is loaded the request has none, and the program must stop mounting it."""
+    stacks.up(dataclasses.replace(REQUEST, restore={"claim": "source-backup", "file": "nightly.dump"}))
+    assert json.loads(fake_stack.settings()["database:restore"]) == {"claim": "source-backup", "file": "nightly.dump"}
+    stacks.up(REQUEST)
+    assert "database:restore" not in fake_stack.settings()
+
+
 def test_where_the_operator_reads_metrics_from_reaches_the_program_and_the_plan_id(
     stacks: Stacks, fake_stack: FakeStack
 ) -> None:
