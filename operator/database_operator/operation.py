@@ -9,23 +9,30 @@ from database_operator.processes import PulumiProcesses
 
 
 class Deadline:
-    """Calls `on_expiry` (from a timer thread) if the `with` block is still running after `seconds`."""
+    """Calls `on_expiry` (from a timer thread) if the `with` block is still running after `seconds`, and again
+    every `repeat_seconds` until the block is left: a process that starts after the deadline (a CLI still being
+    started when it came, or a later run of the same operation) is ended too, never left to run unbounded."""
 
-    def __init__(self, seconds: float, on_expiry: Callable[[], object]) -> None:
+    def __init__(self, seconds: float, on_expiry: Callable[[], object], repeat_seconds: float = 1.0) -> None:
         self.expired = False
         self._on_expiry = on_expiry
+        self._repeat_seconds = repeat_seconds
+        self._left = threading.Event()
         self._timer = threading.Timer(seconds, self._expire)
         self._timer.daemon = True
 
     def _expire(self) -> None:
         self.expired = True
-        self._on_expiry()
+        while not self._left.is_set():
+            self._on_expiry()
+            self._left.wait(self._repeat_seconds)
 
     def __enter__(self) -> "Deadline":
         self._timer.start()
         return self
 
     def __exit__(self, *_: object) -> None:
+        self._left.set()
         self._timer.cancel()
 
 
