@@ -203,10 +203,14 @@ def dump_to_load(restored_from: Mapping[str, Any] | None, status: Mapping[str, A
     return restored_from if restored_from and "currentPrimary" not in status else None
 
 
-def restore_mount_left(status: Mapping[str, Any], statefulset: Mapping[str, Any] | None) -> bool:
-    """A restored Database whose pod template still mounts the source's backup volume though the dump is loaded:
-    an `up` drops it (dump_to_load)."""
-    if statefulset is None or not status.get("restoredFrom") or dump_to_load(status["restoredFrom"], status):
+def mounts_restore(status: Mapping[str, Any], statefulset: Mapping[str, Any] | None) -> bool:
+    """A restored Database's pod template still mounts the source's backup volume (its dump, for the bootstrap)."""
+    if statefulset is None or not status.get("restoredFrom"):
         return False
     volumes = ((statefulset.get("spec") or {}).get("template") or {}).get("spec", {}).get("volumes") or []
     return any(volume.get("name") == RESTORE_VOLUME for volume in volumes)
+
+
+def restore_mount_left(status: Mapping[str, Any], statefulset: Mapping[str, Any] | None) -> bool:
+    """The dump is loaded but the pod template still mounts it: an `up` drops it (dump_to_load)."""
+    return mounts_restore(status, statefulset) and dump_to_load(status["restoredFrom"], status) is None

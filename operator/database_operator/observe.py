@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,7 +20,7 @@ from database_api.names import PRIMARY_ROLE
 from database_api.profiles import Engine
 from database_operator import events
 from database_operator.apply import apply_again
-from database_operator.backups import restore_mount_left
+from database_operator.backups import mounts_restore, restore_mount_left
 from database_operator.certificate_renewal import renewal_due
 from database_operator.drift import check_drift
 from database_operator.failover import ensure_role, reconcile_primary
@@ -141,6 +142,8 @@ def observe_backup_job(rt: Runtime, body: kopf.Body) -> None:
 
 async def write_readiness(rt: Runtime, tracker: DatabaseTracker, body: kopf.Body) -> None:
     live = readiness(tracker.statefulset)
+    if live is not None and mounts_restore(tracker.status, tracker.statefulset):
+        live = replace(live, current=False)  # not Ready yet: its pods restart once more, to drop the dump's mount
     conditions = tracker.status.get("conditions", [])
     await rt.write_status(tracker, readiness_status(conditions, live, body.metadata.get("generation")))
 

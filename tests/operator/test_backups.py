@@ -21,8 +21,9 @@ from database_operator.backups import (
     start_backup,
     status_from_job,
 )
+from database_operator.observe import write_readiness
 from database_operator.runtime import Runtime
-from tests.operator.conftest import Events, FakeKube, FakeStacks, MakeDatabase
+from tests.operator.conftest import Events, FakeKube, FakeStacks, MakeDatabase, statefulset
 
 LABELS = {
     "app.kubernetes.io/name": "postgresql",
@@ -260,3 +261,23 @@ def test_once_the_first_primary_was_ready_the_pods_no_longer_mount_the_source_ba
     request = stacks.calls[-1][1]
     assert request.restore is None
     assert kube.status()["restoredFrom"]["backup"] == "before-migration"  # still what it was made from
+
+
+def test_a_restored_database_is_ready_only_once_its_pods_no_longer_mount_the_dump(
+    runtime: Runtime, kube: FakeKube, database: MakeDatabase
+) -> None:
+    """Its pods restart once after the first primary was ready (to drop the mount): Ready before that would hand
+    applications a server about to restart."""
+    kube.database_backups[("shop", "before-migration")] = {"status": SUCCEEDED}
+    body = database(restore={"backup": "before-migration"})
+    asyncio.run(apply_database(runtime, body, retry=0))
+    tracker = runtime.trackers[("shop", "orders")]
+    mounting = statefulset(replicas=1, ready=1)
+    mounting["spec"]["template"] = statefulset_mounting("data", "restore")["spec"]["template"]
+    tracker.statefulset = dict(mounting)
+    asyncio.run(write_readiness(runtime, tracker, body))
+    assert (kube.status()["phase"], kube.status()["ready"]) == ("PartiallyReady", False)
+    mounting["spec"]["template"] = statefulset_mounting("data")["spec"]["template"]
+    tracker.statefulset = dict(mounting)
+    asyncio.run(write_readiness(runtime, tracker, body))
+    assert (kube.status()["phase"], kube.status()["ready"]) == ("Ready", True)
