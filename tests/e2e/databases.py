@@ -215,3 +215,13 @@ def mounts(kubectl: Kubectl, name: str, namespace: str, volume: str) -> bool:
     )["items"]
     templates = [statefulset.get("spec", {}).get("template", {}).get("spec", {}), *(p["spec"] for p in pods)]
     return any(v["name"] == volume for spec in templates for v in spec.get("volumes") or [])
+
+
+def first_template(kubectl: Kubectl, name: str, namespace: str) -> dict[str, Any] | None:
+    """The pod template of the StatefulSet's first revision (its history keeps it after later changes)."""
+    listed = json.loads(kubectl.run("get", "controllerrevisions", "-n", namespace, "-o", "json").stdout)["items"]
+    owned = [r for r in listed if any(o["name"] == name for o in r["metadata"].get("ownerReferences") or [])]
+    first: dict[str, Any] | None = (
+        min(owned, key=lambda r: r["revision"])["data"]["spec"]["template"]["spec"] if owned else None
+    )
+    return first

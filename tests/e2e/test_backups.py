@@ -14,6 +14,7 @@ from tests.e2e.databases import (
     database,
     database_backup,
     event_reasons,
+    first_template,
     mounts,
     wait_ready,
     wait_statefulset,
@@ -82,16 +83,6 @@ def test_backup_jobs_set_last_backup_and_a_failure_sets_and_clears_backup_failed
     later = job_from_cron_job(kubectl, namespace, "nightly")
     wait_for("BackupFailed to clear", lambda: backup_failed() is None)
     assert database_status(kubectl, "nightly", namespace)["lastBackup"] == completed(later)
-
-
-def first_template(kubectl: Kubectl, name: str, namespace: str) -> dict[str, Any] | None:
-    """The pod template of the StatefulSet's first revision (its history keeps it after later changes)."""
-    listed = json.loads(kubectl.run("get", "controllerrevisions", "-n", namespace, "-o", "json").stdout)["items"]
-    owned = [r for r in listed if any(o["name"] == name for o in r["metadata"].get("ownerReferences") or [])]
-    first: dict[str, Any] | None = (
-        min(owned, key=lambda r: r["revision"])["data"]["spec"]["template"]["spec"] if owned else None
-    )
-    return first
 
 
 def test_a_database_backup_runs_the_backup_now_and_a_new_database_restores_it(kubectl: Kubectl, namespace: str) -> None:

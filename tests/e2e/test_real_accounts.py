@@ -5,8 +5,8 @@ what the real node needs). One Database per engine with a replica and backups se
   the host's) has a password of the Database's Secrets in its command line (/proc/*/cmdline, sampled throughout);
 - the superuser cannot log in over TCP; the exporter account, inside the pod where it may log in, cannot read the
   application's table; the backup account reads it but cannot write;
-- a Database restored from that backup has, in its server container, no mount of the source's backup volume,
-  and its bootstrap saw only the one dump, read-only."""
+- a Database restored from that backup: its first pods' bootstrap saw only the one dump, read-only, and no other
+  container the source's backup volume; once the dump is loaded, its pods have no such volume at all."""
 
 import base64
 import uuid
@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.cluster import BackgroundLoop, Kubectl, wait_for
-from tests.e2e.databases import wait_ready
+from tests.e2e.databases import first_template, wait_ready
 from tests.e2e.test_real_databases import (  # noqa: F401 (fixtures)
     READY_TIMEOUT,
     backed_up,
@@ -142,25 +142,34 @@ def test_accounts_have_one_job_each_and_no_password_is_on_a_command_line(
     works = in_database_pod(kubectl, namespace, "shop-0", engine, monitors + "\n")
     assert works.returncode == 0, works.stderr  # the same login does its own job
 
-    # A restore: the new Database's server container has no mount of the source's backup volume.
+    restore_sees_one_dump_and_then_none(kubectl, namespace, engine, backup)
+
+
+def restore_sees_one_dump_and_then_none(kubectl: Kubectl, ns: str, engine: str, backup: dict[str, Any]) -> None:
+    """A restore: the bootstrap of its first pods saw only the one dump, read-only, and no other container saw the
+    backup volume; once the dump was loaded, no pod of the restored Database has that volume at all."""
     restored = f"copy{uuid.uuid4().hex[:6]}"
-    kubectl.apply(database(restored, namespace, engine, restore={"backup": "nightly"}))
-    wait_ready(kubectl, restored, namespace, timeout=READY_TIMEOUT)
-    pod = kubectl.get("pod", f"{restored}-0", namespace)
-    assert pod is not None
+    kubectl.apply(database(restored, ns, engine, restore={"backup": "nightly"}))
+    wait_ready(kubectl, restored, ns, timeout=READY_TIMEOUT)
+    loading = first_template(kubectl, restored, ns)
+    assert loading is not None
     [claim] = [
-        v for v in pod["spec"]["volumes"] if (v.get("persistentVolumeClaim") or {}).get("claimName") == "shop-backup"
+        v for v in loading["volumes"] if (v.get("persistentVolumeClaim") or {}).get("claimName") == "shop-backup"
     ]
-    for container in pod["spec"]["containers"]:
+    for container in loading["containers"]:
         assert claim["name"] not in [m["name"] for m in container.get("volumeMounts", [])], container["name"]
-    [bootstrap] = pod["spec"]["initContainers"]
+    [bootstrap] = loading["initContainers"]
     [mount] = [m for m in bootstrap["volumeMounts"] if m["name"] == claim["name"]]
     artifact = Path(backup["status"]["artifact"]).name
     assert mount["subPath"] == artifact and mount["readOnly"] is True
+    pod = kubectl.get("pod", f"{restored}-0", ns)
+    assert pod is not None
+    claims = [(v.get("persistentVolumeClaim") or {}).get("claimName") for v in pod["spec"]["volumes"]]
+    assert "shop-backup" not in claims
     # And on the node itself: the server's mounts hold its own data volume, never the backup volume.
     server_mounts = _mounts_of_server(pod, engine)
-    assert _volume_path(kubectl, namespace, f"data-{restored}-0") in server_mounts
-    assert _volume_path(kubectl, namespace, "shop-backup") not in server_mounts
+    assert _volume_path(kubectl, ns, f"data-{restored}-0") in server_mounts
+    assert _volume_path(kubectl, ns, "shop-backup") not in server_mounts
 
 
 def _volume_path(kubectl: Kubectl, ns: str, claim: str) -> str:
