@@ -87,10 +87,11 @@ async def observe_database_pod(rt: Runtime, event_type: str | None, body: kopf.B
     if event_type == "DELETED":
         tracker.pods.pop(name, None)
     else:
-        tracker.pods[name] = {"metadata": dict(body.metadata), "status": dict(body.status)}
+        pod = {"metadata": dict(body.metadata), "status": dict(body.status)}
+        tracker.pods[name] = pod
+        _suspect_a_missing_object(tracker, name, pod)
         if rt.trackers.get((tracker.namespace, tracker.name)) is tracker:
-            await ensure_role(rt, tracker, name, tracker.pods[name])
-        _suspect_a_missing_object(tracker, name, tracker.pods[name])
+            await ensure_role(rt, tracker, name, pod)  # meanwhile the pod's deletion may have been seen
     tracker.observe_instances()
 
 
