@@ -164,6 +164,15 @@ def serving(kubectl: Kubectl, namespace: str, engine: str, name: str, **spec: An
         described = "\n".join(describe(kubectl, namespace, pod.split("/")[1]) for pod in pods)
         raise AssertionError(f"{error}\n{described}") from None
     client = client_pod(kubectl, namespace, name)
+
+    def routed() -> bool:
+        try:
+            return query(kubectl, namespace, client, engine, name, "SELECT 1").strip() == "1"
+        except AssertionError:
+            return False
+
+    # The Service routes to the primary a moment after it is Ready: its endpoints, then kube-proxy's rules.
+    wait_for(f"{name} to answer through its Service", routed, timeout=60)
     query(kubectl, namespace, client, engine, name, "CREATE TABLE notes (id int PRIMARY KEY, note text)")
     return client
 
