@@ -176,7 +176,8 @@ def _lifecycle(kubectl: Kubectl, namespace: str, operator_port: int) -> None:
     wait_for("DatabaseBackup now to succeed", lambda: backup_phase(kubectl, "now", namespace, "Succeeded"))
 
     kubectl.run("delete", "db", "shop", "-n", namespace, "--timeout=120s")
-    assert kubectl.get("statefulset", "shop", namespace) is None
+    # Deleted by the destroy, which does not wait for the StatefulSet controller to let it go (its pods first).
+    wait_for("the StatefulSet to be deleted", lambda: kubectl.get("statefulset", "shop", namespace) is None, timeout=60)
     # Pulumi leaves the Secrets to the garbage collector (their ownerReference): the operator may not delete them.
     for secret in ("shop-credentials", "shop-replication"):
         wait_for(
