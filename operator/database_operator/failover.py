@@ -20,7 +20,7 @@ import kopf
 from database_api.names import MAY_INITIALISE_ANNOTATION, PRIMARY_ROLE, ROLE_LABEL
 from database_api.profiles import Engine
 from database_operator import events
-from database_operator.instances import pod_ready
+from database_operator.instances import deleting, pod_ready
 from database_operator.kube import ExecResult
 from database_operator.primary import (
     Position,
@@ -51,10 +51,6 @@ SCRIPTS = {Engine.POSTGRESQL: "/scripts/ha-postgresql.sh"}
 DEFAULT_SCRIPT = "/scripts/ha-mysql.sh"
 
 
-def _deleting(pod: dict[str, Any]) -> bool:
-    return bool(pod["metadata"].get("deletionTimestamp"))
-
-
 async def delete_pod(rt: Runtime, tracker: DatabaseTracker, name: str) -> None:
     """Delete a pod (never its volume: the StatefulSet makes it again) and see it as leaving at once, before the
     watch says so: the roll (roll.py), which may look again meanwhile, never takes a second pod down."""
@@ -81,7 +77,7 @@ def _succeeded(result: ExecResult | None) -> bool:
 
 async def ensure_role(rt: Runtime, tracker: DatabaseTracker, name: str, pod: dict[str, Any]) -> None:
     """The pod carries the role the status gives it; the first primary of a new Database may also initialise."""
-    if _deleting(pod):
+    if deleting(pod):
         return
     wanted = role(name, current_primary(tracker.name, tracker.status))
     metadata: dict[str, Any] = {}
@@ -127,7 +123,7 @@ async def _positions(
 async def promotable(rt: Runtime, tracker: DatabaseTracker, engine: Engine, target: str) -> bool:
     """Whether a switchover to `target` could promote a replica now (asked before the primary is fenced)."""
     primary = current_primary(tracker.name, tracker.status)
-    candidates = sorted(name for name, pod in tracker.pods.items() if name != primary and not _deleting(pod))
+    candidates = sorted(name for name, pod in tracker.pods.items() if name != primary and not deleting(pod))
     return choose(await _positions(rt, tracker, engine, candidates), target).pod is not None
 
 
@@ -151,7 +147,7 @@ async def change_primary(
     kind, done = ("switchover", "SwitchedOver") if planned else ("failover", "FailedOver")
     old = current_primary(tracker.name, tracker.status)
     pods = dict(tracker.pods)
-    candidates = sorted(name for name, pod in pods.items() if name != old and not _deleting(pod))
+    candidates = sorted(name for name, pod in pods.items() if name != old and not deleting(pod))
     if old in pods:
         before = choose(await _positions(rt, tracker, engine, candidates), target)
         if before.pod is None:
@@ -195,7 +191,7 @@ async def _follow(rt: Runtime, tracker: DatabaseTracker, engine: Engine, primary
     for name, pod in dict(tracker.pods).items():
         statuses = (pod.get("status") or {}).get("containerStatuses") or []
         running = any(s.get("name") == engine.value and "running" in (s.get("state") or {}) for s in statuses)
-        if name == primary or _deleting(pod) or pod_ready(pod) or not running:
+        if name == primary or deleting(pod) or pod_ready(pod) or not running:
             continue
         if now - tracker.followed.get(name, 0.0) >= FOLLOW_INTERVAL_SECONDS:
             tracker.followed[name] = now
@@ -211,7 +207,7 @@ async def reconcile_primary(rt: Runtime, tracker: DatabaseTracker, body: kopf.Bo
         await ensure_role(rt, tracker, name, pod)
     primary = current_primary(tracker.name, tracker.status)
     live = pods.get(primary)
-    healthy = live is not None and pod_ready(live) and not _deleting(live)
+    healthy = live is not None and pod_ready(live) and not deleting(live)
     if "currentPrimary" not in tracker.status:
         # A new Database (or one made before this version): never failed over before its first ready primary.
         if healthy:
@@ -249,7 +245,7 @@ async def _switch_over(
     pod = tracker.pods.get(target)
     if target == primary:
         pass
-    elif pod is None or not pod_ready(pod) or _deleting(pod):
+    elif pod is None or not pod_ready(pod) or deleting(pod):
         events.warning(body, "SwitchoverRefused", f"{target} is not a ready replica of this Database")
     else:
         await change_primary(rt, tracker, body, engine, target)

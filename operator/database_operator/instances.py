@@ -26,6 +26,29 @@ def ordinal(pod: Mapping[str, Any]) -> int:
     return int(label if label is not None else str(metadata.get("name", "")).rsplit("-", 1)[-1])
 
 
+REVISION_LABEL = "controller-revision-hash"
+"""The StatefulSet controller's label on each pod: the revision (ControllerRevision) of its template."""
+
+
+def pod_revision(pod: Mapping[str, Any]) -> str | None:
+    revision: str | None = ((pod.get("metadata") or {}).get("labels") or {}).get(REVISION_LABEL)
+    return revision
+
+
+def update_revision(statefulset: Mapping[str, Any]) -> str | None:
+    """The revision the StatefulSet's pods are to be made from, once its status has caught up with its spec."""
+    status = statefulset.get("status") or {}
+    if status.get("observedGeneration") != (statefulset.get("metadata") or {}).get("generation"):
+        return None
+    revision: str | None = status.get("updateRevision") or None
+    return revision
+
+
+def deleting(pod: Mapping[str, Any]) -> bool:
+    """The pod is on its way out (its deletion seen, or made by this operator a moment ago: failover.delete_pod)."""
+    return bool((pod.get("metadata") or {}).get("deletionTimestamp"))
+
+
 def pod_ready(pod: Mapping[str, Any]) -> bool:
     conditions = (pod.get("status") or {}).get("conditions") or []
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)

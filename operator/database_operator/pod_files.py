@@ -16,10 +16,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from database_operator.instances import pod_revision, update_revision
 from database_operator.precheck import drop_from_record
 from database_operator.runtime import DatabaseTracker, Runtime
 from database_operator.status import reconciled
-from database_operator.unwedge import pod_revision, update_revision
 
 MANAGED_BY_OPERATOR = "app.kubernetes.io/managed-by=database-operator"
 

@@ -31,12 +31,9 @@ import kopf
 from database_api.profiles import Engine
 from database_operator import events
 from database_operator.failover import change_primary, delete_pod, promotable
-from database_operator.instances import ordinal, pod_ready
+from database_operator.instances import deleting, ordinal, pod_ready, pod_revision, update_revision
 from database_operator.primary import current_primary
 from database_operator.runtime import DatabaseTracker, Runtime
-
-REVISION_LABEL = "controller-revision-hash"
-"""The StatefulSet controller's label on each pod: the revision of the template the pod was made from."""
 
 
 class Action(StrEnum):
@@ -55,14 +52,10 @@ class Step:
     reason: str = ""
 
 
-def _deleting(pod: Mapping[str, Any]) -> bool:
-    return bool((pod.get("metadata") or {}).get("deletionTimestamp"))
-
-
 def _blocked(pods: Mapping[str, Mapping[str, Any]], replicas: int) -> str | None:
     """Why no pod may be taken down now: one is not Ready, being deleted or missing (a scale, a failover)."""
     for name in sorted(pods, key=lambda name: ordinal(pods[name])):
-        if _deleting(pods[name]):
+        if deleting(pods[name]):
             return f"{name} is being replaced"
         if not pod_ready(pods[name]):
             return f"{name} is not ready"
@@ -87,16 +80,14 @@ def next_step(statefulset: Mapping[str, Any] | None, pods: Mapping[str, Mapping[
     """The roll's next step, from the live StatefulSet, the Database's pods by name and the primary's name."""
     if statefulset is None:
         return Step(Action.DONE)
-    status = statefulset.get("status") or {}
-    revision = status.get("updateRevision")
-    if not revision or status.get("observedGeneration") != (statefulset.get("metadata") or {}).get("generation"):
+    revision = update_revision(statefulset)
+    if revision is None:
         return Step(Action.WAIT, reason="the StatefulSet controller has not seen the latest template yet")
     outdated = sorted(
-        (name for name, pod in pods.items() if ((pod.get("metadata") or {}).get("labels") or {}).get(REVISION_LABEL)
-         != revision),
+        (name for name, pod in pods.items() if pod_revision(pod) != revision),
         key=lambda name: ordinal(pods[name]),
         reverse=True,
-    )  # fmt: skip
+    )
     if not outdated:
         return Step(Action.DONE)
     replicas = int((statefulset.get("spec") or {}).get("replicas", 1))

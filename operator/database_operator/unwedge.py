@@ -25,12 +25,9 @@ from typing import Any
 import kopf
 
 from database_operator import events
-from database_operator.instances import pod_ready
+from database_operator.instances import deleting, pod_ready, pod_revision, update_revision
 from database_operator.primary import current_primary
 from database_operator.runtime import DatabaseTracker, Runtime
-
-REVISION_LABEL = "controller-revision-hash"
-"""On each pod: the StatefulSet revision (ControllerRevision) it was made from."""
 
 
 @dataclass(frozen=True)
@@ -39,23 +36,11 @@ class StuckPod:
     not_ready_seconds: float
 
 
-def update_revision(statefulset: Mapping[str, Any]) -> str | None:
-    """The revision the StatefulSet rolls its pods to, once its status has caught up with its spec."""
-    status = statefulset.get("status") or {}
-    if status.get("observedGeneration") != (statefulset.get("metadata") or {}).get("generation"):
-        return None
-    return status.get("updateRevision") or None
-
-
 def _partition(statefulset: Mapping[str, Any]) -> int:
     """Pods below this ordinal stay on the current revision (a partitioned rollout): one deleted there comes back
     from the old template, so it is not out of date in the sense that matters here."""
     strategy = (statefulset.get("spec") or {}).get("updateStrategy") or {}
     return int((strategy.get("rollingUpdate") or {}).get("partition") or 0)
-
-
-def pod_revision(pod: Mapping[str, Any]) -> str | None:
-    return ((pod.get("metadata") or {}).get("labels") or {}).get(REVISION_LABEL)
 
 
 def _not_ready_since(pod: Mapping[str, Any]) -> datetime | None:
@@ -78,7 +63,7 @@ def stuck_pods(
     stuck: list[StuckPod] = []
     waits: list[float] = []
     for name, pod in sorted(pods.items()):
-        if pod_revision(pod) in (None, revision) or (pod.get("metadata") or {}).get("deletionTimestamp"):
+        if pod_revision(pod) in (None, revision) or deleting(pod):
             continue
         if int(name.rsplit("-", 1)[-1]) < partition:
             continue

@@ -8,7 +8,8 @@ from typing import Any
 import kopf
 import pytest
 
-from database_operator.roll import REVISION_LABEL, Action, Step, next_step, roll_pods
+from database_operator.instances import REVISION_LABEL
+from database_operator.roll import Action, Step, next_step, roll_pods
 from database_operator.runtime import DatabaseTracker, Runtime
 from database_operator.status import readiness
 from tests.operator.conftest import FakeKube, MakeDatabase
