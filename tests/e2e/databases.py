@@ -194,6 +194,21 @@ def client_pod(kubectl: Kubectl, namespace: str, database_name: str) -> str:
     return name
 
 
+def routed_client(kubectl: Kubectl, namespace: str, engine: str, database_name: str) -> str:
+    """client_pod, once `<name>` answers through its Service: the Service routes to the primary a moment after
+    the Database is Ready (its endpoints, then kube-proxy's rules), and a query in between is refused."""
+    client = client_pod(kubectl, namespace, database_name)
+
+    def routed() -> bool:
+        try:
+            return query(kubectl, namespace, client, engine, database_name, "SELECT 1").strip() == "1"
+        except AssertionError:
+            return False
+
+    wait_for(f"{database_name} to answer through its Service", routed, timeout=60)
+    return client
+
+
 def query(kubectl: Kubectl, namespace: str, client: str, engine: str, host: str, sql: str) -> str:
     """SQL as the application user through `host`: `<name>`, `<name>-ro` or one pod, `<name>-N.<name>-headless`;
     rows as tab-separated lines."""

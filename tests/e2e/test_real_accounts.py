@@ -17,11 +17,10 @@ from typing import Any
 import pytest
 
 from tests.e2e.cluster import BackgroundLoop, Kubectl, wait_for
-from tests.e2e.databases import first_template, wait_ready
+from tests.e2e.databases import first_template, routed_client, wait_ready
 from tests.e2e.test_real_databases import (  # noqa: F401 (fixtures)
     READY_TIMEOUT,
     backed_up,
-    client_pod,
     database,
     namespace,
     query,
@@ -105,7 +104,7 @@ def test_accounts_have_one_job_each_and_no_password_is_on_a_command_line(
     watched = [f"/scripts/bootstrap-{family}.sh", "/scripts/backup.sh"]
     with CommandLines(list(passwords.values()), watched) as command_lines:
         wait_ready(kubectl, "shop", namespace, timeout=READY_TIMEOUT)  # the replica's copy of the primary included
-        client = client_pod(kubectl, namespace, "shop")
+        client = routed_client(kubectl, namespace, engine, "shop")
         query(kubectl, namespace, client, engine, "shop", "CREATE TABLE notes (id int PRIMARY KEY, note text)")
         query(kubectl, namespace, client, engine, "shop", "INSERT INTO notes VALUES (1, 'the application''s')")
         backup = backed_up(kubectl, namespace, "shop", "nightly")

@@ -28,7 +28,7 @@ from database_api.names import REPLICA_ROLE
 from database_operator.instances import replication_lag
 from tests.e2e.cluster import REPO, Kubectl, OperatorProcess, wait_for
 from tests.e2e.conftest import stepping_in
-from tests.e2e.databases import CLIENT_IMAGE, client_pod, mounts, query, wait_ready
+from tests.e2e.databases import CLIENT_IMAGE, client_pod, mounts, query, routed_client, wait_ready
 from tests.node.pods import pod as pod_manifest
 from tests.node.pods import with_claim
 
@@ -163,16 +163,7 @@ def serving(kubectl: Kubectl, namespace: str, engine: str, name: str, **spec: An
         pods = kubectl.run("get", "pods", "-n", namespace, "-o", "name", check=False).stdout.split()
         described = "\n".join(describe(kubectl, namespace, pod.split("/")[1]) for pod in pods)
         raise AssertionError(f"{error}\n{described}") from None
-    client = client_pod(kubectl, namespace, name)
-
-    def routed() -> bool:
-        try:
-            return query(kubectl, namespace, client, engine, name, "SELECT 1").strip() == "1"
-        except AssertionError:
-            return False
-
-    # The Service routes to the primary a moment after it is Ready: its endpoints, then kube-proxy's rules.
-    wait_for(f"{name} to answer through its Service", routed, timeout=60)
+    client = routed_client(kubectl, namespace, engine, name)
     query(kubectl, namespace, client, engine, name, "CREATE TABLE notes (id int PRIMARY KEY, note text)")
     return client
 

@@ -21,7 +21,7 @@ import pytest
 
 from tests.e2e.cluster import Kubectl, OperatorProcess, wait_for
 from tests.e2e.conftest import stepping_in
-from tests.e2e.databases import client_pod, query, wait_ready
+from tests.e2e.databases import query, routed_client, wait_ready
 from tests.e2e.ha import Writer, current_primary, kill_server, synchronous_stacks_config, write_outage
 from tests.e2e.test_real_databases import (  # noqa: F401 (real_node: a fixture)
     database,
@@ -112,7 +112,7 @@ def test_a_replica_takes_over_and_no_acknowledged_write_is_lost(kubectl: Kubectl
     started = time.monotonic()
     kubectl.apply(database("ha", namespace, engine, replicas=3))
     wait_ready(kubectl, "ha", namespace, timeout=READY_TIMEOUT)
-    client = client_pod(kubectl, namespace, "ha")
+    client = routed_client(kubectl, namespace, engine, "ha")
     query(kubectl, namespace, client, engine, "ha", "CREATE TABLE t (id int PRIMARY KEY)")
     assert current_primary(kubectl, namespace, "ha") == "ha-0"
 
