@@ -60,7 +60,10 @@ def tls_secret_name(database: str) -> str:
 
 
 def object_names(database: str) -> dict[str, set[str]]:
-    """Every object a Database's stack may declare, by kind: no two Databases may share one."""
+    """Every object a Database's stack may declare, by kind: no two Databases may share one. But for the pods'
+    files ConfigMap, `<name>-config-<hash of its content>`: a name no other Database's objects can have (no name
+    here ends in ten hex digits after `-config-`), and no object of another owner can be expected to have; a
+    `<name>-config` of the application's own is none of the Database's business."""
     return {
         "Secret": {
             credentials_secret_name(database),
@@ -70,7 +73,7 @@ def object_names(database: str) -> dict[str, set[str]]:
             ca_name(database),
             tls_secret_name(database),
         },
-        "ConfigMap": {f"{database}-config", backup_name(database), ca_name(database)},
+        "ConfigMap": {backup_name(database), ca_name(database)},
         "Service": {database, f"{database}-ro", f"{database}-headless"},
         "StatefulSet": {database},
         "PodDisruptionBudget": {database},

@@ -150,6 +150,15 @@ def test_a_foreign_object_is_not_adopted(
     assert "ForeignObject" in events.reasons()
 
 
+def test_the_applications_own_config_map_named_like_the_database_is_no_obstacle(
+    runtime: Runtime, stacks: FakeStacks, kube: FakeKube, database: MakeDatabase
+) -> None:
+    """The pods' files are `<name>-config-<hash>`: an application's `orders-config` is neither adopted nor refused."""
+    kube.objects[("configmaps", "shop", "orders-config")] = {"metadata": {"name": "orders-config", "labels": {}}}
+    asyncio.run(apply_database(runtime, database(), retry=0))
+    assert stacks.kinds() == ["up"]
+
+
 @pytest.mark.parametrize(
     "metadata",
     [
