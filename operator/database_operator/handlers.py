@@ -14,6 +14,7 @@ from database_operator.admission_safety import safety_errors
 from database_operator.apply import apply_database
 from database_operator.backups import BACKUP_LABEL, observe_on_demand_job, start_backup
 from database_operator.deletion import delete_database
+from database_operator.diffbase import LeanAnnotationsDiffBaseStorage
 from database_operator.failover import SWITCHOVER_ANNOTATION
 from database_operator.gate import APPROVAL_ANNOTATION
 from database_operator.kube import Kube
@@ -58,7 +59,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     """Load and check everything before the first event: bad settings, data or toolchain stop the operator."""
     settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_PREFIX)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+    settings.persistence.diffbase_storage = LeanAnnotationsDiffBaseStorage(
         prefix=KOPF_PREFIX, key="last-handled-configuration"
     )
     settings.posting.level = logging.WARNING  # our own Events say what happened; kopf's would repeat them
