@@ -60,10 +60,9 @@ def tls_secret_name(database: str) -> str:
 
 
 def object_names(database: str) -> dict[str, set[str]]:
-    """Every object a Database's stack may declare, by kind: no two Databases may share one. But for the pods'
-    files ConfigMap, `<name>-config-<hash of its content>`: a name no other Database's objects can have (no name
-    here ends in ten hex digits after `-config-`), and no object of another owner can be expected to have; a
-    `<name>-config` of the application's own is none of the Database's business."""
+    """Every object a Database's stack may declare, by kind: no two Databases may share one. Not listed: the pods'
+    files ConfigMap, `<name>-config-<hash of its content>` (configmap.py), whose name no other Database's objects,
+    and no object of anyone else, can be expected to have."""
     return {
         "Secret": {
             credentials_secret_name(database),

@@ -19,7 +19,7 @@ DROPPED_METADATA = ("managedFields",)
 
 def _top(field: Any) -> str:
     """The first key of a kopf field spec: `"status.x"`, `("status", "x")` or `["status", "x"]`."""
-    return str(field).split(".", 1)[0] if isinstance(field, str) else str(field[0])
+    return field.split(".", 1)[0] if isinstance(field, str) else str(field[0])
 
 
 class LeanAnnotationsDiffBaseStorage(kopf.AnnotationsDiffBaseStorage):

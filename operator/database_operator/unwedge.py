@@ -25,7 +25,7 @@ from typing import Any
 import kopf
 
 from database_operator import events
-from database_operator.instances import deleting, pod_ready, pod_revision, update_revision
+from database_operator.instances import deleting, ordinal, pod_ready, pod_revision, update_revision
 from database_operator.primary import current_primary
 from database_operator.runtime import DatabaseTracker, Runtime
 
@@ -65,7 +65,7 @@ def stuck_pods(
     for name, pod in sorted(pods.items()):
         if pod_revision(pod) in (None, revision) or deleting(pod):
             continue
-        if int(name.rsplit("-", 1)[-1]) < partition:
+        if ordinal(pod) < partition:
             continue
         if pod_ready(pod) or (name == primary and ready_elsewhere - {name}):
             continue
