@@ -26,6 +26,7 @@ from database_api.names import CONFIG_NAMESPACE
 from database_api.network import OperatorPeers
 from database_api.profiles import DeletionPolicy
 from database_operator.automation import OperatorStack, OperatorWorkspace, cli_environment, quiet_program_server
+from database_operator.cli_logs import switch_off_cli_logs
 from database_operator.engine_events import StackEvents, resource_step
 from database_operator.file_backend import FileBackend, directory
 from database_operator.guard import protection_refusal
@@ -157,6 +158,7 @@ class Stacks:
     def __init__(self, settings: OperatorSettings, program: Callable[[], None] = declare_from_stack_config) -> None:
         self._settings = settings
         self._program = program
+        switch_off_cli_logs(os.environ)
         self._command = check_toolchain()
         backend_url = settings.effective_backend_url
         check_backend(
