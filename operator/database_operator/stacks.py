@@ -25,7 +25,13 @@ from pulumi import automation as auto
 from database_api.names import CONFIG_NAMESPACE
 from database_api.network import OperatorPeers
 from database_api.profiles import DeletionPolicy
-from database_operator.automation import OperatorStack, OperatorWorkspace, cli_environment, quiet_program_server
+from database_operator.automation import (
+    OperatorStack,
+    OperatorWorkspace,
+    cli_environment,
+    drop_sdk_debug_messages,
+    quiet_program_server,
+)
 from database_operator.cli_logs import switch_off_cli_logs
 from database_operator.engine_events import StackEvents, resource_step
 from database_operator.file_backend import FileBackend, directory
@@ -165,6 +171,7 @@ class Stacks:
             self._command.command, backend_url, {**os.environ, **cli_environment(backend_url, settings.passphrase)}
         )
         quiet_program_server()
+        drop_sdk_debug_messages()
         self._selected: dict[str, OperatorStack] = {}
         """Stacks already selected in the operator's workspaces: selecting costs a CLI run, once per stack
         (none in a file backend: OperatorWorkspace)."""

@@ -6,10 +6,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import pulumi.log
+import pulumi.runtime.resource
+import pulumi.runtime.rpc
+import pytest
 from pulumi import automation as auto
+from pulumi.runtime.proto import engine_pb2
 from semver import VersionInfo
 
-from database_operator.automation import OperatorStack, OperatorWorkspace
+from database_operator.automation import OperatorStack, OperatorWorkspace, drop_sdk_debug_messages
 from database_operator.engine_events import SECRET_SIGNATURE
 
 SUMMARY = {"sequence": 2, "timestamp": 0, "summaryEvent": {"resourceChanges": {"create": 2}, "durationSeconds": 1}}
@@ -76,3 +81,26 @@ def test_an_up_is_summarised_from_its_events_with_no_other_cli_run(tmp_path: Pat
     }
     assert events.plain_outputs == {"endpoint": "s:3306"}
     assert [next(arg for arg in run if re.fullmatch(r"[a-z]+", arg)) for run in cli.runs] == ["up"]
+
+
+class FakeEngine:
+    def __init__(self) -> None:
+        self.severities: list[int] = []
+
+    def Log(self, request: engine_pb2.LogRequest) -> None:  # noqa: N802 (the gRPC method's name)
+        self.severities.append(request.severity)
+
+
+def test_the_sdks_debug_messages_never_reach_the_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = FakeEngine()
+    monkeypatch.setattr(pulumi.log, "get_engine", lambda: engine)
+    monkeypatch.setattr(pulumi.log, "debug", pulumi.log.debug)  # restored after the test
+    pulumi.log.debug("resource registration prepared: before")
+
+    drop_sdk_debug_messages()
+    pulumi.log.debug("resource registration prepared: after")
+    pulumi.log.warn("a warning still goes to the engine")
+
+    assert engine.severities == [engine_pb2.DEBUG, engine_pb2.WARNING]
+    # The SDK's registrations log through the module, so they are dropped too.
+    assert pulumi.runtime.resource.log is pulumi.runtime.rpc.log is pulumi.log
