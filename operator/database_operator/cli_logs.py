@@ -31,19 +31,24 @@ def switch_off_cli_logs(environ: Mapping[str, str]) -> Path | None:
     if not home:
         return None
     logs = Path(home) / "logs"
-    if logs.is_dir() and not logs.is_symlink():
-        foreign = [entry.name for entry in logs.iterdir() if not (entry.is_file() and entry.name.endswith(".log"))]
-        if foreign:
-            logger.warning(
-                "the Pulumi CLI's automatic debug logs stay on: %s holds more than its logs (%s)",
-                logs,
-                ", ".join(sorted(foreign)[:3]),
-            )
+    try:
+        if logs.is_dir() and not logs.is_symlink():
+            foreign = [entry.name for entry in logs.iterdir() if not (entry.is_file() and entry.name.endswith(".log"))]
+            if foreign:
+                logger.warning(
+                    "the Pulumi CLI's automatic debug logs stay on: %s holds more than its logs (%s)",
+                    logs,
+                    ", ".join(sorted(foreign)[:3]),
+                )
+                return None
+            shutil.rmtree(logs)
+        if logs.is_dir():  # a link to a directory, or one a CLI run made meanwhile
             return None
-        shutil.rmtree(logs)
-    if logs.is_dir():  # a link to a directory: somebody's own arrangement
+        if not logs.exists():
+            logs.parent.mkdir(parents=True, exist_ok=True)
+            logs.write_text(SWITCH_TEXT)
+    except OSError as error:
+        # Debug logs are never worth a failed start (a CLI run of another process may be writing one right now).
+        logger.warning("the Pulumi CLI's automatic debug logs stay on: %s: %s", logs, error)
         return None
-    if not logs.exists():
-        logs.parent.mkdir(parents=True, exist_ok=True)
-        logs.write_text(SWITCH_TEXT)
     return logs

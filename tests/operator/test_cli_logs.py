@@ -70,3 +70,20 @@ def test_switching_off_twice_keeps_the_switch(tmp_path: Path) -> None:
     second = switch_off_cli_logs({"PULUMI_HOME": str(tmp_path)})
 
     assert first == second and second is not None and second.is_file()
+
+
+def test_a_logs_directory_that_cannot_be_replaced_is_no_reason_to_fail(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "pulumi-20261128T101010-42-up.log").write_bytes(b"\x1f\x8b")
+
+    def busy(path: Path) -> None:
+        raise OSError(39, "Directory not empty", str(path))
+
+    monkeypatch.setattr("database_operator.cli_logs.shutil.rmtree", busy)
+    with caplog.at_level(logging.WARNING):
+        assert switch_off_cli_logs({"PULUMI_HOME": str(tmp_path)}) is None
+
+    assert "Directory not empty" in caplog.text
