@@ -1,10 +1,10 @@
 """Keeps the Pulumi CLI's automatic debug logs off in the operator's own PULUMI_HOME.
 
-Since 3.2xx every CLI run writes the whole operation at the most verbose level, each resource's inputs and
-outputs included, to `$PULUMI_HOME/logs` (about 2 MB per `up` of a Database, kept up to 7 days or 500 MB, on the
-operator's state volume). Writing it was a fifth of an `up`'s CPU, and the operator never reads it: its own
-log and the Database's Events say what happened. The CLI has no setting for it, but it carries on without the
-log when it cannot make that directory, so a file of that name switches it off (tests/operator/test_cli_logs.py
+Since mid-2026 (3.259 here) every CLI run writes the whole operation at the most verbose level, each resource's
+inputs and outputs included, to `$PULUMI_HOME/logs` (about 2 MB per `up` of a Database, kept up to 7 days or
+500 MB, on the operator's state volume). Writing it was a fifth of an `up`'s CPU, and the operator never reads it:
+its own log and the Database's Events say what happened. The CLI has no setting for it, but it carries on without
+the log when it cannot make that directory, so a file of that name switches it off (tests/operator/test_cli_logs.py
 holds the CLI to that).
 """
 

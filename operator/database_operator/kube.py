@@ -3,7 +3,7 @@
 import asyncio
 import base64
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -42,11 +42,11 @@ async def _unless_missing(read: Awaitable[T]) -> T | None:
         raise
 
 
-async def _unless_missing_unread(request: Awaitable[aiohttp.ClientResponse]) -> None:
+async def _unless_missing_unread(write: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> None:
     """A write whose answer is not needed, sent with `_preload_content=False`: the client then leaves the object
     it returns unparsed (for a pod, most of a label patch's CPU: every date in it parsed one by one). Errors
     still raise ApiException, as the client would; a missing object is not an error."""
-    response = await request
+    response: aiohttp.ClientResponse = await write(*args, _preload_content=False, **kwargs)
     try:
         if response.status != 404 and not 200 <= response.status <= 299:
             error = ApiException(status=response.status, reason=response.reason)
@@ -149,11 +149,10 @@ class Kube:
 
     async def remove_database_annotation(self, namespace: str, name: str, key: str) -> None:
         """Remove an annotation from a Database (a request handled); a Database deleted meanwhile is not an error."""
-        await _unless_missing(
-            self._custom.patch_namespaced_custom_object(
-                GROUP, VERSION, namespace, PLURAL, name, {"metadata": {"annotations": {key: None}}},
-                _content_type="application/merge-patch+json",
-            )
+        await _unless_missing_unread(
+            self._custom.patch_namespaced_custom_object,
+            GROUP, VERSION, namespace, PLURAL, name, {"metadata": {"annotations": {key: None}}},
+            _content_type="application/merge-patch+json",
         )  # fmt: skip
 
     async def read_secret(self, namespace: str, name: str) -> dict[str, str] | None:
@@ -166,22 +165,20 @@ class Kube:
     async def patch_pod_metadata(self, namespace: str, name: str, metadata: dict[str, Any]) -> None:
         """Merge labels and annotations into a pod's; a pod deleted meanwhile is not an error."""
         await _unless_missing_unread(
-            client.CoreV1Api(self._api).patch_namespaced_pod(
-                name,
-                namespace,
-                {"metadata": metadata},
-                _content_type="application/merge-patch+json",
-                _preload_content=False,
-            )
+            client.CoreV1Api(self._api).patch_namespaced_pod,
+            name,
+            namespace,
+            {"metadata": metadata},
+            _content_type="application/merge-patch+json",
         )
 
     async def delete_pod(self, namespace: str, name: str) -> None:
         """Delete a pod (its StatefulSet makes it again); one already gone is not an error."""
-        await _unless_missing(client.CoreV1Api(self._api).delete_namespaced_pod(name, namespace))
+        await _unless_missing_unread(client.CoreV1Api(self._api).delete_namespaced_pod, name, namespace)
 
     async def delete_config_map(self, namespace: str, name: str) -> None:
         """Delete a ConfigMap; one already gone is not an error."""
-        await _unless_missing(client.CoreV1Api(self._api).delete_namespaced_config_map(name, namespace))
+        await _unless_missing_unread(client.CoreV1Api(self._api).delete_namespaced_config_map, name, namespace)
 
     async def exec_in_pod(
         self, namespace: str, pod: str, container: str, command: list[str], timeout: float
@@ -331,10 +328,11 @@ class Kube:
     async def orphan_statefulset(self, namespace: str, name: str) -> None:
         """Delete a StatefulSet but not its pods (propagation Orphan): they keep running until a StatefulSet
         with the same selector adopts them."""
-        await _unless_missing(
-            client.AppsV1Api(self._api).delete_namespaced_stateful_set(
-                name, namespace, body=client.V1DeleteOptions(propagation_policy="Orphan")
-            )
+        await _unless_missing_unread(
+            client.AppsV1Api(self._api).delete_namespaced_stateful_set,
+            name,
+            namespace,
+            body=client.V1DeleteOptions(propagation_policy="Orphan"),
         )
 
     async def list_volume_claims(self, namespace: str, label_selector: str) -> list[dict[str, Any]]:
@@ -360,7 +358,9 @@ class Kube:
         )
 
     async def delete_volume_claim(self, namespace: str, name: str) -> None:
-        await _unless_missing(client.CoreV1Api(self._api).delete_namespaced_persistent_volume_claim(name, namespace))
+        await _unless_missing_unread(
+            client.CoreV1Api(self._api).delete_namespaced_persistent_volume_claim, name, namespace
+        )
 
     async def storage_class(self, name: str | None) -> dict[str, Any] | None:
         """A StorageClass by name, or the cluster's default class when name is None; None when there is none."""

@@ -16,7 +16,7 @@ def cli(tmp_path: Path) -> PulumiCli:
 
 def cli_logs(cli: PulumiCli) -> list[Path]:
     """Every file the CLI could have logged into, wherever under its home."""
-    return [path for path in Path(cli.env["PULUMI_HOME"]).rglob("*.log")]
+    return list(Path(cli.env["PULUMI_HOME"]).rglob("*.log"))
 
 
 def test_the_cli_writes_a_debug_log_of_every_run_unless_switched_off(cli: PulumiCli) -> None:

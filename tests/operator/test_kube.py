@@ -27,10 +27,11 @@ class Response:
 
 
 def sent(response: Response) -> Any:
-    async def request() -> Response:
+    async def write(*args: Any, _preload_content: bool = True, **kwargs: Any) -> Response:
+        assert _preload_content is False
         return response
 
-    return asyncio.run(_unless_missing_unread(request()))  # type: ignore[arg-type]
+    return asyncio.run(_unless_missing_unread(write))
 
 
 @pytest.mark.parametrize("status", [200, 404])
