@@ -167,8 +167,32 @@ async def no_webhook_server(fn: kopf.WebhookFn) -> AsyncIterator[kopf.WebhookCli
     yield kopf.WebhookClientConfig()  # never reached: makes this an async generator, as kopf expects
 
 
+class _RequestCutShort(logging.Filter):
+    """aiohttp logs, with a traceback, a request whose connection was lost before it was read. At shutdown that
+    is an admission request caught in the moment the server closes: aiohttp 3.14 drops the data of a request
+    whose body arrives after it began closing, so the handler waits until the API server gives up. No handler
+    of ours ran; the API server reports the webhook call as failed to its caller, who may try again. One line
+    says so."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, ConnectionResetError):
+            logger.warning("a webhook request was cut short, its connection lost before it was read: %s", error)
+            return False
+        return True
+
+
+_REQUEST_CUT_SHORT = _RequestCutShort()
+
+
+def quiet_cut_short_requests() -> None:
+    """Install _RequestCutShort on aiohttp's server logger (addFilter adds one instance once)."""
+    logging.getLogger("aiohttp.server").addFilter(_REQUEST_CUT_SHORT)
+
+
 def webhook_server(settings: OperatorSettings, configure: ConfigureWebhooks) -> kopf.WebhookServer:
     """Certificates are made, or renewed 30 days before expiry, now and every 12 hours, unless mounted."""
+    quiet_cut_short_requests()
     hostnames = webhook_hostnames(settings)
     certificate = ensure_certificate(settings.effective_webhook_tls_dir, hostnames)
     namespace, _, name = settings.webhook_service.partition("/")

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -14,6 +15,8 @@ from typing import Any, Self, TypeVar
 
 REPO = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
+LOG_RECORD = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
+"""The start of each of the operator's log records (its logging format)."""
 
 
 def toolchain_bin() -> Path:
@@ -134,6 +137,17 @@ class OperatorProcess:
 
     def log_tail(self, lines: int = 60) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def tracebacks(self) -> list[str]:
+        """Each traceback in the log, with the line that logged it: what a failed check shows (the log is
+        thousands of lines)."""
+        lines = self.log_path.read_text(errors="replace").splitlines()
+        found, end = [], 0
+        for index, line in enumerate(lines):
+            if index >= end and "Traceback" in line:
+                end = next((i for i in range(index + 1, len(lines)) if LOG_RECORD.match(lines[i])), len(lines))
+                found.append("\n".join(lines[max(index - 1, 0) : end]))
+        return found
 
 
 def pulumi_processes_of(operator_pids: list[int]) -> list[str]:

@@ -87,7 +87,7 @@ def operator(cluster_env: dict[str, str], kubectl: Kubectl, state_dir: Path) -> 
     print(f"operator log: {process.log_path}")
     # Whatever the tests did (stops, kills, timeouts), the operator leaves no Pulumi process and no traceback.
     assert pulumi_processes_of(process.pids) == []
-    assert "Traceback" not in process.log_path.read_text(errors="replace"), f"see {process.log_path}"
+    assert process.tracebacks() == [], f"see {process.log_path}"
 
 
 @pytest.fixture

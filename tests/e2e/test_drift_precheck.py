@@ -28,7 +28,7 @@ def checking_operator(
     process = next(processes)
     yield process
     next(processes, None)  # stopped, and the session's operator back
-    assert "Traceback" not in process.log_path.read_text(errors="replace"), f"see {process.log_path}"
+    assert process.tracebacks() == [], f"see {process.log_path}"
 
 
 @pytest.fixture

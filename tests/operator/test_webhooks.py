@@ -2,7 +2,10 @@
 
 import asyncio
 import base64
+import logging
 import socket
+import ssl
+import sys
 from pathlib import Path
 from typing import Any
 from unittest.mock import AsyncMock
@@ -15,7 +18,12 @@ from pytest_mock import MockerFixture
 
 from database_operator.kube import Kube
 from database_operator.settings import OperatorSettings
-from database_operator.webhooks import CONFIGURATION_NAME, webhook_entries, webhook_server
+from database_operator.webhooks import (
+    CONFIGURATION_NAME,
+    quiet_cut_short_requests,
+    webhook_entries,
+    webhook_server,
+)
 
 
 def _free_port() -> int:
@@ -146,3 +154,58 @@ def test_a_missing_configuration_the_operator_may_not_create_says_what_to_apply(
         match=r"validating webhook configuration database\.example\.com is missing.*apply deploy/rbac\.yaml",
     ):
         _configure([])
+
+
+def test_a_request_cut_short_by_the_shutdown_is_one_line_without_traceback(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The API server's admission request arrives as the operator stops: its headers before the server begins
+    closing, its body after (aiohttp then drops it), and the API server gives up on it."""
+    settings = OperatorSettings(state_dir=tmp_path, passphrase="x", webhook_port=_free_port())
+    client_tls = ssl.create_default_context(cafile=None)
+    client_tls.check_hostname, client_tls.verify_mode = False, ssl.CERT_NONE  # loopback; the CA is not the point
+
+    async def cut_short() -> None:
+        async def configure(*_: Any) -> None:
+            return None
+
+        async def review(*_: Any, **__: Any) -> Any:
+            raise AssertionError("the request never gets as far as a handler")
+
+        async def serve() -> None:  # as kopf does: the server stops when this task is cancelled
+            async for _ in webhook_server(settings, configure)(review):
+                configured.set()
+
+        configured = asyncio.Event()
+        server = asyncio.create_task(serve())
+        await configured.wait()
+        _, writer = await asyncio.open_connection("127.0.0.1", settings.webhook_port, ssl=client_tls)
+        body = b'{"kind": "AdmissionReview"}'
+        writer.write(b"POST /rules HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body))
+        await writer.drain()
+        await asyncio.sleep(0.2)  # the handler waits for the body
+        server.cancel()  # SIGTERM
+        await asyncio.sleep(0.2)
+        writer.write(body)
+        await writer.drain()
+        writer.close()  # the API server gives up
+        await asyncio.wait([server], timeout=10)
+        assert server.cancelled()
+
+    with caplog.at_level(logging.INFO):
+        asyncio.run(cut_short())
+    assert [record for record in caplog.records if record.exc_info] == []
+    assert [
+        (record.levelname, record.getMessage()) for record in caplog.records if record.name.endswith("webhooks")
+    ] == [("WARNING", "a webhook request was cut short, its connection lost before it was read: Connection lost")]
+
+
+def test_other_errors_of_the_webhook_server_keep_their_traceback() -> None:
+    quiet_cut_short_requests()
+    try:
+        raise ValueError("a bug")
+    except ValueError:
+        record = logging.LogRecord(
+            "aiohttp.server", logging.ERROR, __file__, 1, "Error handling request", (), sys.exc_info()
+        )
+    assert logging.getLogger("aiohttp.server").filter(record)
