@@ -64,6 +64,9 @@ class DatabaseTracker:
     followed: dict[str, float] = field(default_factory=dict)
     """When (monotonic) each replica that did not replicate was last told to follow the primary."""
     pruned_config_maps: set[str] = field(default_factory=set)
+    replaced_pods: set[str] = field(default_factory=set)
+    """The uids of stuck pods the operator deleted (unwedge.py) that the watch may still show as they were: not
+    deleted, nor reported, twice."""
     """Old pod files ConfigMaps the operator deleted (pod_files.py): their deletion is not drift."""
 
     def applied(self, generation: int | None) -> None:

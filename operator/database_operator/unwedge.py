@@ -33,6 +33,7 @@ from database_operator.runtime import DatabaseTracker, Runtime
 @dataclass(frozen=True)
 class StuckPod:
     name: str
+    uid: str
     not_ready_seconds: float
 
 
@@ -74,7 +75,7 @@ def stuck_pods(
             continue
         seconds = (now - since).total_seconds()
         if seconds >= after:
-            stuck.append(StuckPod(name, seconds))
+            stuck.append(StuckPod(name, pod["metadata"]["uid"], seconds))
         else:
             waits.append(after - seconds)
     return stuck, min(waits, default=None)
@@ -87,7 +88,10 @@ async def unwedge_rollout(rt: Runtime, tracker: DatabaseTracker, body: kopf.Body
     primary = current_primary(tracker.name, tracker.status)
     after = rt.settings.unwedge_after_seconds
     stuck, wait = stuck_pods(tracker.statefulset, dict(tracker.pods), primary, datetime.now(UTC), after)
+    tracker.replaced_pods &= {pod["metadata"]["uid"] for pod in tracker.pods.values()}
     for pod in stuck:
+        if pod.uid in tracker.replaced_pods:
+            continue  # deleted already: the watch has not shown it going yet
         events.warning(
             body,
             "StuckPodReplaced",
@@ -95,4 +99,5 @@ async def unwedge_rollout(rt: Runtime, tracker: DatabaseTracker, body: kopf.Body
             "rollout: deleted, the StatefulSet makes it again from the new template (its volume is kept)",
         )
         await rt.kube.delete_pod(tracker.namespace, pod.name)
+        tracker.replaced_pods.add(pod.uid)
     return wait

@@ -141,7 +141,7 @@ def test_a_broken_rollout_holds_old_pods_on_their_own_files_and_a_fix_completes_
     patch(kubectl, namespace, {"resources": None})
     wait_ready(kubectl, "shop", namespace, timeout=READY_TIMEOUT)
     reasons = [event.get("reason") for event in kubectl.events(namespace, "shop")]
-    assert "StuckPodReplaced" in reasons
+    assert reasons.count("StuckPodReplaced") == 1  # shop-1, once, however often the watcher looked meanwhile
     final = kubectl.get("statefulset", "shop", namespace)
     assert final is not None and final["status"]["updatedReplicas"] == 2
     assert {revision_of(kubectl, namespace, f"shop-{i}") for i in (0, 1)} == {final["status"]["updateRevision"]}

@@ -29,7 +29,11 @@ def pod(
     index: int, revision: str, ready: bool = True, for_seconds: float = 300, deleting: bool = False
 ) -> dict[str, Any]:
     since = (NOW - timedelta(seconds=for_seconds)).isoformat().replace("+00:00", "Z")
-    metadata: dict[str, Any] = {"name": f"orders-{index}", "labels": {"controller-revision-hash": revision}}
+    metadata: dict[str, Any] = {
+        "name": f"orders-{index}",
+        "uid": f"uid-{index}-{revision}",
+        "labels": {"controller-revision-hash": revision},
+    }
     if deleting:
         metadata["deletionTimestamp"] = since
     ready_condition = {"type": "Ready", "status": "True" if ready else "False", "lastTransitionTime": since}
@@ -106,3 +110,22 @@ def test_the_pod_is_deleted_with_an_event_and_no_volume_is_touched(
     assert kube.actions == [("delete-pod", "orders-0", None)]  # the pod only: never its claim
     [(kind, _, message)] = [e for e in events.posted if e[1] == "StuckPodReplaced"]
     assert kind == "Warning" and "orders-0" in message
+
+
+def test_a_pod_whose_deletion_the_watch_has_not_shown_yet_is_not_deleted_or_reported_again(
+    runtime: Runtime, kube: FakeKube, events: Events, body: kopf.Body
+) -> None:
+    tracker: DatabaseTracker = runtime.tracker("shop", "orders", {"currentPrimary": "orders-0"})
+    tracker.statefulset = rolling()
+    not_ready_for = (datetime.now(UTC) - NOW).total_seconds() + 120
+    tracker.pods = {"orders-0": pod(0, "old", ready=False, for_seconds=not_ready_for)}
+    asyncio.run(unwedge_rollout(runtime, tracker, body))
+    asyncio.run(unwedge_rollout(runtime, tracker, body))  # woken again before the pod's deletion was seen
+    assert kube.actions == [("delete-pod", "orders-0", None)]
+    assert [e[1] for e in events.posted].count("StuckPodReplaced") == 1
+
+    # The StatefulSet made it again, and the new pod is stuck too: that one is replaced in its turn.
+    tracker.pods = {"orders-0": pod(0, "other", ready=False, for_seconds=not_ready_for)}
+    asyncio.run(unwedge_rollout(runtime, tracker, body))
+    assert kube.actions == [("delete-pod", "orders-0", None)] * 2
+    assert tracker.replaced_pods == {"uid-0-other"}
