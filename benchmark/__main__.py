@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark import noise
-from benchmark.process import Received, Usage, cpu_seconds, rss_bytes
+from benchmark.process import Received, Usage, control_plane_cpu_seconds, cpu, cpu_seconds, rss_bytes
 from benchmark.real_pods import VERSIONS, failover_times, first_queries
 from benchmark.report import (
     Failover,
@@ -130,7 +130,8 @@ def run_size(
         ],
     )
     warm_up(kubectl, manifests)
-    cpu_before = cpu_seconds(operator.process.pid)
+    cluster_dir = Path(kubectl.env["DBOP_CLUSTER_DIR"])
+    cpu_before, cluster_before = cpu(operator.process.pid), control_plane_cpu_seconds(cluster_dir)
     started = time.monotonic()
     # Each create passes the operator's admission webhooks: 200 at once took longer than Kubectl.run waits.
     subprocess.run(
@@ -139,7 +140,8 @@ def run_size(
     )  # fmt: skip
     created_at = statefulsets.wait("StatefulSets", names, started, timeout, usage)
     ready_at = databases.wait("Ready", names, started, timeout, usage)
-    cpu = cpu_seconds(operator.process.pid) - cpu_before
+    operator_cpu, cluster_cpu = cpu(operator.process.pid) - cpu_before, control_plane_cpu_seconds(cluster_dir)
+    cluster_cpu -= cluster_before
 
     floor_manifests = {"apiVersion": "v1", "kind": "List", "items": rendered_manifests(kubectl, namespace, floor)}
     floor_created, floor_ready = watching(
@@ -150,10 +152,12 @@ def run_size(
         ],
     )
     warm_up(kubectl, floor_manifests, "--server-side")
+    floor_cluster_before = control_plane_cpu_seconds(cluster_dir)
     started = time.monotonic()
     kubectl.run("apply", "--server-side", "-f", "-", stdin=json.dumps(floor_manifests))
     floor_created_at = floor_created.wait("floor", names, started, timeout, usage)
     floor_ready_at = floor_ready.wait("floor ready", names, started, timeout, usage)
+    floor_cluster_cpu = control_plane_cpu_seconds(cluster_dir) - floor_cluster_before
     for watch in (statefulsets, databases, floor_created, floor_ready):
         watch.close()
     return Result(
@@ -162,7 +166,11 @@ def run_size(
         ready=list(ready_at.values()),
         floor_statefulset=list(floor_created_at.values()),
         floor_ready=list(floor_ready_at.values()),
-        cpu_seconds=cpu,
+        cpu_seconds=operator_cpu.total,
+        pulumi_cpu_seconds=operator_cpu.children,
+        cluster_cpu_seconds=cluster_cpu,
+        floor_cluster_cpu_seconds=floor_cluster_cpu,
+        cores=os.cpu_count() or 1,
     )
 
 

@@ -19,14 +19,40 @@ def _stat(pid: int) -> list[str] | None:
     return text[text.rindex(")") + 2 :].split()
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of the process and of every child it has waited for (which includes their children):
-    the operator's own work plus every Pulumi CLI, language host and provider plugin run that has ended."""
+@dataclass(frozen=True)
+class Cpu:
+    """User + system CPU seconds of a process: its own, and that of every child it has waited for (which
+    includes their children). For the operator: its own Python, and every Pulumi CLI, language host and provider
+    plugin run that has ended."""
+
+    own: float
+    children: float
+
+    @property
+    def total(self) -> float:
+        return self.own + self.children
+
+    def __sub__(self, earlier: "Cpu") -> "Cpu":
+        return Cpu(self.own - earlier.own, self.children - earlier.children)
+
+
+def cpu(pid: int) -> Cpu:
     fields = _stat(pid)
     if fields is None:
-        return 0.0
+        return Cpu(0.0, 0.0)
     utime, stime, cutime, cstime = (int(value) for value in fields[11:15])
-    return (utime + stime + cutime + cstime) / _TICKS
+    return Cpu((utime + stime) / _TICKS, (cutime + cstime) / _TICKS)
+
+
+def cpu_seconds(pid: int) -> float:
+    return cpu(pid).total
+
+
+def control_plane_cpu_seconds(cluster_dir: Path) -> float:
+    """CPU of the local cluster's processes (toolchain/cluster.sh's pid files: API server, etcd, controller
+    manager, scheduler, kwok), for the share of the work the operator leaves to the cluster."""
+    pids = (path.read_text().strip() for path in sorted((cluster_dir / "pids").glob("*.pid")))
+    return sum(cpu_seconds(int(pid)) for pid in pids if pid.isdigit())
 
 
 def descendants(pid: int) -> list[int]:

@@ -14,7 +14,8 @@ def test_percentiles_are_nearest_rank() -> None:
 def test_every_latency_is_also_a_ratio_to_the_floor() -> None:
     assert ratio([3.0, 6.0, 9.0], [0.5, 1.0, 2.0]) == 6.0
     result = Result(count=2, statefulset=[2.0, 4.0], ready=[3.0, 5.0], floor_statefulset=[0.5, 0.5],
-                    floor_ready=[1.0, 1.0], cpu_seconds=10.0)  # fmt: skip
+                    floor_ready=[1.0, 1.0], cpu_seconds=10.0, pulumi_cpu_seconds=7.0, cluster_cpu_seconds=6.0,
+                    floor_cluster_cpu_seconds=1.5, cores=2)  # fmt: skip
     idle = {"seconds": 240.0, "cpu_seconds_per_hour": 36.0, "pulumi_runs": 4, "received_mb": 1.0,
             "operator_rss_mb": 150.0, "noise_updates_per_second": 30.0}  # fmt: skip
     summary = {"peak_operator_rss_mb": 200.0, "peak_tree_rss_mb": 600.0, "databases": 2, "idle_databases": 2,
@@ -23,5 +24,7 @@ def test_every_latency_is_also_a_ratio_to_the_floor() -> None:
     table = write_table([result], summary)
     assert "2 at once: apply -> StatefulSet" in table and "4.0x" in table  # p50 2.0s against 0.5s
     assert "5.00s per Database" in table and "100.0 MB per Database" in table
+    assert "its Pulumi processes 3.50s); control plane 6.0s (3.00s per Database; the floor's 1.5s)" in table
+    assert "all of it over 2 cores takes at least 8.0s" in table  # (10 + 6) / 2
     assert "idle, noisy: 2 in-sync Databases cost 36 CPU-seconds per hour (4 Pulumi runs in 240s" in table
     assert result.as_json()["figures"]["2 at once: apply -> Ready"]["ratio_p50"] == 3.0
