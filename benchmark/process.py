@@ -22,8 +22,8 @@ def _stat(pid: int) -> list[str] | None:
 @dataclass(frozen=True)
 class Cpu:
     """User + system CPU seconds of a process: its own, and that of every child it has waited for (which
-    includes their children). For the operator: its own Python, and every Pulumi CLI, language host and provider
-    plugin run that has ended."""
+    includes their children). For the operator: its own Python, and every Pulumi CLI and provider plugin run
+    that has ended."""
 
     own: float
     children: float

@@ -28,7 +28,7 @@ class Result:
     cpu_seconds: float
     """The operator's CPU from the apply to the last Ready, its Pulumi processes included."""
     pulumi_cpu_seconds: float
-    """Of that, its Pulumi processes' (CLI, language host, provider plugin)."""
+    """Of that, its Pulumi processes' (the CLI and the provider plugin it starts)."""
     cluster_cpu_seconds: float
     """The control plane's CPU over the same time (the watches of the benchmark itself included)."""
     floor_cluster_cpu_seconds: float
