@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 from unittest.mock import AsyncMock
 
+import aiohttp.web
 import kopf
 import pytest
 from kubernetes_asyncio.client import ApiClient
@@ -157,13 +158,22 @@ def test_a_missing_configuration_the_operator_may_not_create_says_what_to_apply(
 
 
 def test_a_request_cut_short_by_the_shutdown_is_one_line_without_traceback(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The API server's admission request arrives as the operator stops: its headers before the server begins
     closing, its body after (aiohttp then drops it), and the API server gives up on it."""
     settings = OperatorSettings(state_dir=tmp_path, passphrase="x", webhook_port=_free_port())
     client_tls = ssl.create_default_context(cafile=None)
     client_tls.check_hostname, client_tls.verify_mode = False, ssl.CERT_NONE  # loopback; the CA is not the point
+
+    read_text = aiohttp.web.BaseRequest.text
+    reading = asyncio.Event()
+
+    async def text(request: aiohttp.web.BaseRequest) -> str:  # kopf's handler reads the body with it
+        reading.set()
+        return await read_text(request)
+
+    monkeypatch.setattr(aiohttp.web.BaseRequest, "text", text)
 
     async def cut_short() -> None:
         async def configure(*_: Any) -> None:
@@ -183,8 +193,8 @@ def test_a_request_cut_short_by_the_shutdown_is_one_line_without_traceback(
         body = b'{"kind": "AdmissionReview"}'
         writer.write(b"POST /rules HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body))
         await writer.drain()
-        await asyncio.sleep(0.2)  # the handler waits for the body
-        server.cancel()  # SIGTERM
+        await asyncio.wait_for(reading.wait(), timeout=10)  # the handler waits for the body
+        server.cancel()  # SIGTERM: the server begins closing at once, in this same event loop
         await asyncio.sleep(0.2)
         writer.write(body)
         await writer.drain()
