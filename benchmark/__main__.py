@@ -140,8 +140,8 @@ def run_size(
     )  # fmt: skip
     created_at = statefulsets.wait("StatefulSets", names, started, timeout, usage)
     ready_at = databases.wait("Ready", names, started, timeout, usage)
-    operator_cpu, cluster_cpu = cpu(operator.process.pid) - cpu_before, control_plane_cpu_seconds(cluster_dir)
-    cluster_cpu -= cluster_before
+    operator_cpu = cpu(operator.process.pid) - cpu_before
+    cluster_cpu = control_plane_cpu_seconds(cluster_dir) - cluster_before
 
     floor_manifests = {"apiVersion": "v1", "kind": "List", "items": rendered_manifests(kubectl, namespace, floor)}
     floor_created, floor_ready = watching(

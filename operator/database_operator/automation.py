@@ -51,11 +51,12 @@ class _EngineGone(logging.Filter):
         return True
 
 
+_ENGINE_GONE = _EngineGone()
+
+
 def quiet_program_server() -> None:
-    """Install _EngineGone on the logger of the program's gRPC server (once)."""
-    server_logger = logging.getLogger("grpc._server")
-    if not any(isinstance(existing, _EngineGone) for existing in server_logger.filters):
-        server_logger.addFilter(_EngineGone())
+    """Install _EngineGone on the logger of the program's gRPC server (addFilter adds one instance once)."""
+    logging.getLogger("grpc._server").addFilter(_ENGINE_GONE)
 
 
 def cli_environment(backend_url: str, passphrase: str) -> dict[str, str]:

@@ -64,10 +64,10 @@ class DatabaseTracker:
     followed: dict[str, float] = field(default_factory=dict)
     """When (monotonic) each replica that did not replicate was last told to follow the primary."""
     pruned_config_maps: set[str] = field(default_factory=set)
+    """Old pod files ConfigMaps the operator deleted (pod_files.py): their deletion is not drift."""
     replaced_pods: set[str] = field(default_factory=set)
     """The uids of stuck pods the operator deleted (unwedge.py) that the watch may still show as they were: not
     deleted, nor reported, twice."""
-    """Old pod files ConfigMaps the operator deleted (pod_files.py): their deletion is not drift."""
 
     def applied(self, generation: int | None) -> None:
         """The spec of `generation` is deployed: the watcher looks again at what waited for that (the pods' old
